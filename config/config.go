@@ -1,0 +1,198 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is every setting of the agent, loaded once from the environment
+// by Load. Each field's comment names the variable it comes from, its
+// default and its effect; README.md lists the same and a test keeps the
+// two in agreement.
+type Config struct {
+	// Disabled: SLIPSTREAM_DISABLED (bool, default false). When true the
+	// agent registers and follows the lifecycle but neither subscribes to
+	// telemetry nor exports.
+	Disabled bool
+	// ExportEnabled is false when Disabled is set or when a setting was
+	// invalid (see Problems): the agent then keeps the lifecycle, exports
+	// nothing. Derived, not read from a variable.
+	ExportEnabled bool
+	// LogLevel: SLIPSTREAM_LOG_LEVEL (debug|info|warn|error, default info).
+	LogLevel string
+	// StrictConfig: SLIPSTREAM_STRICT_CONFIG (bool, default false). When
+	// true an invalid setting fails init through /extension/init/error:
+	// Load only records it, main fails init when StrictConfig is set and
+	// Problems is non-empty. Bool variables accept true|false (also 1|0),
+	// in any case.
+	StrictConfig bool
+
+	// Lambda environment (read-only facts, not settings; never Problems).
+	RuntimeAPI      string // AWS_LAMBDA_RUNTIME_API (host:port)
+	Region          string // AWS_REGION, else AWS_DEFAULT_REGION
+	FunctionName    string // AWS_LAMBDA_FUNCTION_NAME
+	FunctionVersion string // AWS_LAMBDA_FUNCTION_VERSION
+	// MemorySizeMB: AWS_LAMBDA_FUNCTION_MEMORY_SIZE (MiB); 0 when unset, or
+	// when not a number (with a Warning).
+	MemorySizeMB int
+	// InitType: AWS_LAMBDA_INITIALIZATION_TYPE (on-demand,
+	// provisioned-concurrency, snap-start, lambda-managed-instances).
+	InitType string
+	// ManagedInstances is true when InitType is lambda-managed-instances:
+	// the agent then registers for SHUTDOWN only.
+	ManagedInstances bool
+
+	// Telemetry API subscription.
+	// TelemetryTypes: SLIPSTREAM_TELEMETRY_TYPES (comma list of
+	// platform,function,extension; default all three).
+	TelemetryTypes []string
+	// TelemetryMaxItems: SLIPSTREAM_TELEMETRY_MAX_ITEMS (1000..10000, default 1000).
+	TelemetryMaxItems int
+	// TelemetryMaxBytes: SLIPSTREAM_TELEMETRY_MAX_BYTES (262144..1048576, default 262144).
+	TelemetryMaxBytes int
+	// TelemetryTimeoutMs: SLIPSTREAM_TELEMETRY_TIMEOUT_MS (25..30000, default 25).
+	TelemetryTimeoutMs int
+	// ListenerPort: SLIPSTREAM_LISTENER_PORT (1..65535 except 9001, default 4243).
+	ListenerPort int
+
+	// Resource.
+	// ServiceName: OTEL_SERVICE_NAME (default: service.name from
+	// OTEL_RESOURCE_ATTRIBUTES, else the function name, else unknown_service).
+	ServiceName string
+	// ResourceAttributes: OTEL_RESOURCE_ATTRIBUTES (key=value,... with
+	// percent-encoded values, decoded; a malformed pair is skipped with a
+	// Warning). Never nil.
+	ResourceAttributes map[string]string
+	// LogGroup: SLIPSTREAM_LOG_GROUP (a log group name, 1..512 of
+	// A-Z a-z 0-9 _ - / . #; default /aws/lambda/<function name>, empty
+	// when the function name is unknown). Extensions do not receive
+	// AWS_LAMBDA_LOG_GROUP_NAME, so a custom log group must be given here.
+	LogGroup string
+
+	// Exporter (SLIPSTREAM_OTLP_* when any is set, else OTEL_EXPORTER_OTLP_*).
+	OTLP OTLP
+
+	// Signals.
+	// TracesRespectSampled: SLIPSTREAM_TRACES_RESPECT_SAMPLED (bool, default
+	// false). When true, invocations whose X-Ray header says Sampled=0 export no spans.
+	TracesRespectSampled bool
+	// FaaSTrigger: SLIPSTREAM_FAAS_TRIGGER (datasource|http|pubsub|timer|other, default other).
+	FaaSTrigger string
+	// PlatformLogs: SLIPSTREAM_PLATFORM_LOGS (bool, default false): platform
+	// events also become log records.
+	PlatformLogs bool
+	// Temporality: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, or
+	// SLIPSTREAM_OTLP_METRICS_TEMPORALITY_PREFERENCE when OTLP.Source is
+	// SLIPSTREAM_OTLP (cumulative|delta|lowmemory, default cumulative).
+	Temporality string
+	// Prices: SLIPSTREAM_PRICE_GB_SECOND and SLIPSTREAM_PRICE_REQUEST (USD,
+	// decimal >= 0) override the built-in price table; zero means "use the table".
+	PriceGBSecond float64
+	PriceRequest  float64
+
+	// Delivery.
+	// Durations are Go durations (time.ParseDuration: 500ms, 2s, 15m).
+	// Byte sizes are integers with an optional B, KiB, MiB or GiB suffix.
+	// Flush: SLIPSTREAM_FLUSH (adaptive|async|end|periodic,<duration>,
+	// duration 100ms..24h, default adaptive).
+	Flush FlushMode
+	// FlushPeriod is the duration of periodic,<duration>; 0 otherwise.
+	FlushPeriod time.Duration
+	// FlushTimeout: SLIPSTREAM_FLUSH_TIMEOUT (duration 0s..15m, default
+	// 500ms): the longest an invocation waits for export in end/adaptive mode.
+	FlushTimeout time.Duration
+	// MaxDataAge: SLIPSTREAM_MAX_DATA_AGE (duration 1s..24h, default 60s):
+	// in adaptive mode, an invocation after a longer gap flushes as in end mode.
+	MaxDataAge time.Duration
+	// BufferMaxBytes: SLIPSTREAM_BUFFER_MAX_BYTES (byte size 1MiB..1GiB,
+	// default DefaultBufferMaxBytes(MemorySizeMB): memory/32 within
+	// 1 MiB..16 MiB, 4 MiB when the memory size is unknown).
+	BufferMaxBytes int64
+	// SpillMaxBytes: SLIPSTREAM_SPILL_MAX_BYTES (byte size 0..10GiB,
+	// default 16 MiB; 0 disables spill).
+	SpillMaxBytes int64
+	// SpillDir: SLIPSTREAM_SPILL_DIR (absolute path, default /tmp/slipstream).
+	SpillDir string
+	// SpillTTL: SLIPSTREAM_SPILL_TTL (duration 1s..24h, default 15m).
+	SpillTTL time.Duration
+
+	// Go runtime: the agent's own GC settings, applied at start over any
+	// GOGC/GOMEMLIMIT the function set for itself.
+	// GCPercent: SLIPSTREAM_GOGC (1..10000 or off = -1, default 100).
+	GCPercent int
+	// MemoryLimit: SLIPSTREAM_GOMEMLIMIT (byte size 8MiB..64GiB, default
+	// DefaultMemoryLimit(BufferMaxBytes) = 4 × BufferMaxBytes + 16 MiB,
+	// filled in by Load).
+	MemoryLimit int64
+
+	// Problems lists every invalid setting found, one line each naming the
+	// variable and the accepted values. Non-empty means ExportEnabled is false.
+	Problems []string
+	// Warnings lists values Slipstream cannot honour and ignored (the
+	// default applies), one line each: OTEL_EXPORTER_OTLP_* values, malformed
+	// OTEL_RESOURCE_ATTRIBUTES pairs, an unreadable Lambda memory size.
+	// Warnings never switch export off.
+	Warnings []string
+}
+
+// FlushMode is the SLIPSTREAM_FLUSH policy.
+type FlushMode string
+
+// Flush modes.
+const (
+	FlushAdaptive FlushMode = "adaptive"
+	FlushAsync    FlushMode = "async"
+	FlushEnd      FlushMode = "end"
+	FlushPeriodic FlushMode = "periodic"
+)
+
+// OTLP holds the exporter settings. Per-signal values fall back to the
+// base ones as the OpenTelemetry specification says. Every setting is read
+// as <Source>_<SUFFIX> (base) and <Source>_<TRACES|METRICS|LOGS>_<SUFFIX>
+// (per signal); the suffixes are named on the fields below.
+type OTLP struct {
+	// Source is SourceSlipstream ("SLIPSTREAM_OTLP") when any
+	// SLIPSTREAM_OTLP_* variable is set, else SourceOTEL
+	// ("OTEL_EXPORTER_OTLP"): the prefix the settings were read from (never
+	// a mix). Unusable values are Problems from SLIPSTREAM_OTLP_*, Warnings
+	// (value ignored) from OTEL_EXPORTER_OTLP_*.
+	Source string
+	// Protocol: base _PROTOCOL (http/protobuf|grpc; http/json for traces
+	// only; default http/protobuf). Each Signal holds its resolved protocol.
+	Protocol string
+	Traces   Signal
+	Metrics  Signal
+	Logs     Signal
+}
+
+// Signal is the exporter setting of one signal after applying the
+// per-signal > base > default precedence.
+type Signal struct {
+	// Protocol: _PROTOCOL, http/protobuf, http/json (traces only) or grpc.
+	Protocol string
+	// Endpoint: _ENDPOINT, an http:// or https:// URL. The full URL: a
+	// per-signal endpoint is used as is; for http the base endpoint gets
+	// /v1/traces, /v1/metrics or /v1/logs appended; for grpc it is used as
+	// is (scheme://host:port). Default http://localhost:4318/v1/<signal>
+	// (http) or http://localhost:4317 (grpc). It may hold user info
+	// (credentials): never log it whole.
+	Endpoint string
+	// Headers: _HEADERS (W3C baggage-style key=value list, percent-decoded;
+	// a per-signal list replaces the base one). Never nil. Values may be
+	// secrets: never log them.
+	Headers map[string]string
+	// Compression: _COMPRESSION (gzip|none, default gzip: Slipstream's
+	// choice, the specification leaves the default to the implementation).
+	Compression string
+	// Timeout: _TIMEOUT (milliseconds 1..60000, default 10000).
+	Timeout time.Duration
+	// Insecure: _INSECURE (bool, default false; grpc only: no TLS. An
+	// http:// endpoint means no TLS anyway, https:// means TLS).
+	Insecure bool
+	// Certificate, ClientCertificate, ClientKey: _CERTIFICATE,
+	// _CLIENT_CERTIFICATE, _CLIENT_KEY: PEM file paths for TLS (trusted CA;
+	// client certificate and key, accepted only together). Load does not
+	// read the files.
+	Certificate       string
+	ClientCertificate string
+	ClientKey         string
+}

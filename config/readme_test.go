@@ -1,0 +1,113 @@
+package config
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// readVariables returns, sorted, every variable Load reads, recorded
+// through getenv on an empty environment (where no fallback is skipped).
+func readVariables() []string {
+	seen := map[string]bool{}
+	Load(func(k string) string {
+		seen[k] = true
+		return ""
+	})
+	var names []string
+	for k := range seen {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+var variableName = regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+
+// documentedVariables returns the variables named in the first column of
+// the tables in README.md's "## Configuration" section.
+func documentedVariables(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatalf("read README: %v", err)
+	}
+	_, section, ok := strings.Cut(string(b), "\n## Configuration\n")
+	if !ok {
+		t.Fatal(`README.md has no "## Configuration" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	seen := map[string]bool{}
+	for line := range strings.SplitSeq(section, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			t.Errorf("README table row has fewer than 3 columns: %q", line)
+			continue
+		}
+		for _, m := range variableName.FindAllStringSubmatch(cells[1], -1) {
+			if seen[m[1]] {
+				t.Errorf("README documents %s twice", m[1])
+			}
+			seen[m[1]] = true
+		}
+	}
+	var names []string
+	for k := range seen {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestREADMEListsEveryVariable(t *testing.T) {
+	read, documented := readVariables(), documentedVariables(t)
+	for _, name := range read {
+		if !slices.Contains(documented, name) {
+			t.Errorf("Load reads %s but README.md's configuration tables do not list it", name)
+		}
+	}
+	for _, name := range documented {
+		if !slices.Contains(read, name) {
+			t.Errorf("README.md lists %s but Load does not read it", name)
+		}
+	}
+}
+
+// TestFieldCommentsNameEveryVariable keeps config.go's field comments in
+// step with what Load reads: exporter variables by their suffix, the
+// others by their full name.
+func TestFieldCommentsNameEveryVariable(t *testing.T) {
+	b, err := os.ReadFile("config.go")
+	if err != nil {
+		t.Fatalf("read config.go: %v", err)
+	}
+	src := string(b)
+	for _, name := range readVariables() {
+		want := name
+		for _, source := range []string{SourceSlipstream, SourceOTEL} {
+			if rest, ok := strings.CutPrefix(name, source+"_"); ok && !strings.HasSuffix(rest, temporalitySuffix) {
+				for _, sig := range signalNames {
+					rest = strings.TrimPrefix(rest, sig+"_")
+				}
+				want = "_" + rest
+			}
+		}
+		if !strings.Contains(src, want) {
+			t.Errorf("Load reads %s but no comment in config.go names %s", name, want)
+		}
+	}
+}
+
+func TestLoadReadsOnlyThroughGetenv(t *testing.T) {
+	t.Setenv("SLIPSTREAM_TELEMETRY_MAX_ITEMS", "5")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+	c := Load(env(nil))
+	if len(c.Problems) != 0 || c.OTLP.Protocol != ProtocolHTTPProtobuf {
+		t.Errorf("Load read the process environment: Problems = %q, Protocol = %q", c.Problems, c.OTLP.Protocol)
+	}
+}
