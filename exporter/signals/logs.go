@@ -1,0 +1,420 @@
+package signals
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/log"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/slipstream-otel/slipstream/telemetry"
+)
+
+// Bounds on what one log record may carry.
+const (
+	maxLogFields     = 32        // JSON fields kept as attributes (sorted by key)
+	maxFieldValueLen = 1024      // bytes per attribute value
+	maxRecordLines   = 1000      // lines joined into one multi-line record
+	maxRecordBytes   = 64 * 1024 // bytes of one multi-line record
+)
+
+// Attribute keys on log records.
+const (
+	attrInvocationID  = "faas.invocation_id"
+	attrTelemetryType = "aws.lambda.telemetry.type"
+)
+
+// pendingLog is a text line held until we know whether the next lines
+// continue it (a stack trace, a Go panic).
+type pendingLog struct {
+	active  bool
+	first   string
+	multi   bool   // a continuation arrived: the record is buf
+	buf     []byte // joined lines (reused between records)
+	lines   int
+	goStack bool
+	t       time.Time
+	sev     log.Severity
+	sevText string
+	reqID   string
+	ctx     context.Context
+	typ     telemetry.Type
+}
+
+// ensureLogger returns the logger, (re)building the LoggerProvider when the
+// resource changed. The provider is never shut down: the processor belongs
+// to the caller.
+func (m *Mapper) ensureLogger() log.Logger {
+	if m.logs == nil {
+		return nil
+	}
+	if m.logger == nil || m.loggerOf != m.res {
+		lp := sdklog.NewLoggerProvider(sdklog.WithResource(m.res), sdklog.WithProcessor(m.logs))
+		m.logger = lp.Logger(ScopeName, log.WithInstrumentationVersion(m.ri.version))
+		m.loggerOf = m.res
+	}
+	return m.logger
+}
+
+// invocationFor finds the invocation a line belongs to: by request ID, else
+// (not under Managed Instances) the one running.
+func (m *Mapper) invocationFor(reqID string) *invocation {
+	if reqID != "" {
+		return m.open[reqID]
+	}
+	if !m.lmi {
+		return m.current
+	}
+	return nil
+}
+
+func (m *Mapper) contextOf(inv *invocation) context.Context {
+	if inv == nil {
+		return context.Background()
+	}
+	if inv.logCtx == nil {
+		m.ensureSpanContext(inv)
+		inv.logCtx = trace.ContextWithSpanContext(context.Background(), inv.sc)
+	}
+	return inv.logCtx
+}
+
+func (m *Mapper) consumeLog(ev telemetry.Event, r *telemetry.Log, src int) {
+	p := &m.pendingLines[src]
+	if r.JSON {
+		m.flushPending(p)
+		m.emitJSON(ev, r)
+		return
+	}
+	line := r.Text
+	size := len(p.first)
+	if p.multi {
+		size = len(p.buf)
+	}
+	if p.active && isContinuation(line, p) && p.lines < maxRecordLines && size+1+len(line) <= maxRecordBytes {
+		if !p.multi {
+			p.buf = append(p.buf[:0], p.first...)
+			p.multi = true
+		}
+		p.buf = append(p.buf, '\n')
+		p.buf = append(p.buf, line...)
+		p.lines++
+		if strings.HasPrefix(line, "goroutine ") {
+			p.goStack = true
+		}
+		return
+	}
+	m.flushPending(p)
+	sev, sevText, reqID := parseTextSeverity(line)
+	inv := m.invocationFor(reqID)
+	if inv != nil {
+		reqID = inv.id
+	}
+	*p = pendingLog{
+		active: true, first: line, buf: p.buf[:0], lines: 1,
+		goStack: sevText == "PANIC",
+		t:       ev.Time, sev: sev, sevText: sevText, reqID: reqID,
+		ctx: m.contextOf(inv), typ: ev.Type,
+	}
+}
+
+// isContinuation reports whether a line continues the pending record:
+// indented lines (Java "\tat", Node "    at", Python "  File"), empty
+// lines, Go's "goroutine N [...]:", "created by", "[signal ...", Java's
+// "Caused by:", Python's "Traceback (most recent call last):" and, inside
+// a Go stack, function lines such as "main.handler(...)".
+func isContinuation(line string, p *pendingLog) bool {
+	if line == "" || line[0] == ' ' || line[0] == '\t' {
+		return true
+	}
+	for _, pre := range continuationPrefixes {
+		if strings.HasPrefix(line, pre) {
+			return true
+		}
+	}
+	if p.goStack && isGoFrame(line) {
+		return true
+	}
+	return false
+}
+
+var continuationPrefixes = [...]string{
+	"goroutine ", "created by ", "[signal ", "Caused by: ", "Traceback (most recent call last)",
+	"During handling of the above exception", "The above exception was the direct cause", "... ",
+}
+
+// isGoFrame matches a Go stack function line: "pkg.Func(args)" with no
+// space before the first '('.
+func isGoFrame(line string) bool {
+	open := strings.IndexByte(line, '(')
+	if open <= 0 || line[len(line)-1] != ')' {
+		return false
+	}
+	name := line[:open]
+	return !strings.ContainsAny(name, " \t") && (strings.IndexByte(name, '.') >= 0 || name == "panic")
+}
+
+func (m *Mapper) flushPending(p *pendingLog) {
+	if !p.active {
+		return
+	}
+	body := p.first
+	if p.multi {
+		body = strings.TrimRight(string(p.buf), "\n")
+	}
+	var r log.Record
+	r.SetTimestamp(p.t)
+	r.SetObservedTimestamp(m.now())
+	r.SetBody(attribute.StringValue(body))
+	r.SetSeverity(p.sev)
+	r.SetSeverityText(p.sevText)
+	r.AddAttributes(attribute.String(attrTelemetryType, string(p.typ)))
+	if p.reqID != "" {
+		r.AddAttributes(attribute.String(attrInvocationID, p.reqID))
+	}
+	ctx := p.ctx
+	p.active, p.multi, p.first, p.ctx = false, false, "", nil
+	if cap(p.buf) > maxRecordBytes {
+		p.buf = nil // do not keep a large buffer around
+	}
+	if l := m.ensureLogger(); l != nil {
+		l.Emit(ctx, r)
+	}
+}
+
+// emitJSON emits a JSON log line: body = message, time = its timestamp,
+// severity = its level, other fields = attributes.
+func (m *Mapper) emitJSON(ev telemetry.Event, rec *telemetry.Log) {
+	l := m.ensureLogger()
+	if l == nil {
+		return
+	}
+	msg, ts, level := rec.Message, rec.Timestamp, rec.Level
+	skipMsg, skipTime := false, false
+	if msg == "" {
+		if raw, ok := rec.Fields["msg"]; ok {
+			msg, skipMsg = jsonString(raw), true
+		}
+	}
+	if ts.IsZero() {
+		if raw, ok := rec.Fields["time"]; ok {
+			if t, err := time.Parse(time.RFC3339Nano, jsonString(raw)); err == nil {
+				ts, skipTime = t, true
+			}
+		}
+	}
+	if ts.IsZero() {
+		ts = ev.Time
+	}
+	inv := m.invocationFor(rec.RequestID)
+	var r log.Record
+	r.SetTimestamp(ts)
+	r.SetObservedTimestamp(m.now())
+	r.SetBody(attribute.StringValue(msg))
+	if level != "" {
+		r.SetSeverity(levelSeverity(level))
+		r.SetSeverityText(level)
+	}
+	r.AddAttributes(attribute.String(attrTelemetryType, string(ev.Type)))
+	if rec.RequestID != "" {
+		r.AddAttributes(attribute.String(attrInvocationID, rec.RequestID))
+	} else if inv != nil {
+		r.AddAttributes(attribute.String(attrInvocationID, inv.id))
+	}
+	if len(rec.Fields) > 0 {
+		keys := m.keys[:0]
+		for k := range rec.Fields {
+			if (skipMsg && k == "msg") || (skipTime && k == "time") {
+				continue
+			}
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		if len(keys) > maxLogFields {
+			keys = keys[:maxLogFields]
+		}
+		for _, k := range keys {
+			if v, ok := jsonValue(rec.Fields[k]); ok {
+				r.AddAttributes(attribute.KeyValue{Key: attribute.Key(k), Value: v})
+			}
+		}
+		m.keys = keys[:0]
+	}
+	l.Emit(m.contextOf(inv), r)
+}
+
+// jsonString returns a JSON string's value, or the raw text for other JSON.
+func jsonString(raw json.RawMessage) string {
+	if len(raw) >= 2 && raw[0] == '"' {
+		if inner := raw[1 : len(raw)-1]; !strings.ContainsAny(string(inner), `\"`) {
+			return string(inner)
+		}
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	return string(raw)
+}
+
+// jsonValue converts one JSON field to a log value, bounded in size:
+// strings, numbers and booleans keep their type; objects and arrays become
+// their JSON text.
+func jsonValue(raw json.RawMessage) (attribute.Value, bool) {
+	if len(raw) == 0 {
+		return attribute.Value{}, false
+	}
+	switch raw[0] {
+	case '"':
+		return attribute.StringValue(truncate(jsonString(raw))), true
+	case 't', 'f':
+		if b, err := strconv.ParseBool(string(raw)); err == nil {
+			return attribute.BoolValue(b), true
+		}
+	case 'n':
+		return attribute.Value{}, false // null
+	case '{', '[':
+		var b bytes.Buffer
+		if json.Compact(&b, raw) == nil {
+			return attribute.StringValue(truncate(b.String())), true
+		}
+		return attribute.StringValue(truncate(string(raw))), true
+	default:
+		if i, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			return attribute.Int64Value(i), true
+		}
+		if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
+			return attribute.Float64Value(f), true
+		}
+	}
+	return attribute.StringValue(truncate(string(raw))), true
+}
+
+func truncate(s string) string {
+	if len(s) <= maxFieldValueLen {
+		return s
+	}
+	i := maxFieldValueLen
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
+// platformLog emits a platform event as a CloudWatch-like line
+// (SLIPSTREAM_PLATFORM_LOGS=true).
+func (m *Mapper) platformLog(ev telemetry.Event) {
+	l := m.ensureLogger()
+	if l == nil {
+		return
+	}
+	sev, reqID := log.SeverityInfo, ""
+	var body string
+	switch r := ev.Record.(type) {
+	case *telemetry.Start:
+		reqID = r.RequestID
+		body = fmt.Sprintf("START RequestId: %s Version: %s", r.RequestID, r.Version)
+	case *telemetry.RuntimeDone:
+		reqID = r.RequestID
+		body = "END RequestId: " + r.RequestID + statusSuffix(r.Status, r.ErrorType)
+		sev = statusSeverity(r.Status)
+	case *telemetry.Report:
+		reqID = r.RequestID
+		body = reportLine(r)
+		sev = statusSeverity(r.Status)
+	case *telemetry.InitStart:
+		body = fmt.Sprintf("INIT_START Runtime Version: %s Runtime Version ARN: %s", r.RuntimeVersion, r.RuntimeVersionARN)
+	case *telemetry.InitRuntimeDone:
+		body = "INIT_RUNTIME_DONE Status: " + string(r.Status) + errorSuffix(r.ErrorType)
+		sev = statusSeverity(r.Status)
+	case *telemetry.InitReport:
+		body = fmt.Sprintf("INIT_REPORT Init Duration: %.2f ms Phase: %s Status: %s", r.Metrics.DurationMs, r.Phase, r.Status) + errorSuffix(r.ErrorType)
+		sev = statusSeverity(r.Status)
+	case *telemetry.RestoreStart:
+		body = fmt.Sprintf("RESTORE_START Runtime Version: %s Runtime Version ARN: %s", r.RuntimeVersion, r.RuntimeVersionARN)
+	case *telemetry.RestoreRuntimeDone:
+		body = "RESTORE_RUNTIME_DONE Status: " + string(r.Status) + errorSuffix(r.ErrorType)
+		sev = statusSeverity(r.Status)
+	case *telemetry.RestoreReport:
+		body = fmt.Sprintf("RESTORE_REPORT Restore Duration: %.2f ms Status: %s", r.Metrics.DurationMs, r.Status) + errorSuffix(r.ErrorType)
+		sev = statusSeverity(r.Status)
+	case *telemetry.Extension:
+		body = fmt.Sprintf("EXTENSION Name: %s State: %s Events: %v", r.Name, r.State, r.Events) + errorSuffix(r.ErrorType)
+		if r.ErrorType != "" {
+			sev = log.SeverityError
+		}
+	case *telemetry.TelemetrySubscription:
+		body = fmt.Sprintf("TELEMETRY Name: %s State: %s Types: %v", r.Name, r.State, r.Types)
+	case *telemetry.LogsDropped:
+		body = fmt.Sprintf("LOGS_DROPPED DroppedRecords: %d DroppedBytes: %d Reason: %s", r.DroppedRecords, r.DroppedBytes, r.Reason)
+		sev = log.SeverityWarn
+	default:
+		return
+	}
+	var rec log.Record
+	rec.SetTimestamp(ev.Time)
+	rec.SetObservedTimestamp(m.now())
+	rec.SetBody(attribute.StringValue(body))
+	rec.SetSeverity(sev)
+	rec.SetSeverityText(sev.String())
+	rec.AddAttributes(attribute.String(attrTelemetryType, string(ev.Type)))
+	var inv *invocation
+	if reqID != "" {
+		rec.AddAttributes(attribute.String(attrInvocationID, reqID))
+		inv = m.open[reqID]
+	}
+	l.Emit(m.contextOf(inv), rec)
+}
+
+func statusSeverity(st telemetry.Status) log.Severity {
+	if st == telemetry.StatusSuccess || st == "" {
+		return log.SeverityInfo
+	}
+	return log.SeverityError
+}
+
+func statusSuffix(st telemetry.Status, errorType string) string {
+	if st == telemetry.StatusSuccess || st == "" {
+		return ""
+	}
+	return " Status: " + string(st) + errorSuffix(errorType)
+}
+
+func errorSuffix(errorType string) string {
+	if errorType == "" {
+		return ""
+	}
+	return " Error Type: " + errorType
+}
+
+func reportLine(r *telemetry.Report) string {
+	var b strings.Builder
+	met := &r.Metrics
+	fmt.Fprintf(&b, "REPORT RequestId: %s Duration: %.2f ms", r.RequestID, met.DurationMs)
+	if met.BilledDurationMs != nil {
+		fmt.Fprintf(&b, " Billed Duration: %d ms", *met.BilledDurationMs)
+	}
+	if met.MemorySizeMB != nil {
+		fmt.Fprintf(&b, " Memory Size: %d MB", *met.MemorySizeMB)
+	}
+	if met.MaxMemoryUsedMB != nil {
+		fmt.Fprintf(&b, " Max Memory Used: %d MB", *met.MaxMemoryUsedMB)
+	}
+	if met.InitDurationMs != nil {
+		fmt.Fprintf(&b, " Init Duration: %.2f ms", *met.InitDurationMs)
+	}
+	if met.RestoreDurationMs != nil {
+		fmt.Fprintf(&b, " Restore Duration: %.2f ms", *met.RestoreDurationMs)
+	}
+	b.WriteString(statusSuffix(r.Status, r.ErrorType))
+	return b.String()
+}

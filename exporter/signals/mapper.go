@@ -1,0 +1,624 @@
+package signals
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	otellog "go.opentelemetry.io/otel/log"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/telemetry"
+)
+
+// ScopeName is the instrumentation scope of every span, metric and log
+// record the mapper produces.
+const ScopeName = "github.com/slipstream-otel/slipstream"
+
+// DefaultVersion is telemetry.distro.version when MapperOptions.Version is empty.
+const DefaultVersion = "0.0.0-dev"
+
+// MapperOptions configures a Mapper. Only Config is required; a nil Spans,
+// Logs or Meter switches that signal off.
+type MapperOptions struct {
+	Config    *config.Config
+	AccountID string                        // from register (may be "")
+	Spans     func([]sdktrace.ReadOnlySpan) // receives finished spans; called on the mapper goroutine; the slice is not reused
+	Logs      sdklog.Processor              // the mapper builds its own LoggerProvider with the resource and this processor
+	Meter     metric.MeterProvider          // instruments are recorded here (SDK MeterProvider with a reader)
+	Now       func() time.Time              // clock for observed timestamps and fallbacks; default time.Now
+	Rand      io.Reader                     // source of trace and span IDs; default crypto/rand
+
+	// Optional additions (zero values are the defaults).
+
+	// Version is telemetry.distro.version (default DefaultVersion).
+	Version string
+	// Arch is runtime.GOARCH of the function (default runtime.GOARCH: an
+	// extension runs on the function's architecture).
+	Arch string
+	// Proc samples CPU time and network bytes of the execution environment
+	// (see ProcReader); nil disables faas.cpu_usage and faas.net_io.
+	Proc ProcSampler
+}
+
+// Invocation is what the lifecycle's INVOKE event tells about an
+// invocation (Lambda Managed Instances have none).
+type Invocation struct {
+	RequestID   string
+	Deadline    time.Time
+	InvokedARN  string
+	TraceHeader string
+}
+
+// Limits that keep memory bounded whatever the input.
+const (
+	maxOpenInvocations = 1024 // oldest dropped beyond this
+	doneRing           = 64   // request IDs remembered after their report
+)
+
+// Mapper turns Telemetry API events into spans, metrics and log records.
+//
+// All methods must be called from one goroutine (the pipeline worker); the
+// Mapper has no internal locking.
+type Mapper struct {
+	cfg   *config.Config
+	spans func([]sdktrace.ReadOnlySpan)
+	logs  sdklog.Processor
+	now   func() time.Time
+	rand  io.Reader
+	proc  ProcSampler
+
+	ri       resourceInfo
+	res      *resource.Resource
+	logger   otellog.Logger // nil until the first record (lazily built with the resource)
+	loggerOf *resource.Resource
+
+	inst  instruments
+	price price
+	// priced is false when no price is known for the region/architecture.
+	priced bool
+
+	// Invocations by request ID, and the order they were seen.
+	open    map[string]*invocation
+	seq     uint64
+	current *invocation // most recently started, not yet reported (non-concurrent mode only)
+	lmi     bool        // Lambda Managed Instances: invocations overlap
+
+	done     [doneRing]string
+	doneNext int
+
+	// Init and SnapStart restore phases.
+	init, restore *phase
+	// held phases wait for the first invocation's report to learn whether
+	// they delayed it (cold start).
+	heldInit, heldRestore *phase
+	// linkTo is a phase span in its own trace, linked from the next
+	// invocation span.
+	linkTo       trace.SpanContext
+	awaitFirst   bool // an on-demand init or a restore happened: the next start is cold by the lifecycle
+	initType     telemetry.InitType
+	runtimeName  string // from initStart/restoreStart runtimeVersion, e.g. "python:3.12.v10"
+	restored     bool   // a restore was seen (SnapStart)
+	initDurDone  bool   // faas.init_duration recorded from initReport for the current init
+	restDurDone  bool
+	pendingLines [2]pendingLog // function, extension
+
+	idBuf [24]byte
+	keys  []string
+}
+
+// invocation is the state of one request ID between its first sighting
+// and its report.
+type invocation struct {
+	id          string
+	seq         uint64
+	started     bool
+	start       time.Time
+	invokedAt   time.Time
+	deadline    time.Time
+	invokedARN  string
+	functionARN string
+	version     string
+	traceHeader string
+
+	sc       trace.SpanContext
+	parent   trace.SpanContext
+	scFrom   int // 0 none, 1 INVOKE header, 2 platform.start
+	drop     bool
+	logCtx   context.Context
+	coldLife bool // first start after an on-demand init / restore
+
+	rd     *telemetry.RuntimeDone
+	rdTime time.Time
+
+	counted    bool // outcome counters recorded
+	oom        bool
+	oomCounted bool
+	spanSent   bool // span emitted at runtimeDone (end mode)
+
+	cpu0  ProcSample
+	cpuOK bool
+}
+
+// NewMapper returns a Mapper for the options.
+func NewMapper(o MapperOptions) (*Mapper, error) {
+	if o.Config == nil {
+		return nil, errors.New("new mapper: Config is nil")
+	}
+	m := &Mapper{
+		cfg:   o.Config,
+		spans: o.Spans,
+		logs:  o.Logs,
+		now:   o.Now,
+		rand:  o.Rand,
+		proc:  o.Proc,
+		open:  make(map[string]*invocation),
+		lmi:   o.Config.ManagedInstances,
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.rand == nil {
+		m.rand = rand.Reader
+	}
+	arch := o.Arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	version := o.Version
+	if version == "" {
+		version = DefaultVersion
+	}
+	m.ri = resourceInfo{cfg: o.Config, accountID: o.AccountID, arch: hostArch(arch), version: version}
+	m.res = m.ri.build()
+	mp := o.Meter
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	if err := m.inst.init(mp.Meter(ScopeName, metric.WithInstrumentationVersion(version)), o.Proc != nil); err != nil {
+		return nil, err
+	}
+	m.price, m.priced = lookupPrice(o.Config.Region, m.ri.arch, o.Config.PriceGBSecond, o.Config.PriceRequest)
+	m.initType = telemetry.InitType(o.Config.InitType)
+	return m, nil
+}
+
+// Resource returns the current resource. It gains faas.instance and
+// aws.log.stream.names once platform.initStart (or restoreStart) is consumed.
+func (m *Mapper) Resource() *resource.Resource { return m.res }
+
+// OpenInvocations is the number of invocations started (or invoked) and not
+// yet reported.
+func (m *Mapper) OpenInvocations() int { return len(m.open) }
+
+// RuntimeDone reports whether platform.runtimeDone (or platform.report) of
+// requestID has been consumed. Recently reported request IDs are
+// remembered; long-forgotten ones report false.
+func (m *Mapper) RuntimeDone(requestID string) bool {
+	if inv, ok := m.open[requestID]; ok {
+		return inv.rd != nil
+	}
+	return m.reported(requestID)
+}
+
+// reported reports whether requestID is among the recently finished.
+func (m *Mapper) reported(requestID string) bool {
+	for _, id := range m.done {
+		if id == requestID && id != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Invoke records the lifecycle's INVOKE for an invocation: its deadline,
+// invoked ARN and X-Ray header (used when platform.start carries none).
+func (m *Mapper) Invoke(inv Invocation) {
+	if inv.RequestID == "" || m.reported(inv.RequestID) {
+		return // late INVOKE of an invocation already reported
+	}
+	in := m.get(inv.RequestID)
+	if in.invokedAt.IsZero() {
+		in.invokedAt = m.now()
+	}
+	in.deadline = inv.Deadline
+	if inv.InvokedARN != "" {
+		in.invokedARN = inv.InvokedARN
+	}
+	if inv.TraceHeader != "" {
+		in.traceHeader = inv.TraceHeader
+		if in.scFrom < 2 {
+			m.assignSpanContext(in, nil, inv.TraceHeader)
+			in.scFrom = 1
+		}
+	}
+}
+
+// Consume maps one event. Events must be given in the order the Telemetry
+// API delivered them.
+func (m *Mapper) Consume(ev telemetry.Event) {
+	switch r := ev.Record.(type) {
+	case *telemetry.Log:
+		src := 0
+		if ev.Type == telemetry.TypeExtensionLog {
+			src = 1
+		}
+		m.consumeLog(ev, r, src)
+		return
+	}
+	// Platform lines are emitted after a start event (so they carry the new
+	// invocation's context or the updated resource) and before the others
+	// (so they carry the context of the invocation they close).
+	after := ev.Type == telemetry.TypeStart || ev.Type == telemetry.TypeInitStart || ev.Type == telemetry.TypeRestoreStart
+	if m.cfg.PlatformLogs && ev.Record != nil && !after {
+		m.platformLog(ev)
+	}
+	switch r := ev.Record.(type) {
+	case *telemetry.Start:
+		m.consumeStart(ev, r)
+	case *telemetry.RuntimeDone:
+		m.consumeRuntimeDone(ev, r)
+	case *telemetry.Report:
+		m.consumeReport(ev, r)
+	case *telemetry.InitStart:
+		m.consumeInitStart(ev, r)
+	case *telemetry.InitRuntimeDone:
+		m.consumeInitRuntimeDone(ev, r)
+	case *telemetry.InitReport:
+		m.consumeInitReport(ev, r)
+	case *telemetry.RestoreStart:
+		m.consumeRestoreStart(ev, r)
+	case *telemetry.RestoreRuntimeDone:
+		m.consumeRestoreRuntimeDone(ev, r)
+	case *telemetry.RestoreReport:
+		m.consumeRestoreReport(ev, r)
+	case *telemetry.LogsDropped:
+		m.inst.logsDropped(r)
+	}
+	if m.cfg.PlatformLogs && ev.Record != nil && after {
+		m.platformLog(ev)
+	}
+}
+
+// Shutdown closes what is still open when the environment shuts down:
+// pending multi-line log records are emitted; an invocation whose
+// runtimeDone was seen is closed at that time with its status; any other
+// open invocation is closed at `at` with status Error and error.type =
+// reason, and counts as out of memory when reason is "failure". Held init
+// and restore spans are emitted. Consume may still be called afterwards
+// (late reports).
+func (m *Mapper) Shutdown(reason string, at time.Time) {
+	m.FlushLogs()
+	invs := make([]*invocation, 0, len(m.open))
+	for _, inv := range m.open {
+		invs = append(invs, inv)
+	}
+	sort.Slice(invs, func(i, j int) bool { return invs[i].seq < invs[j].seq })
+	failure := strings.EqualFold(reason, "failure")
+	for _, inv := range invs {
+		m.closeAtShutdown(inv, reason, failure, at)
+	}
+	m.flushPhases()
+}
+
+// FlushLogs emits the pending multi-line log records now (they are
+// otherwise held until the next line that does not continue them, the next
+// platform.report, or Shutdown). Call it before a flush that must carry
+// everything seen so far.
+func (m *Mapper) FlushLogs() {
+	for i := range m.pendingLines {
+		m.flushPending(&m.pendingLines[i])
+	}
+}
+
+// get returns the invocation of a request ID, creating it.
+func (m *Mapper) get(id string) *invocation {
+	if inv, ok := m.open[id]; ok {
+		return inv
+	}
+	if len(m.open) >= maxOpenInvocations {
+		m.evictOldest()
+	}
+	m.seq++
+	inv := &invocation{id: id, seq: m.seq}
+	m.open[id] = inv
+	return inv
+}
+
+func (m *Mapper) evictOldest() {
+	var old *invocation
+	for _, inv := range m.open {
+		if old == nil || inv.seq < old.seq {
+			old = inv
+		}
+	}
+	if old != nil {
+		m.forget(old)
+	}
+}
+
+// forget removes a finished invocation, remembering its ID for RuntimeDone.
+func (m *Mapper) forget(inv *invocation) {
+	delete(m.open, inv.id)
+	if m.current == inv {
+		m.current = nil
+	}
+	m.done[m.doneNext] = inv.id
+	m.doneNext = (m.doneNext + 1) % doneRing
+}
+
+// newTraceID and newSpanID draw valid IDs from the random source.
+func (m *Mapper) newTraceID() trace.TraceID {
+	var id trace.TraceID
+	for !id.IsValid() {
+		m.readRand(m.idBuf[:16])
+		copy(id[:], m.idBuf[:16])
+	}
+	return id
+}
+
+func (m *Mapper) newSpanID() trace.SpanID {
+	var id trace.SpanID
+	for !id.IsValid() {
+		m.readRand(m.idBuf[16:24])
+		copy(id[:], m.idBuf[16:24])
+	}
+	return id
+}
+
+// readRand fills b from the ID source, falling back to crypto/rand (which
+// does not fail) if a custom source does.
+func (m *Mapper) readRand(b []byte) {
+	if _, err := io.ReadFull(m.rand, b); err != nil {
+		rand.Read(b) //nolint:errcheck // crypto/rand.Read never returns an error
+	}
+}
+
+// assignSpanContext sets the invocation's span context and remote parent
+// from the telemetry tracing (preferred) or the INVOKE header.
+func (m *Mapper) assignSpanContext(inv *invocation, tr *telemetry.Tracing, header string) {
+	value, spanID := header, ""
+	if tr != nil && tr.Value != "" {
+		value, spanID = tr.Value, tr.SpanID
+	}
+	h := parseXRay(value)
+	var traceID trace.TraceID
+	if h.HasTrace {
+		traceID = h.TraceID
+	} else {
+		traceID = m.newTraceID()
+	}
+	sid, ok := parseSpanID(spanID)
+	if !ok {
+		if inv.sc.IsValid() && inv.sc.TraceID() == traceID {
+			sid = inv.sc.SpanID() // keep the ID logs may already carry
+		} else {
+			sid = m.newSpanID()
+		}
+	}
+	// Sampled=1, "?" (we are the downstream that decides) and absent mark
+	// the span sampled; Sampled=0 does not, and drops the invocation's
+	// spans when TracesRespectSampled is set.
+	flags := trace.FlagsSampled
+	if h.Sampled == sampledNo {
+		flags = 0
+	}
+	inv.drop = h.Sampled == sampledNo && m.cfg.TracesRespectSampled
+	inv.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: sid, TraceFlags: flags})
+	inv.parent = trace.SpanContext{}
+	if h.HasTrace && h.HasParent {
+		inv.parent = trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: h.Parent, TraceFlags: flags, Remote: true})
+	}
+	inv.logCtx = nil
+}
+
+func (m *Mapper) ensureSpanContext(inv *invocation) {
+	if !inv.sc.IsValid() {
+		m.assignSpanContext(inv, nil, inv.traceHeader)
+	}
+}
+
+func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
+	inv := m.get(r.RequestID)
+	inv.started = true
+	inv.start = ev.Time
+	inv.version = r.Version
+	inv.functionARN = r.FunctionARN
+	if r.Tracing != nil && r.Tracing.Value != "" {
+		m.assignSpanContext(inv, r.Tracing, "")
+		inv.scFrom = 2
+	} else {
+		m.ensureSpanContext(inv)
+	}
+	// A phase that is still pending finished before this start.
+	m.finishPhaseAtStart()
+	if m.awaitFirst {
+		inv.coldLife = true
+		m.awaitFirst = false
+	}
+	if !m.lmi {
+		m.current = inv
+	}
+	if m.proc != nil {
+		inv.cpu0, inv.cpuOK = m.proc.Sample()
+	}
+}
+
+func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone) {
+	inv := m.get(r.RequestID)
+	m.ensureSpanContext(inv)
+	inv.rd = r
+	inv.rdTime = ev.Time
+	m.recordOutcome(inv, r.Status, r.ErrorType)
+	if r.Metrics != nil {
+		m.inst.invokeDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
+		if r.Metrics.ProducedBytes != nil {
+			m.inst.producedBytes.Record(context.Background(), *r.Metrics.ProducedBytes)
+		}
+	}
+	m.recordResponseSpans(r.Spans)
+	if strings.Contains(r.ErrorType, "OutOfMemory") {
+		m.markOOM(inv)
+	}
+	if m.proc != nil && inv.cpuOK {
+		if s, ok := m.proc.Sample(); ok {
+			m.inst.procDelta(inv.cpu0, s)
+		}
+		inv.cpuOK = false
+	}
+	if m.cfg.Flush == config.FlushEnd && !inv.spanSent {
+		// In end mode the span leaves at runtimeDone; the report's figures
+		// follow as metrics (and the post-runtime span) later.
+		m.emitInvocation(inv, nil, time.Time{}, "", ev.Time)
+		inv.spanSent = true
+	}
+}
+
+func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
+	m.FlushLogs()
+	inv := m.get(r.RequestID)
+	m.ensureSpanContext(inv)
+	met := &r.Metrics
+	if !inv.counted {
+		// No runtimeDone (Lambda Managed Instances, or it was lost).
+		m.recordOutcome(inv, r.Status, r.ErrorType)
+		m.inst.invokeDuration.Record(context.Background(), met.DurationMs/1000)
+		m.recordResponseSpans(r.Spans)
+	}
+	if met.BilledDurationMs != nil {
+		m.inst.billedDuration.Record(context.Background(), float64(*met.BilledDurationMs)/1000)
+	}
+	if met.MaxMemoryUsedMB != nil {
+		m.inst.memUsage.Record(context.Background(), *met.MaxMemoryUsedMB<<20)
+		if met.MemorySizeMB != nil && *met.MemorySizeMB > 0 {
+			m.inst.memUtilization.Record(context.Background(), float64(*met.MaxMemoryUsedMB)/float64(*met.MemorySizeMB))
+		}
+	}
+	if inv.rd != nil && inv.rd.Metrics != nil {
+		if d := met.DurationMs - inv.rd.Metrics.DurationMs; d >= 0 {
+			m.inst.postRuntime.Record(context.Background(), d/1000)
+		}
+	}
+	if met.InitDurationMs != nil && !m.initDurDone {
+		m.inst.initDuration.Record(context.Background(), *met.InitDurationMs/1000)
+	}
+	if met.RestoreDurationMs != nil && !m.restDurDone {
+		m.inst.restoreDuration.Record(context.Background(), *met.RestoreDurationMs/1000)
+	}
+	if c, ok := m.estimatedCost(r); ok {
+		m.inst.estimatedCost.Add(context.Background(), c)
+	}
+	if isOOM(r) {
+		m.markOOM(inv)
+	}
+	if inv.spanSent {
+		m.emitPostRuntime(inv, r)
+	} else {
+		m.emitInvocation(inv, r, ev.Time, "", ev.Time)
+	}
+	m.forget(inv)
+}
+
+// isOOM applies the out-of-memory rule to a report: errorType names
+// OutOfMemory, or the memory used reached the memory size with a
+// non-success status.
+func isOOM(r *telemetry.Report) bool {
+	if strings.Contains(r.ErrorType, "OutOfMemory") {
+		return true
+	}
+	met := &r.Metrics
+	return r.Status != telemetry.StatusSuccess && r.Status != "" &&
+		met.MaxMemoryUsedMB != nil && met.MemorySizeMB != nil && *met.MaxMemoryUsedMB >= *met.MemorySizeMB
+}
+
+func (m *Mapper) markOOM(inv *invocation) {
+	inv.oom = true
+	if !inv.oomCounted {
+		inv.oomCounted = true
+		m.inst.outOfMemory.Add(context.Background(), 1)
+	}
+}
+
+// recordOutcome counts an invocation once: successful, error or timeout.
+func (m *Mapper) recordOutcome(inv *invocation, st telemetry.Status, errorType string) {
+	if inv.counted {
+		return
+	}
+	inv.counted = true
+	switch st {
+	case telemetry.StatusSuccess, "":
+		m.inst.invocations.Add(context.Background(), 1)
+	case telemetry.StatusTimeout:
+		m.inst.timeouts.Add(context.Background(), 1)
+	default:
+		m.inst.countError(errorTypeOf(st, errorType))
+	}
+}
+
+func errorTypeOf(st telemetry.Status, errorType string) string {
+	if errorType != "" {
+		return errorType
+	}
+	return string(st)
+}
+
+func (m *Mapper) recordResponseSpans(spans []telemetry.Span) {
+	for i := range spans {
+		switch spans[i].Name {
+		case "responseLatency":
+			m.inst.responseLatency.Record(context.Background(), spans[i].DurationMs/1000)
+		case "responseDuration":
+			m.inst.responseDuration.Record(context.Background(), spans[i].DurationMs/1000)
+		}
+	}
+}
+
+// estimatedCost is the on-demand cost of the reported invocation, when the
+// pricing model is the standard one.
+func (m *Mapper) estimatedCost(r *telemetry.Report) (float64, bool) {
+	met := &r.Metrics
+	if !m.priced || m.lmi || met.BilledDurationMs == nil || met.MemorySizeMB == nil {
+		return 0, false
+	}
+	if m.initType == telemetry.InitProvisionedConcurrency || m.initType == telemetry.InitLambdaManagedInstances {
+		return 0, false
+	}
+	if (m.restored || met.RestoreDurationMs != nil) &&
+		(strings.HasPrefix(m.runtimeName, "python") || strings.HasPrefix(m.runtimeName, "dotnet")) {
+		return 0, false // SnapStart for Python and .NET bills caching and restore separately
+	}
+	return m.price.cost(*met.BilledDurationMs, *met.MemorySizeMB), true
+}
+
+// closeAtShutdown closes one invocation still open at SHUTDOWN.
+func (m *Mapper) closeAtShutdown(inv *invocation, reason string, failure bool, at time.Time) {
+	m.ensureSpanContext(inv)
+	if inv.rd != nil {
+		// Finished; only its report is missing.
+		if !inv.spanSent {
+			m.emitInvocation(inv, nil, time.Time{}, "", inv.rdTime)
+		}
+		m.forget(inv)
+		return
+	}
+	if failure {
+		m.markOOM(inv)
+	}
+	if !inv.counted {
+		inv.counted = true
+		m.inst.countError(reason)
+	}
+	m.emitInvocation(inv, nil, time.Time{}, reason, at)
+	m.forget(inv)
+}

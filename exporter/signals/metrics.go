@@ -1,0 +1,161 @@
+package signals
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/slipstream-otel/slipstream/telemetry"
+)
+
+// durationBuckets are the semantic conventions' advisory bucket boundaries
+// for faas.invoke_duration and faas.init_duration (seconds).
+var durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10}
+
+// memoryBuckets are powers of two from 16 MiB to 16 GiB (bytes).
+var memoryBuckets = []float64{1 << 24, 1 << 25, 1 << 26, 1 << 27, 1 << 28, 1 << 29, 1 << 30, 1 << 31, 1 << 32, 1 << 33, 1 << 34}
+
+// sizeBuckets are response sizes from 1 KiB to the 200 MiB streaming limit (bytes).
+var sizeBuckets = []float64{0, 1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 6 << 20, 1 << 25, 200 << 20}
+
+// ratioBuckets are for memory utilization (fraction of configured memory).
+var ratioBuckets = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1}
+
+// Dropped-log reason classes (attribute aws.lambda.logs_dropped.reason).
+const (
+	dropSlowConsumer = "slow_consumer" // the subscriber did not keep up
+	dropSendFailed   = "send_failed"   // a delivery POST failed
+	dropBufferFull   = "buffer_full"   // the platform's buffer overflowed
+	dropOther        = "other"
+)
+
+// dropReasonClass classifies the free-text logsDropped reason.
+func dropReasonClass(reason string) string {
+	r := strings.ToLower(reason)
+	switch {
+	case strings.Contains(r, "could not send"), strings.Contains(r, "failed to send"):
+		return dropSendFailed
+	case strings.Contains(r, "slower"), strings.Contains(r, "fallen behind"), strings.Contains(r, "not acknowledged"):
+		return dropSlowConsumer
+	case strings.Contains(r, "buffer"), strings.Contains(r, "memory"):
+		return dropBufferFull
+	}
+	return dropOther
+}
+
+// instruments are the mapper's metric instruments. Data points carry no
+// per-invocation attributes: only error.type on faas.errors and the
+// reason class on the dropped-log counters.
+type instruments struct {
+	invocations, errors, timeouts, coldstarts, outOfMemory metric.Int64Counter
+	logsDroppedRecords, logsDroppedBytes                   metric.Int64Counter
+	estimatedCost                                          metric.Float64Counter
+
+	invokeDuration, initDuration, billedDuration, postRuntime, restoreDuration metric.Float64Histogram
+	responseLatency, responseDuration                                          metric.Float64Histogram
+	memUtilization                                                             metric.Float64Histogram
+	memUsage, producedBytes                                                    metric.Int64Histogram
+	cpuUsage                                                                   metric.Float64Histogram
+	netIO                                                                      metric.Int64Histogram
+
+	// errOpts caches the attribute option of each error.type seen, so
+	// counting an error does not allocate.
+	errOpts  map[string]metric.AddOption
+	dropOpts map[string]metric.AddOption
+}
+
+func (in *instruments) init(m metric.Meter, proc bool) error {
+	var errs []error
+	counter := func(name, unit, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+		errs = append(errs, err)
+		return c
+	}
+	hist := func(name, unit, desc string, b []float64) metric.Float64Histogram {
+		h, err := m.Float64Histogram(name, metric.WithUnit(unit), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(b...))
+		errs = append(errs, err)
+		return h
+	}
+	ihist := func(name, unit, desc string, b []float64) metric.Int64Histogram {
+		h, err := m.Int64Histogram(name, metric.WithUnit(unit), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(b...))
+		errs = append(errs, err)
+		return h
+	}
+	in.invocations = counter("faas.invocations", "{invocation}", "Number of successful invocations.")
+	in.errors = counter("faas.errors", "{error}", "Number of invocation errors, by error.type.")
+	in.timeouts = counter("faas.timeouts", "{timeout}", "Number of invocation timeouts.")
+	in.coldstarts = counter("faas.coldstarts", "{coldstart}", "Number of invocation cold starts.")
+	in.outOfMemory = counter("aws.lambda.out_of_memory", "{invocation}", "Number of invocations that ran out of memory.")
+	in.logsDroppedRecords = counter("aws.lambda.logs_dropped.records", "{record}", "Telemetry records the platform dropped, by reason class.")
+	in.logsDroppedBytes = counter("aws.lambda.logs_dropped.size", "By", "Telemetry bytes the platform dropped, by reason class.")
+	var err error
+	in.estimatedCost, err = m.Float64Counter("aws.lambda.estimated_cost", metric.WithUnit("{USD}"),
+		metric.WithDescription("Estimated on-demand charge (duration and request), from the built-in price table or SLIPSTREAM_PRICE_*."))
+	errs = append(errs, err)
+	in.invokeDuration = hist("faas.invoke_duration", "s", "Duration of the function's logic execution (runtimeDone durationMs).", durationBuckets)
+	in.initDuration = hist("faas.init_duration", "s", "Duration of the function's initialization.", durationBuckets)
+	in.billedDuration = hist("aws.lambda.billed_duration", "s", "Billed duration per invocation.", durationBuckets)
+	in.postRuntime = hist("aws.lambda.post_runtime_duration", "s", "Time extensions ran after the runtime finished (report minus runtimeDone duration).", durationBuckets)
+	in.restoreDuration = hist("aws.lambda.restore_duration", "s", "Duration of the SnapStart restore.", durationBuckets)
+	in.responseLatency = hist("aws.lambda.response_latency", "s", "Time from the invoke to the start of the response.", durationBuckets)
+	in.responseDuration = hist("aws.lambda.response_duration", "s", "Time to send the response.", durationBuckets)
+	in.memUtilization = hist("aws.lambda.memory.utilization", "1", "Max memory used as a fraction of the configured memory.", ratioBuckets)
+	in.memUsage = ihist("faas.mem_usage", "By", "Max memory used per invocation.", memoryBuckets)
+	in.producedBytes = ihist("aws.lambda.produced_bytes", "By", "Response size per invocation.", sizeBuckets)
+	if proc {
+		in.cpuUsage = hist("faas.cpu_usage", "s", "CPU time of the execution environment per invocation.", durationBuckets)
+		in.netIO = ihist("faas.net_io", "By", "Network bytes of the execution environment per invocation.", sizeBuckets)
+	}
+	for _, e := range errs {
+		if e != nil {
+			return fmt.Errorf("create instruments: %w", e)
+		}
+	}
+	in.errOpts = make(map[string]metric.AddOption)
+	in.dropOpts = make(map[string]metric.AddOption)
+	return nil
+}
+
+// maxErrorTypes bounds the distinct error.type values on faas.errors.
+const maxErrorTypes = 64
+
+func (in *instruments) countError(errorType string) {
+	opt, ok := in.errOpts[errorType]
+	if !ok {
+		if len(in.errOpts) >= maxErrorTypes {
+			errorType = "_OTHER"
+			opt, ok = in.errOpts[errorType]
+		}
+		if !ok {
+			opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("error.type", errorType)))
+			in.errOpts[errorType] = opt
+		}
+	}
+	in.errors.Add(context.Background(), 1, opt)
+}
+
+func (in *instruments) logsDropped(r *telemetry.LogsDropped) {
+	class := dropReasonClass(r.Reason)
+	opt, ok := in.dropOpts[class]
+	if !ok {
+		opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("aws.lambda.logs_dropped.reason", class)))
+		in.dropOpts[class] = opt
+	}
+	in.logsDroppedRecords.Add(context.Background(), r.DroppedRecords, opt)
+	in.logsDroppedBytes.Add(context.Background(), r.DroppedBytes, opt)
+}
+
+func (in *instruments) procDelta(a, b ProcSample) {
+	if in.cpuUsage == nil {
+		return
+	}
+	if cpu := b.CPUSeconds - a.CPUSeconds; cpu >= 0 {
+		in.cpuUsage.Record(context.Background(), cpu)
+	}
+	if n := b.NetBytes - a.NetBytes; n >= 0 {
+		in.netIO.Record(context.Background(), n)
+	}
+}
