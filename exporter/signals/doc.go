@@ -7,7 +7,7 @@
 // OpenTelemetry spans" (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-otel-spans.html),
 // the Telemetry API schema reference, and the OpenTelemetry semantic
 // conventions for FaaS and AWS Lambda (resource, span and metrics). The
-// names, units and attributes it emits are listed in SIGNALS.md, which a
+// names, units and attributes it emits are listed in the README's Signals section, which a
 // test compares both ways with the golden output.
 //
 // Invocations are modelled by request ID from the first sighting (INVOKE

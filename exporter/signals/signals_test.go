@@ -16,18 +16,25 @@ import (
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
-// signalsTable is SIGNALS.md parsed: per section, the rows' cells (the
-// first cell without backticks).
+// signalsTable is the README's "Signals" section parsed: per "###"
+// subsection, the rows' cells (the first cell without backticks).
 func signalsTable(t *testing.T) map[string][][]string {
 	t.Helper()
-	b, err := os.ReadFile("SIGNALS.md")
+	b, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	_, text, ok := strings.Cut(string(b), "\n## Signals\n")
+	if !ok {
+		t.Fatal("README.md has no Signals section")
+	}
+	if i := strings.Index(text, "\n## "); i >= 0 {
+		text = text[:i]
+	}
 	out := map[string][][]string{}
 	section := ""
-	for _, line := range strings.Split(string(b), "\n") {
-		if h, ok := strings.CutPrefix(line, "## "); ok {
+	for _, line := range strings.Split(text, "\n") {
+		if h, ok := strings.CutPrefix(line, "### "); ok {
 			section = h
 			continue
 		}
@@ -128,12 +135,12 @@ func compareSets(t *testing.T, what string, table, out map[string]bool) {
 	t.Helper()
 	for k := range out {
 		if !table[k] {
-			t.Errorf("%s %q is in the golden output but not in SIGNALS.md", what, k)
+			t.Errorf("%s %q is in the golden output but not in README.md", what, k)
 		}
 	}
 	for k := range table {
 		if !out[k] {
-			t.Errorf("%s %q is in SIGNALS.md but never in the golden output", what, k)
+			t.Errorf("%s %q is in README.md but never in the golden output", what, k)
 		}
 	}
 }
@@ -172,7 +179,7 @@ func TestSignalsTableMatchesGoldenOutput(t *testing.T) {
 			m[row[0]] = true
 		}
 		if len(m) == 0 {
-			t.Fatalf("SIGNALS.md: no rows under %q", section)
+			t.Fatalf("README.md: no rows under %q", section)
 		}
 		return m
 	}
@@ -189,7 +196,7 @@ func TestSignalsTableMatchesGoldenOutput(t *testing.T) {
 	for _, row := range tab["Metrics"] {
 		name, instrument, unit, attrs := row[0], row[1], strings.Trim(row[2], "`"), row[3]
 		if got, ok := s.metrics[name]; ok && got != instrument+" "+unit {
-			t.Errorf("metric %s: SIGNALS.md says %q, output has %q", name, instrument+" "+unit, got)
+			t.Errorf("metric %s: README.md says %q, output has %q", name, instrument+" "+unit, got)
 		}
 		want := map[string]bool{}
 		for _, a := range strings.Split(attrs, ",") {
