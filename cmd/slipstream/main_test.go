@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+)
+
+// fakeLambda is a minimal Extensions + Telemetry API: it hands out the
+// scripted events in order and records what the agent called.
+type fakeLambda struct {
+	t         *testing.T
+	events    []map[string]any // served by /event/next in order
+	telemetry func(w http.ResponseWriter, r *http.Request)
+
+	// mu guards the fields below.
+	mu           sync.Mutex
+	nextCalls    int
+	initErrors   []string
+	exitErrors   []string
+	subscription map[string]any
+	registered   string
+	// subscribed is closed when a subscription arrives.
+	subscribed chan struct{}
+	// release gates the SHUTDOWN event: /event/next blocks on it before
+	// serving the last scripted event.
+	release chan struct{}
+}
+
+func newFakeLambda(t *testing.T, events ...map[string]any) (*fakeLambda, string) {
+	f := &fakeLambda{t: t, events: events, subscribed: make(chan struct{}), release: make(chan struct{})}
+	close(f.release)
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return f, strings.TrimPrefix(srv.URL, "http://")
+}
+
+func (f *fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/2020-01-01/extension/register":
+		f.mu.Lock()
+		f.registered = r.Header.Get("Lambda-Extension-Name")
+		f.mu.Unlock()
+		w.Header().Set("Lambda-Extension-Identifier", "ext-id-1")
+		_, _ = io.WriteString(w, `{"functionName":"fn","functionVersion":"$LATEST","handler":"h","accountId":"123456789012"}`)
+	case "/2020-01-01/extension/event/next":
+		f.mu.Lock()
+		i := f.nextCalls
+		f.nextCalls++
+		f.mu.Unlock()
+		if i >= len(f.events) {
+			<-r.Context().Done()
+			return
+		}
+		if i == len(f.events)-1 {
+			<-f.release
+		}
+		ev := f.events[i]
+		if ev["eventType"] == "SHUTDOWN" {
+			ev["deadlineMs"] = time.Now().Add(2 * time.Second).UnixMilli()
+		}
+		_ = json.NewEncoder(w).Encode(ev)
+	case "/2020-01-01/extension/init/error", "/2020-01-01/extension/exit/error":
+		f.mu.Lock()
+		if strings.HasSuffix(r.URL.Path, "init/error") {
+			f.initErrors = append(f.initErrors, r.Header.Get("Lambda-Extension-Function-Error-Type"))
+		} else {
+			f.exitErrors = append(f.exitErrors, r.Header.Get("Lambda-Extension-Function-Error-Type"))
+		}
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	case "/2022-07-01/telemetry":
+		var sub map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&sub); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		first := f.subscription == nil
+		f.subscription = sub
+		f.mu.Unlock()
+		if f.telemetry != nil {
+			f.telemetry(w, r)
+		} else {
+			_, _ = io.WriteString(w, `"OK"`)
+		}
+		if first {
+			close(f.subscribed)
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func invokeEvent(id string) map[string]any {
+	return map[string]any{
+		"eventType": "INVOKE", "requestId": id,
+		"deadlineMs":         time.Now().Add(3 * time.Second).UnixMilli(),
+		"invokedFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:fn",
+		"tracing":            map[string]any{"type": "X-Amzn-Trace-Id", "value": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"},
+	}
+}
+
+func shutdownEvent(reason string) map[string]any {
+	return map[string]any{"eventType": "SHUTDOWN", "shutdownReason": reason}
+}
+
+// logLines decodes the agent's JSON log lines.
+func logLines(t *testing.T, b []byte) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", sc.Text())
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func countLevel(lines []map[string]any, level string) []map[string]any {
+	var out []map[string]any
+	for _, l := range lines {
+		if l["level"] == level {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func envFrom(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestRun(t *testing.T) {
+	t.Run("an invalid setting logs one ERROR line naming it and the lifecycle goes on", func(t *testing.T) {
+		f, api := newFakeLambda(t, invokeEvent("r1"), invokeEvent("r2"), shutdownEvent("spindown"))
+		var stderr bytes.Buffer
+		code := run(context.Background(), envFrom(map[string]string{
+			"AWS_LAMBDA_RUNTIME_API":         api,
+			"SLIPSTREAM_TELEMETRY_MAX_ITEMS": "5",
+		}), &stderr, "slipstream")
+		if code != 0 {
+			t.Fatalf("exit code %d, want 0; log:\n%s", code, stderr.String())
+		}
+		errs := countLevel(logLines(t, stderr.Bytes()), "ERROR")
+		if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "SLIPSTREAM_TELEMETRY_MAX_ITEMS") {
+			t.Fatalf("want one ERROR line naming the variable, got %v", errs)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.nextCalls != 3 {
+			t.Errorf("next calls = %d, want 3", f.nextCalls)
+		}
+		if f.subscription != nil {
+			t.Errorf("subscribed although export is off: %v", f.subscription)
+		}
+		if len(f.initErrors) != 0 || len(f.exitErrors) != 0 {
+			t.Errorf("init errors %v, exit errors %v, want none", f.initErrors, f.exitErrors)
+		}
+		if f.registered != "slipstream" {
+			t.Errorf("registered as %q", f.registered)
+		}
+	})
+
+	t.Run("with SLIPSTREAM_STRICT_CONFIG an invalid setting fails init", func(t *testing.T) {
+		f, api := newFakeLambda(t, shutdownEvent("spindown"))
+		var stderr bytes.Buffer
+		code := run(context.Background(), envFrom(map[string]string{
+			"AWS_LAMBDA_RUNTIME_API":         api,
+			"SLIPSTREAM_TELEMETRY_MAX_ITEMS": "5",
+			"SLIPSTREAM_STRICT_CONFIG":       "true",
+		}), &stderr, "slipstream")
+		if code == 0 {
+			t.Fatal("exit code 0, want failure")
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if len(f.initErrors) != 1 || f.initErrors[0] != "Extension.ConfigInvalid" {
+			t.Errorf("init errors = %v", f.initErrors)
+		}
+		if f.nextCalls != 0 {
+			t.Errorf("next called %d times after init error", f.nextCalls)
+		}
+	})
+
+	t.Run("Telemetry.NotSupported logs one warning and the lifecycle goes on", func(t *testing.T) {
+		f, api := newFakeLambda(t, invokeEvent("r1"), shutdownEvent("SandboxTerminated"))
+		f.telemetry = func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusAccepted)
+			_, _ = io.WriteString(w, `{"errorMessage":"Telemetry API is not supported","errorType":"Telemetry.NotSupported"}`)
+		}
+		var stderr bytes.Buffer
+		code := run(context.Background(), envFrom(map[string]string{
+			"AWS_LAMBDA_RUNTIME_API":   api,
+			"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(freePort(t)),
+			"SLIPSTREAM_OTLP_ENDPOINT": "http://127.0.0.1:1",
+		}), &stderr, "slipstream")
+		if code != 0 {
+			t.Fatalf("exit code %d; log:\n%s", code, stderr.String())
+		}
+		lines := logLines(t, stderr.Bytes())
+		if w := countLevel(lines, "WARN"); len(w) != 1 {
+			t.Errorf("want one WARN line, got %v", w)
+		}
+		if e := countLevel(lines, "ERROR"); len(e) != 0 {
+			t.Errorf("want no ERROR line, got %v", e)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.nextCalls != 2 {
+			t.Errorf("next calls = %d, want 2", f.nextCalls)
+		}
+	})
+}
+
+// collector is a fake OTLP/HTTP backend counting what it decodes.
+type collector struct {
+	mu      sync.Mutex        // guards spans and metrics
+	spans   map[string]string // faas.invocation_id -> trace ID
+	metrics map[string]bool
+}
+
+func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err == nil && r.Header.Get("Content-Encoding") == "gzip" {
+		body, err = gunzip(body)
+	}
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch r.URL.Path {
+	case "/v1/traces":
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		for _, rs := range req.Traces().ResourceSpans().All() {
+			for _, ss := range rs.ScopeSpans().All() {
+				for _, s := range ss.Spans().All() {
+					if id, ok := s.Attributes().Get("faas.invocation_id"); ok {
+						c.spans[id.Str()] = s.TraceID().String()
+					}
+				}
+			}
+		}
+	case "/v1/metrics":
+		req := pmetricotlp.NewExportRequest()
+		if err := req.UnmarshalProto(body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		for _, rm := range req.Metrics().ResourceMetrics().All() {
+			for _, sm := range rm.ScopeMetrics().All() {
+				for _, m := range sm.Metrics().All() {
+					c.metrics[m.Name()] = true
+				}
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-protobuf")
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
+}
+
+func TestRunExportsWhatTheTelemetryAPIDelivers(t *testing.T) {
+	col := &collector{spans: map[string]string{}, metrics: map[string]bool{}}
+	backend := httptest.NewServer(col)
+	defer backend.Close()
+
+	f, api := newFakeLambda(t, invokeEvent("r1"), shutdownEvent("spindown"))
+	f.release = make(chan struct{}) // hold SHUTDOWN until the batch is delivered
+	port := freePort(t)
+	done := make(chan int)
+	var stderr bytes.Buffer
+	go func() {
+		done <- run(context.Background(), envFrom(map[string]string{
+			"AWS_LAMBDA_RUNTIME_API":   api,
+			"AWS_LAMBDA_FUNCTION_NAME": "fn",
+			"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(port),
+			"SLIPSTREAM_OTLP_ENDPOINT": backend.URL,
+			"SLIPSTREAM_FLUSH":         "async",
+		}), &stderr, "slipstream")
+	}()
+	<-f.subscribed
+
+	batch := `[
+ {"time":"2026-11-26T00:00:00.000Z","type":"platform.start","record":{"requestId":"r1","version":"$LATEST","tracing":{"type":"X-Amzn-Trace-Id","value":"Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"}}},
+ {"time":"2026-11-26T00:00:00.010Z","type":"function","record":"hello"},
+ {"time":"2026-11-26T00:00:00.020Z","type":"platform.runtimeDone","record":{"requestId":"r1","status":"success","metrics":{"durationMs":20}}},
+ {"time":"2026-11-26T00:00:00.030Z","type":"platform.report","record":{"requestId":"r1","status":"success","metrics":{"durationMs":30,"billedDurationMs":30,"memorySizeMB":128,"maxMemoryUsedMB":20}}}
+]`
+	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/", port), "application/json", strings.NewReader(batch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("listener answered %d", resp.StatusCode)
+	}
+	close(f.release)
+	if code := <-done; code != 0 {
+		t.Fatalf("exit code %d; log:\n%s", code, stderr.String())
+	}
+
+	col.mu.Lock()
+	defer col.mu.Unlock()
+	if got := col.spans["r1"]; got != "5759e988bd862e3fe1be46a994272793" {
+		t.Errorf("invocation span trace ID = %q, want the X-Ray root; spans %v", got, col.spans)
+	}
+	for _, name := range []string{"faas.invocations", "faas.invoke_duration"} {
+		if !col.metrics[name] {
+			t.Errorf("metric %s not received; got %v", name, col.metrics)
+		}
+	}
+}

@@ -1,0 +1,80 @@
+// Package exporter delivers the telemetry of a Lambda execution environment
+// to an OTLP backend without slowing the function: it takes decoded
+// Telemetry API events from the listener, has them mapped into spans, log
+// records and metrics (package exporter/signals, plugged in through
+// Options.NewMapper, by default SignalsMapper(nil)), buffers the outputs in one bounded queue and sends
+// them with the official OpenTelemetry Go OTLP exporters under the flush
+// policy of SLIPSTREAM_FLUSH.
+//
+// It follows the Lambda Extensions and Telemetry API documentation
+// (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html,
+// https://docs.aws.amazon.com/lambda/latest/dg/telemetry-api.html), the
+// OTLP specification's retry and throttling rules
+// (https://opentelemetry.io/docs/specs/otlp/#failures) and the OTLP
+// exporter configuration (https://opentelemetry.io/docs/specs/otel/protocol/exporter/).
+//
+// # Concurrency
+//
+// One worker goroutine, Run, owns the mapper, the queue and every export;
+// Enqueue, Invoke, Shutdown and Close only hand it requests under a mutex
+// and wake it, and the ones that wait (Invoke in end mode, Shutdown, Close)
+// carry a context and a reply channel, like sdk/log's BatchProcessor.
+// Enqueue never blocks. Each export attempt runs a small timer goroutine
+// that is stopped and waited for before the attempt returns.
+//
+// # Transport
+//
+// Exporters are built only from config.Config with explicit options:
+// otlptracehttp/otlpmetrichttp/otlploghttp for http/protobuf (http/json for
+// traces only), otlp*grpc for grpc. The exporters would read
+// OTEL_EXPORTER_OTLP_* from the process environment by themselves, which
+// the function shares; explicit options override that environment, so
+// every setting (endpoint, headers even when empty, compression, TLS) is
+// always passed. Our own http.Client is passed with WithHTTPClient (which
+// makes the exporter ignore WithTLSClientConfig, WithTimeout and
+// WithProxy), so TLS and proxy live on our http.Transport. The exporters'
+// built-in retry is off; a RoundTripper wrapper (HTTP) or unary
+// interceptor (gRPC) records status codes, Retry-After and RetryInfo for
+// our retry. Header values are never logged.
+//
+// # When it is full
+//
+// The intake between the listener and the worker is bounded
+// (Options.IntakeMaxBytes). When a batch does not fit, function and
+// extension log events are dropped first (the incoming ones, then queued
+// ones, oldest first) and platform events last; each drop is counted
+// (Stats, slipstream.exporter.items{outcome=dropped}). The output queue is
+// bounded by SLIPSTREAM_BUFFER_MAX_BYTES: when full, log records are
+// evicted before spans. Metrics are never queued nor dropped for space:
+// they are aggregated state in the MeterProvider, collected at each flush.
+//
+// # Flush policy and budget
+//
+// async: Invoke returns at once; the worker sends while the environment is
+// awake (when a batch is full or BatchDelay old, every MetricInterval for
+// metrics, at SHUTDOWN). end: Invoke waits until the invocation's
+// platform.runtimeDone has been mapped and sends what is known then; the
+// invocation's platform.report cannot be known before the next
+// /event/next, so its figures leave with the next flush. adaptive: end for
+// the first invocation and after a gap longer than SLIPSTREAM_MAX_DATA_AGE,
+// async otherwise. periodic,<d>: every d while awake. No Invoke waits
+// longer than SLIPSTREAM_FLUSH_TIMEOUT nor past its deadline minus a
+// margin, and none waits while the circuit breaker is open.
+//
+// A request is bounded by awake time, not wall time: a freeze of the
+// environment mid-request does not use up its timeout (jumps of the clock
+// longer than three ticks are ignored). A request that fails after a
+// freeze is retried on a fresh connection; when its body had been written,
+// its items are counted as duplicate_suspected once delivered.
+//
+// # Spill
+//
+// The exporters expose no payload, so what cannot be sent at SHUTDOWN (or
+// Close) is spilled as our own data: the decoded Telemetry API events, after
+// the pre-queue filter, that the unsent spans and log records were mapped
+// from, plus the SHUTDOWN reason. Files are 0600 in a 0700 SLIPSTREAM_SPILL_DIR,
+// bounded by SLIPSTREAM_SPILL_MAX_BYTES and SLIPSTREAM_SPILL_TTL, each with
+// an ID. Run replays them through a fresh mapper (metrics are not
+// recounted) and deletes each file once all of its outputs got a 2xx: a
+// process killed between the 2xx and the delete sends that batch once more.
+package exporter

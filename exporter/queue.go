@@ -1,0 +1,334 @@
+package exporter
+
+import (
+	"time"
+
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/slipstream-otel/slipstream/telemetry"
+)
+
+// defaultEventSize is the size charged for an event whose Size is unknown.
+const defaultEventSize = 256
+
+func eventSize(ev telemetry.Event) int64 {
+	if ev.Size > 0 {
+		return int64(ev.Size)
+	}
+	return defaultEventSize
+}
+
+func isLogEvent(ev telemetry.Event) bool {
+	return ev.Type == telemetry.TypeFunction || ev.Type == telemetry.TypeExtensionLog
+}
+
+// intake is the bounded hand-off between the telemetry listener and the
+// worker: decoded events waiting to be mapped. When full it drops
+// function/extension log events first (incoming, then already queued, oldest
+// first) and platform events last; every drop is counted. Not safe for
+// concurrent use: Pipeline.mu guards it.
+type intake struct {
+	evs   []telemetry.Event
+	bytes int64
+	max   int64
+}
+
+// add appends evs, dropping what does not fit. It returns the number of log
+// and platform events dropped.
+func (in *intake) add(evs []telemetry.Event) (droppedLogs, droppedPlatform int) {
+	var need, platNeed int64
+	for _, ev := range evs {
+		need += eventSize(ev)
+		if !isLogEvent(ev) {
+			platNeed += eventSize(ev)
+		}
+	}
+	if in.bytes+need <= in.max {
+		in.evs = append(in.evs, evs...)
+		in.bytes += need
+		return 0, 0
+	}
+	// Make room for the platform events by evicting queued log events,
+	// oldest first.
+	if free := in.max - in.bytes; platNeed > free {
+		droppedLogs += in.evictLogs(platNeed - free)
+	}
+	// Platform events first (in order, while they fit), then log events
+	// with what is left; the accepted ones keep their original order.
+	free := in.max - in.bytes
+	keep := make([]bool, len(evs))
+	for i, ev := range evs {
+		if !isLogEvent(ev) && eventSize(ev) <= free {
+			keep[i] = true
+			free -= eventSize(ev)
+		}
+	}
+	for i, ev := range evs {
+		if isLogEvent(ev) && eventSize(ev) <= free {
+			keep[i] = true
+			free -= eventSize(ev)
+		}
+	}
+	for i, ev := range evs {
+		if !keep[i] {
+			if isLogEvent(ev) {
+				droppedLogs++
+			} else {
+				droppedPlatform++
+			}
+			continue
+		}
+		in.evs = append(in.evs, ev)
+		in.bytes += eventSize(ev)
+	}
+	return droppedLogs, droppedPlatform
+}
+
+// evictLogs removes queued log events, oldest first, until at least want
+// bytes are freed or none is left. It returns how many it removed.
+func (in *intake) evictLogs(want int64) int {
+	var freed int64
+	n := 0
+	out := in.evs[:0]
+	for _, ev := range in.evs {
+		if freed < want && isLogEvent(ev) {
+			freed += eventSize(ev)
+			n++
+			continue
+		}
+		out = append(out, ev)
+	}
+	clear(in.evs[len(out):])
+	in.evs = out
+	in.bytes -= freed
+	return n
+}
+
+// take returns every queued event and empties the intake.
+func (in *intake) take() []telemetry.Event {
+	evs := in.evs
+	in.evs, in.bytes = nil, 0
+	return evs
+}
+
+// signal names an exported signal (the "signal" attribute of self-metrics).
+type signal string
+
+const (
+	sigTraces  signal = "traces"
+	sigLogs    signal = "logs"
+	sigMetrics signal = "metrics"
+)
+
+// srcEvent is a decoded event kept as the source of mapped outputs, so that
+// what cannot be sent can be spilled as our own data and re-mapped later.
+type srcEvent struct {
+	seq uint64
+	ev  telemetry.Event
+}
+
+// item is one mapped output waiting in the queue: a span or a log record,
+// its byte estimate, the events it was mapped from and, for replayed data,
+// the spill file it came from.
+type item struct {
+	span     sdktrace.ReadOnlySpan // set for traces
+	rec      sdklog.Record         // set for logs
+	bytes    int64
+	at       time.Time   // when it was queued
+	src      []*srcEvent // source events (re-mappable form)
+	origin   *spillFile  // replayed from this file; nil for live data
+	maybeDup bool        // a failed attempt may have reached the server
+}
+
+// queue is the ONE bounded buffer of mapped outputs (spans and log
+// records), bounded in estimated bytes. When full, log records are evicted
+// before spans (oldest first). Metrics are not queued: they are aggregated
+// state in the MeterProvider and collected at each flush, never dropped.
+// Worker-only: no lock.
+type queue struct {
+	spans []*item
+	logs  []*item
+	bytes int64
+	max   int64
+}
+
+func (q *queue) len() int { return len(q.spans) + len(q.logs) }
+
+// oldest returns the time the oldest queued item was queued.
+func (q *queue) oldest() time.Time {
+	var t time.Time
+	if len(q.spans) > 0 {
+		t = q.spans[0].at
+	}
+	if len(q.logs) > 0 && (t.IsZero() || q.logs[0].at.Before(t)) {
+		t = q.logs[0].at
+	}
+	return t
+}
+
+// push queues it and returns the items dropped to make room (possibly it).
+func (q *queue) push(sig signal, it *item) (dropped []*item) {
+	for q.bytes+it.bytes > q.max {
+		switch {
+		case len(q.logs) > 0:
+			dropped = append(dropped, q.logs[0])
+			q.bytes -= q.logs[0].bytes
+			q.logs[0] = nil
+			q.logs = q.logs[1:]
+		case sig == sigTraces && len(q.spans) > 0:
+			dropped = append(dropped, q.spans[0])
+			q.bytes -= q.spans[0].bytes
+			q.spans[0] = nil
+			q.spans = q.spans[1:]
+		default:
+			// A log record never evicts a span; an item larger than the
+			// whole queue is dropped.
+			return append(dropped, it)
+		}
+	}
+	q.bytes += it.bytes
+	if sig == sigTraces {
+		q.spans = append(q.spans, it)
+	} else {
+		q.logs = append(q.logs, it)
+	}
+	return dropped
+}
+
+// takeBatch removes up to maxBytes of the oldest spans and log records
+// (at least one item when any is queued).
+func (q *queue) takeBatch(maxBytes int64) (spans, logs []*item) {
+	var n int64
+	for len(q.spans) > 0 && (n == 0 || n+q.spans[0].bytes <= maxBytes) {
+		it := q.spans[0]
+		q.spans[0] = nil
+		q.spans = q.spans[1:]
+		n += it.bytes
+		spans = append(spans, it)
+	}
+	for len(q.logs) > 0 && (n == 0 || n+q.logs[0].bytes <= maxBytes) {
+		it := q.logs[0]
+		q.logs[0] = nil
+		q.logs = q.logs[1:]
+		n += it.bytes
+		logs = append(logs, it)
+	}
+	q.bytes -= n
+	return spans, logs
+}
+
+// putBack returns items of a failed export to the front of the queue, in
+// their order, if there is room (else they are returned as dropped: logs
+// first, as in push).
+func (q *queue) putBack(sig signal, items []*item) (dropped []*item) {
+	var n int64
+	for _, it := range items {
+		n += it.bytes
+	}
+	for q.bytes+n > q.max && len(items) > 0 {
+		// Newer data already queued wins; drop the oldest of the batch.
+		dropped = append(dropped, items[0])
+		n -= items[0].bytes
+		items = items[1:]
+	}
+	q.bytes += n
+	if sig == sigTraces {
+		q.spans = append(items[:len(items):len(items)], q.spans...)
+	} else {
+		q.logs = append(items[:len(items):len(items)], q.logs...)
+	}
+	return dropped
+}
+
+// drain removes and returns everything queued.
+func (q *queue) drain() []*item {
+	out := append(q.spans, q.logs...)
+	q.spans, q.logs, q.bytes = nil, nil, 0
+	return out
+}
+
+// tracker keeps, per phase (one invocation, init, restore), the source
+// events consumed so far, so that a span mapped at platform.report can be
+// spilled together with the start and runtimeDone it was built from.
+// Bounded: at most maxKeys phases, the oldest forgotten first.
+type tracker struct {
+	byKey   map[string][]*srcEvent
+	order   []string
+	maxKeys int
+	// context is the latest initStart/restoreStart: written into every
+	// spill file so that a replay rebuilds the same resource.
+	context *srcEvent
+	// pending holds, per stream (function, extension), the log events the
+	// mapper has consumed but not yet emitted as a record (multi-line).
+	pending [2][]*srcEvent
+}
+
+func newTracker() *tracker {
+	return &tracker{byKey: make(map[string][]*srcEvent), maxKeys: 64}
+}
+
+// phaseKey returns the phase an event belongs to ("" for none).
+func phaseKey(ev telemetry.Event) string {
+	switch r := ev.Record.(type) {
+	case *telemetry.Start:
+		return "req:" + r.RequestID
+	case *telemetry.RuntimeDone:
+		return "req:" + r.RequestID
+	case *telemetry.Report:
+		return "req:" + r.RequestID
+	case *telemetry.InitStart, *telemetry.InitRuntimeDone, *telemetry.InitReport:
+		return "init"
+	case *telemetry.RestoreStart, *telemetry.RestoreRuntimeDone, *telemetry.RestoreReport:
+		return "restore"
+	}
+	return ""
+}
+
+// closesPhase reports whether ev is the last event of its phase. Init and
+// restore phases stay known until the next one starts: their spans may be
+// held until the first invocation's report.
+func closesPhase(ev telemetry.Event) bool {
+	_, ok := ev.Record.(*telemetry.Report)
+	return ok
+}
+
+// opensPhase reports whether ev starts a phase that replaces an earlier
+// one under the same key.
+func opensPhase(ev telemetry.Event) bool {
+	switch ev.Record.(type) {
+	case *telemetry.InitStart, *telemetry.RestoreStart:
+		return true
+	}
+	return false
+}
+
+func (t *tracker) add(key string, se *srcEvent) {
+	if _, ok := t.byKey[key]; !ok {
+		if len(t.order) >= t.maxKeys {
+			delete(t.byKey, t.order[0])
+			t.order = t.order[1:]
+		}
+		t.order = append(t.order, key)
+	}
+	if len(t.byKey[key]) < 16 {
+		t.byKey[key] = append(t.byKey[key], se)
+	}
+}
+
+func (t *tracker) events(key string) []*srcEvent {
+	return append([]*srcEvent(nil), t.byKey[key]...)
+}
+
+func (t *tracker) forget(key string) {
+	if _, ok := t.byKey[key]; !ok {
+		return
+	}
+	delete(t.byKey, key)
+	for i, k := range t.order {
+		if k == key {
+			t.order = append(t.order[:i], t.order[i+1:]...)
+			break
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package exporter
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// selfMetrics are the pipeline's own instruments, recorded through the same
+// MeterProvider as the function's metrics (so they leave with them):
+//
+//	slipstream.exporter.items{signal, outcome}  counter: items by outcome
+//	    (sent|dropped|retried|duplicate_suspected|spilled); signal is
+//	    traces|logs|metrics, or platform_events for intake drops
+//	slipstream.queue.bytes                      gauge: estimated queued bytes
+//	slipstream.export.duration{signal, result}  histogram (s) per request
+//	slipstream.breaker.state                    gauge: 0 closed, 1 half-open, 2 open
+type selfMetrics struct {
+	itemsC metric.Int64Counter
+	durH   metric.Float64Histogram
+}
+
+func newSelfMetrics(mp metric.MeterProvider, p *Pipeline) (*selfMetrics, error) {
+	m := mp.Meter("github.com/slipstream-otel/slipstream/exporter")
+	s := &selfMetrics{}
+	var err error
+	if s.itemsC, err = m.Int64Counter("slipstream.exporter.items",
+		metric.WithDescription("Telemetry items handled by the exporter, by signal and outcome."),
+		metric.WithUnit("{item}")); err != nil {
+		return nil, err
+	}
+	if s.durH, err = m.Float64Histogram("slipstream.export.duration",
+		metric.WithDescription("Duration of OTLP export requests."), metric.WithUnit("s")); err != nil {
+		return nil, err
+	}
+	if _, err = m.Int64ObservableGauge("slipstream.queue.bytes",
+		metric.WithDescription("Estimated bytes of mapped telemetry waiting in the export queue."),
+		metric.WithUnit("By"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(p.queueBytes.Load())
+			return nil
+		})); err != nil {
+		return nil, err
+	}
+	if _, err = m.Int64ObservableGauge("slipstream.breaker.state",
+		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(int64(p.br.current()))
+			return nil
+		})); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *selfMetrics) items(ctx context.Context, sig, outcome string, n int64) {
+	if n == 0 {
+		return
+	}
+	s.itemsC.Add(ctx, n, metric.WithAttributes(attribute.String("signal", sig), attribute.String("outcome", outcome)))
+}
+
+func (s *selfMetrics) duration(ctx context.Context, sig, result string, d time.Duration) {
+	s.durH.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("signal", sig), attribute.String("result", result)))
+}

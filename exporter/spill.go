@@ -1,0 +1,414 @@
+package exporter
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/metric/noop"
+
+	"github.com/slipstream-otel/slipstream/telemetry"
+)
+
+// spillVersion is the format version of spill files.
+const spillVersion = 1
+
+// spill stores what could not be sent as OUR data: the decoded Telemetry
+// API events (after the pre-queue filter) the unsent spans and log records
+// were mapped from. The OTLP exporters expose no payload, so this is the
+// only thing that can be persisted; a replay re-maps it. One JSON file per
+// batch, named <created unix ns>-<id>.json, 0600 in a 0700 directory;
+// bounded by max bytes (oldest files go first) and ttl.
+type spill struct {
+	dir  string
+	max  int64
+	ttl  time.Duration
+	env  string // region/function/version: files of another environment are left alone
+	now  func() time.Time
+	rand io.Reader
+	// beforeDelete, when set (tests), runs before a delivered file is
+	// deleted; false skips the delete, as if the process were killed
+	// between the 2xx and the delete.
+	beforeDelete func(id string) bool
+}
+
+// spillFile is a replayed file whose items are still in the pipeline.
+type spillFile struct {
+	id, path  string
+	pending   int  // items mapped from it not yet sent, dropped or re-spilled
+	replaying bool // still being re-mapped: not deletable yet
+	lost      bool // some of its items were dropped
+}
+
+type spillDoc struct {
+	V        int            `json:"v"`
+	ID       string         `json:"id"`
+	Env      string         `json:"env"`
+	Created  time.Time      `json:"created"`
+	Shutdown *spillShutdown `json:"shutdown,omitempty"`
+	Events   []spillEvent   `json:"events"`
+}
+
+// spillShutdown records the SHUTDOWN that closed open invocations, so a
+// replay closes them the same way.
+type spillShutdown struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+type spillEvent struct {
+	Time   time.Time       `json:"time"`
+	Type   telemetry.Type  `json:"type"`
+	Record json.RawMessage `json:"record,omitempty"`
+	Raw    json.RawMessage `json:"raw,omitempty"`
+	Size   int             `json:"size,omitempty"`
+}
+
+func encodeEvent(ev telemetry.Event) (spillEvent, error) {
+	se := spillEvent{Time: ev.Time, Type: ev.Type, Raw: ev.Raw, Size: ev.Size}
+	if ev.Record != nil {
+		b, err := json.Marshal(ev.Record)
+		if err != nil {
+			return se, err
+		}
+		se.Record = b
+	}
+	return se, nil
+}
+
+// newRecord returns a pointer to the record struct of an event type, or
+// nil for types kept raw.
+func newRecord(t telemetry.Type) any {
+	switch t {
+	case telemetry.TypeInitStart:
+		return &telemetry.InitStart{}
+	case telemetry.TypeInitRuntimeDone:
+		return &telemetry.InitRuntimeDone{}
+	case telemetry.TypeInitReport:
+		return &telemetry.InitReport{}
+	case telemetry.TypeStart:
+		return &telemetry.Start{}
+	case telemetry.TypeRuntimeDone:
+		return &telemetry.RuntimeDone{}
+	case telemetry.TypeReport:
+		return &telemetry.Report{}
+	case telemetry.TypeRestoreStart:
+		return &telemetry.RestoreStart{}
+	case telemetry.TypeRestoreRuntimeDone:
+		return &telemetry.RestoreRuntimeDone{}
+	case telemetry.TypeRestoreReport:
+		return &telemetry.RestoreReport{}
+	case telemetry.TypeExtension:
+		return &telemetry.Extension{}
+	case telemetry.TypeTelemetrySubscription:
+		return &telemetry.TelemetrySubscription{}
+	case telemetry.TypeLogsDropped:
+		return &telemetry.LogsDropped{}
+	case telemetry.TypeFunction, telemetry.TypeExtensionLog:
+		return &telemetry.Log{}
+	}
+	return nil
+}
+
+func decodeEvent(se spillEvent) telemetry.Event {
+	ev := telemetry.Event{Time: se.Time, Type: se.Type, Raw: se.Raw, Size: se.Size}
+	if len(se.Record) > 0 {
+		if r := newRecord(se.Type); r != nil && json.Unmarshal(se.Record, r) == nil {
+			ev.Record = r
+		} else if ev.Raw == nil {
+			ev.Raw = se.Record
+		}
+	}
+	return ev
+}
+
+func (s *spill) newID() (string, error) {
+	var b [12]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", fmt.Errorf("spill id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// spillEntry is a spill file found on disk.
+type spillEntry struct {
+	name    string
+	created time.Time
+	size    int64
+}
+
+// list returns the spill files, oldest first.
+func (s *spill) list() ([]spillEntry, error) {
+	des, err := os.ReadDir(s.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	var out []spillEntry
+	for _, de := range des {
+		name := de.Name()
+		ts, _, ok := strings.Cut(strings.TrimSuffix(name, ".json"), "-")
+		if de.IsDir() || !strings.HasSuffix(name, ".json") || !ok {
+			continue
+		}
+		ns, err := strconv.ParseInt(ts, 10, 64)
+		if err != nil {
+			continue
+		}
+		info, err := de.Info()
+		if err != nil {
+			continue
+		}
+		out = append(out, spillEntry{name: name, created: time.Unix(0, ns), size: info.Size()})
+	}
+	slices.SortFunc(out, func(a, b spillEntry) int { return strings.Compare(a.name, b.name) })
+	return out, nil
+}
+
+// write stores events as one new spill file and returns its ID. Older
+// files are deleted to keep the total within max; a batch larger than max
+// on its own is refused.
+func (s *spill) write(evs []telemetry.Event, sd *spillShutdown) (string, int, error) {
+	id, err := s.newID()
+	if err != nil {
+		return "", 0, err
+	}
+	created := s.now()
+	doc := spillDoc{V: spillVersion, ID: id, Env: s.env, Created: created, Shutdown: sd,
+		Events: make([]spillEvent, 0, len(evs))}
+	for _, ev := range evs {
+		se, err := encodeEvent(ev)
+		if err != nil {
+			continue // cannot happen for the telemetry record types
+		}
+		doc.Events = append(doc.Events, se)
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return "", 0, fmt.Errorf("spill: encode: %w", err)
+	}
+	if int64(len(b)) > s.max {
+		return "", 0, fmt.Errorf("spill: batch of %d bytes exceeds SLIPSTREAM_SPILL_MAX_BYTES (%d)", len(b), s.max)
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return "", 0, fmt.Errorf("spill: %w", err)
+	}
+	if fi, err := os.Stat(s.dir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(s.dir, 0o700); err != nil {
+			return "", 0, fmt.Errorf("spill: %w", err)
+		}
+	}
+	expired := 0
+	if ents, err := s.list(); err == nil {
+		var total int64
+		for _, e := range ents {
+			total += e.size
+		}
+		for _, e := range ents {
+			old := s.ttl > 0 && created.Sub(e.created) > s.ttl
+			if !old && total+int64(len(b)) <= s.max {
+				continue
+			}
+			if os.Remove(filepath.Join(s.dir, e.name)) == nil {
+				total -= e.size
+				expired++
+			}
+		}
+	}
+	name := fmt.Sprintf("%020d-%s.json", created.UnixNano(), id)
+	tmp := filepath.Join(s.dir, ".tmp-"+name)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return "", expired, fmt.Errorf("spill: %w", err)
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp) // best effort: the write already failed
+		return "", expired, fmt.Errorf("spill: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
+		return "", expired, fmt.Errorf("spill: %w", err)
+	}
+	return id, expired, nil
+}
+
+func (s *spill) read(name string) (*spillDoc, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
+	var doc spillDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("spill %s: %w", name, err)
+	}
+	if doc.V != spillVersion {
+		return nil, fmt.Errorf("spill %s: version %d not supported", name, doc.V)
+	}
+	return &doc, nil
+}
+
+// spillAll maps what is left in the intake, then writes the source events
+// of every queued item to one spill file (or counts them dropped when
+// spill is off or fails). Worker-only.
+func (p *Pipeline) spillAll() error {
+	w := &p.w
+	p.mu.Lock()
+	evs := p.in.take()
+	p.mu.Unlock()
+	for _, ev := range evs {
+		p.consume(w.m, w.tr, ev, nil)
+	}
+	if f, ok := w.m.(logFlusher); ok {
+		p.withCur(w.tr, nil, f.FlushLogs)
+	}
+	p.releaseWaiters()
+	items := w.q.drain()
+	p.queueBytes.Store(0)
+	if len(items) == 0 {
+		return nil
+	}
+	var n [2]int64 // traces, logs
+	seen := make(map[uint64]bool)
+	var src []*srcEvent
+	for _, it := range items {
+		if it.span != nil {
+			n[0]++
+		} else {
+			n[1]++
+		}
+		for _, se := range it.src {
+			if !seen[se.seq] {
+				seen[se.seq] = true
+				src = append(src, se)
+			}
+		}
+	}
+	if c := w.tr.context; c != nil && !seen[c.seq] {
+		src = append(src, c)
+	}
+	slices.SortFunc(src, func(a, b *srcEvent) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	var err error
+	if p.sp == nil {
+		err = errors.New("spill disabled (SLIPSTREAM_SPILL_MAX_BYTES=0)")
+	} else {
+		out := make([]telemetry.Event, len(src))
+		for i, se := range src {
+			out[i] = se.ev
+		}
+		var id string
+		var expired int
+		id, expired, err = p.sp.write(out, w.shutdown)
+		p.bump(func(s *Stats) { s.SpillFilesExpired += int64(expired) })
+		if err == nil {
+			p.bump(func(s *Stats) { s.SpillFilesWritten++ })
+			p.count(sigTraces, "spilled", n[0])
+			p.count(sigLogs, "spilled", n[1])
+			p.log.Warn("spilled unsent telemetry", slog.String("spill_id", id),
+				slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]), slog.Int("events", len(out)))
+			for _, it := range items {
+				p.settle(it)
+			}
+			return nil
+		}
+	}
+	p.bump(func(s *Stats) { s.SpillErrors++ })
+	p.count(sigTraces, "dropped", n[0])
+	p.count(sigLogs, "dropped", n[1])
+	for _, it := range items {
+		if it.origin != nil {
+			it.origin.lost = true
+		}
+		p.settle(it)
+	}
+	p.log.Error("unsent telemetry dropped", slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]), slog.String("error", err.Error()))
+	return err
+}
+
+// replay re-maps the spill files of this environment left by an earlier
+// process: expired ones are deleted, the others feed a fresh mapper each
+// (metrics go to a no-op provider, so nothing is counted twice) and their
+// outputs join the queue. A file is deleted once all of its outputs were
+// sent (2xx), dropped or re-spilled.
+func (p *Pipeline) replay() {
+	s := p.sp
+	if s == nil {
+		return
+	}
+	ents, err := s.list()
+	if err != nil {
+		p.log.Warn("spill replay", slog.String("error", err.Error()))
+		return
+	}
+	now := p.now()
+	for _, e := range ents {
+		path := filepath.Join(s.dir, e.name)
+		if s.ttl > 0 && now.Sub(e.created) > s.ttl {
+			if os.Remove(path) == nil {
+				p.bump(func(st *Stats) { st.SpillFilesExpired++ })
+			}
+			continue
+		}
+		doc, err := s.read(e.name)
+		if err != nil {
+			p.log.Warn("spill replay: unreadable file deleted", slog.String("file", e.name), slog.String("error", err.Error()))
+			os.Remove(path) // best effort
+			continue
+		}
+		if doc.Env != s.env {
+			continue // another environment's file (shared directory)
+		}
+		m, err := p.o.NewMapper(p.mapperOptions(noop.NewMeterProvider()))
+		if err != nil {
+			p.log.Warn("spill replay: mapper", slog.String("error", err.Error()))
+			return
+		}
+		f := &spillFile{id: doc.ID, path: path, replaying: true}
+		tr := newTracker()
+		for _, se := range doc.Events {
+			p.consume(m, tr, decodeEvent(se), f)
+		}
+		if doc.Shutdown != nil {
+			p.withCur(tr, f, func() { m.Shutdown(doc.Shutdown.Reason, doc.Shutdown.At) })
+		} else if fl, ok := m.(logFlusher); ok {
+			p.withCur(tr, f, fl.FlushLogs)
+		}
+		f.replaying = false
+		p.bump(func(st *Stats) { st.SpillFilesReplayed++ })
+		if f.pending == 0 {
+			p.deleteSpill(f)
+		}
+	}
+}
+
+func (p *Pipeline) deleteSpill(f *spillFile) {
+	if f.replaying {
+		return
+	}
+	if h := p.sp.beforeDelete; h != nil && !h(f.id) {
+		return
+	}
+	if err := os.Remove(f.path); err == nil {
+		p.bump(func(st *Stats) { st.SpillFilesDeleted++ })
+	}
+}

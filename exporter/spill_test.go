@@ -1,0 +1,313 @@
+package exporter
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/telemetry"
+)
+
+// spillWithDeadBackend runs a pipeline against a refusing backend and
+// shuts it down: everything ends up in one spill file.
+func spillWithDeadBackend(t *testing.T, cfg *config.Config, ids ...string) {
+	t.Helper()
+	spillWithMapper(t, cfg, newFakeMapper, ids...)
+}
+
+func spillWithMapper(t *testing.T, cfg *config.Config, nm func(MapperOptions) (Mapper, error), ids ...string) {
+	t.Helper()
+	rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+	h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, NewMapper: nm})
+	h.run(t)
+	ctx := context.Background()
+	for _, id := range ids {
+		h.p.Enqueue(invocation(id, 2, time.Now()))
+		h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
+	}
+	// The last invocation's report never comes: closed by SHUTDOWN.
+	h.p.Enqueue([]telemetry.Event{start("open", time.Now()), logLine("open line", time.Now())})
+	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "timeout")); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	st := h.p.Stats()
+	if st.SpillFilesWritten != 1 || st.Traces.Spilled != int64(len(ids)+1) || st.Logs.Spilled != int64(2*len(ids)+1) {
+		t.Fatalf("spill stats = %+v", st)
+	}
+	h.close(t)
+}
+
+func spillFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// replayInto runs a pipeline over a healthy collector until the replayed
+// data is sent; hook, when set, is the beforeDelete test hook.
+func replayInto(t *testing.T, cfg *config.Config, col *collector, now func() time.Time, hook func(string) bool) Stats {
+	t.Helper()
+	return replayWith(t, cfg, col, newFakeMapper, now, hook)
+}
+
+func replayWith(t *testing.T, cfg *config.Config, col *collector, nm func(MapperOptions) (Mapper, error), now func() time.Time, hook func(string) bool) Stats {
+	t.Helper()
+	h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: col}}, Now: now, NewMapper: nm})
+	if hook != nil {
+		h.p.sp.beforeDelete = hook
+	}
+	before := col.requestCount()
+	h.run(t)
+	synctest.Wait()
+	if col.requestCount() != before {
+		t.Error("replayed data sent before the first INVOKE")
+	}
+	h.p.Invoke(context.Background(), invokeEvent("next", time.Now().Add(time.Minute)))
+	time.Sleep(time.Second)
+	synctest.Wait()
+	st := h.p.Stats()
+	h.stop() // a kill: no Close, no Shutdown
+	return st
+}
+
+func TestSpillIsWrittenReplayedAndDeleted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		spillWithDeadBackend(t, cfg, "s1", "s2")
+
+		files := spillFiles(t, cfg.SpillDir)
+		if len(files) != 1 {
+			t.Fatalf("%d spill files, want 1", len(files))
+		}
+		fi, err := os.Stat(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("spill file mode %v, want 0600", fi.Mode().Perm())
+		}
+		di, err := os.Stat(cfg.SpillDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if di.Mode().Perm() != 0o700 {
+			t.Errorf("spill dir mode %v, want 0700", di.Mode().Perm())
+		}
+
+		col := newCollector()
+		st := replayInto(t, cfg, col, nil, nil)
+		spans, logs, _ := col.snapshot()
+		for _, id := range []string{"s1", "s2", "open"} {
+			if spans[id] != 1 {
+				t.Errorf("replayed span %s received %d times, want 1", id, spans[id])
+			}
+		}
+		col.mu.Lock()
+		if col.statuses["open"] != "timeout" {
+			t.Errorf("invocation closed by SHUTDOWN replayed with status %q, want timeout", col.statuses["open"])
+		}
+		col.mu.Unlock()
+		for _, b := range []string{"s1 line a", "s1 line b", "s2 line a", "s2 line b", "open line"} {
+			if logs[b] != 1 {
+				t.Errorf("replayed log %q received %d times, want 1", b, logs[b])
+			}
+		}
+		if st.SpillFilesReplayed != 1 || st.SpillFilesDeleted != 1 {
+			t.Errorf("stats = %+v", st)
+		}
+		if got := spillFiles(t, cfg.SpillDir); len(got) != 0 {
+			t.Errorf("spill file not deleted after the 2xx: %v", got)
+		}
+	})
+}
+
+func TestSpillOlderThanTTLIsDeletedNotReplayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		spillWithDeadBackend(t, cfg, "old")
+		col := newCollector()
+		later := func() time.Time { return time.Now().Add(16 * time.Minute) }
+		st := replayInto(t, cfg, col, later, nil)
+		if spans, _, _ := col.snapshot(); spans["old"] != 0 {
+			t.Error("expired spill replayed")
+		}
+		if st.SpillFilesExpired != 1 || st.SpillFilesReplayed != 0 {
+			t.Errorf("stats = %+v", st)
+		}
+		if got := spillFiles(t, cfg.SpillDir); len(got) != 0 {
+			t.Errorf("expired file kept: %v", got)
+		}
+	})
+}
+
+func TestSpillIsBoundedInBytes(t *testing.T) {
+	dir := t.TempDir()
+	clock := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
+	s := &spill{dir: dir, max: 3000, ttl: time.Hour, env: "e", now: func() time.Time { return clock }, rand: rand.Reader}
+	evs := func(n int) []telemetry.Event {
+		var out []telemetry.Event
+		for i := range n {
+			out = append(out, logLine(fmt.Sprintf("line %03d", i), clock))
+		}
+		return out
+	}
+	write := func(n int) (string, error) {
+		clock = clock.Add(time.Second)
+		id, _, err := s.write(evs(n), nil)
+		return id, err
+	}
+	first, err := write(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := write(10); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := write(10); err != nil {
+		t.Fatal(err)
+	}
+	ents, err := s.list()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, e := range ents {
+		total += e.size
+		if strings.Contains(e.name, first) {
+			t.Error("oldest file kept although over the bound")
+		}
+	}
+	if total > s.max {
+		t.Errorf("spill holds %d bytes, bound %d", total, s.max)
+	}
+	if len(ents) == 3 {
+		t.Errorf("no file evicted: %d files, %d bytes", len(ents), total)
+	}
+	if _, err := write(200); err == nil {
+		t.Error("a batch larger than the bound was written")
+	}
+}
+
+// A process killed after the 2xx but before deleting the spill file sends
+// that batch once more at the next start: at most one duplicate.
+func TestKillBetweenSendAndDeleteGivesAtMostOneDuplicate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		spillWithDeadBackend(t, cfg, "k1", "k2")
+		col := newCollector()
+
+		killed := false
+		st := replayInto(t, cfg, col, nil, func(string) bool { killed = true; return false })
+		if !killed || st.SpillFilesDeleted != 0 {
+			t.Fatalf("delete was not reached: %+v", st)
+		}
+		if len(spillFiles(t, cfg.SpillDir)) != 1 {
+			t.Fatal("spill file gone although the delete was skipped")
+		}
+		st = replayInto(t, cfg, col, nil, nil)
+		if st.SpillFilesReplayed != 1 || st.SpillFilesDeleted != 1 {
+			t.Fatalf("second start: %+v", st)
+		}
+		st = replayInto(t, cfg, col, nil, nil)
+		if st.SpillFilesReplayed != 0 {
+			t.Fatalf("third start replayed again: %+v", st)
+		}
+		spans, logs, _ := col.snapshot()
+		for _, id := range []string{"k1", "k2", "open"} {
+			if spans[id] != 2 {
+				t.Errorf("span %s received %d times, want 2 (one duplicate)", id, spans[id])
+			}
+		}
+		for b, n := range logs {
+			if n > 2 {
+				t.Errorf("log %q received %d times", b, n)
+			}
+		}
+	})
+}
+
+// With the backend down and a small buffer, log records are dropped before
+// spans, and every drop is counted.
+func TestFullQueueDropsLogsBeforeSpans(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		cfg.BufferMaxBytes = 64 << 10
+		cfg.SpillMaxBytes = 0
+		rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+		h.run(t)
+		for i := range 40 {
+			id := fmt.Sprintf("q%02d", i)
+			h.p.Enqueue(invocation(id, 20, time.Now()))
+			h.p.Invoke(context.Background(), invokeEvent(id, time.Now().Add(time.Minute)))
+			synctest.Wait()
+		}
+		st := h.p.Stats()
+		if st.Logs.Dropped == 0 {
+			t.Fatalf("no log record dropped: %+v", st)
+		}
+		if st.Traces.Dropped != 0 {
+			t.Errorf("%d spans dropped while log records were queued", st.Traces.Dropped)
+		}
+		if st.QueueBytes > cfg.BufferMaxBytes {
+			t.Errorf("queue holds %d bytes, bound %d", st.QueueBytes, cfg.BufferMaxBytes)
+		}
+	})
+}
+
+// The spill holds re-mappable events: the real mapping rebuilds the same
+// spans (including the one closed by SHUTDOWN) and log records.
+func TestSpillReplayWithTheSignalsMapper(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		cfg.ServiceName = "fn"
+		spillWithMapper(t, cfg, SignalsMapper(nil), "m1", "m2")
+		col := newCollector()
+		st := replayWith(t, cfg, col, SignalsMapper(nil), nil, nil)
+		spans, logs, _ := col.snapshot()
+		for _, id := range []string{"m1", "m2", "open"} {
+			if spans[id] != 1 {
+				t.Errorf("replayed span %s received %d times, want 1 (all: %v)", id, spans[id], spans)
+			}
+		}
+		for _, b := range []string{"m1 line a", "m1 line b", "m2 line a", "m2 line b", "open line"} {
+			if logs[b] != 1 {
+				t.Errorf("replayed log %q received %d times, want 1 (all: %v)", b, logs[b], logs)
+			}
+		}
+		if st.SpillFilesDeleted != 1 {
+			t.Errorf("stats = %+v", st)
+		}
+	})
+}
+
+// Close after the worker was stopped without SHUTDOWN (e.g. the agent's
+// context ended) maps what is left in the intake and spills it.
+func TestCloseSpillsWhatIsLeft(t *testing.T) {
+	cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+	h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+	h.p.Enqueue(invocation("c1", 1, time.Now()))
+	if err := h.p.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.p.Stats(); st.SpillFilesWritten != 1 || st.Traces.Spilled != 1 || st.Logs.Spilled != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+	if len(spillFiles(t, cfg.SpillDir)) != 1 {
+		t.Error("no spill file")
+	}
+	if err := h.p.Run(context.Background()); err == nil {
+		t.Error("Run after Close succeeded")
+	}
+}

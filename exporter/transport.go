@@ -1,0 +1,476 @@
+package exporter
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/slipstream-otel/slipstream/config"
+)
+
+// Protocols accepted in config.Signal.Protocol.
+const (
+	protoHTTPProtobuf = "http/protobuf"
+	protoHTTPJSON     = "http/json"
+	protoGRPC         = "grpc"
+)
+
+// grpcNoTimeout disables the gRPC exporters' own wall-clock export timeout:
+// attempts are bounded by awake time instead (see awakeContext).
+const grpcNoTimeout = 24 * time.Hour
+
+// attempt records what one export attempt observed on the wire. It travels
+// in the context handed to the exporter's Export call; the RoundTripper
+// wrapper (HTTP) or the unary interceptor (gRPC) fills it in.
+type attempt struct {
+	// mu guards every field below.
+	mu         sync.Mutex
+	status     int           // HTTP status; 0 when no response
+	retryAfter string        // Retry-After header as received
+	grpcCode   codes.Code    // gRPC status code when hasGRPC
+	hasGRPC    bool          // a gRPC call completed (with or without error)
+	grpcDelay  time.Duration // RetryInfo.retry_delay
+	sent       bool          // the request body was written completely
+	netErr     bool          // the round trip failed without a response
+}
+
+type attemptKey struct{}
+
+func withAttempt(ctx context.Context, a *attempt) context.Context {
+	return context.WithValue(ctx, attemptKey{}, a)
+}
+
+func attemptFrom(ctx context.Context) *attempt {
+	a, _ := ctx.Value(attemptKey{}).(*attempt)
+	return a
+}
+
+// snapshot returns a copy of the observed fields.
+func (a *attempt) snapshot() attemptResult {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return attemptResult{
+		status: a.status, retryAfter: a.retryAfter, grpcCode: a.grpcCode, hasGRPC: a.hasGRPC,
+		grpcDelay: a.grpcDelay, sent: a.sent, netErr: a.netErr,
+	}
+}
+
+// attemptResult is the lock-free copy of an attempt.
+type attemptResult struct {
+	status     int
+	retryAfter string
+	grpcCode   codes.Code
+	hasGRPC    bool
+	grpcDelay  time.Duration
+	sent       bool
+	netErr     bool
+}
+
+// observingTransport wraps the real RoundTripper: it records the status
+// code, Retry-After and whether the body was fully written into the
+// attempt carried by the request's context. It never reads header values
+// other than Retry-After, and logs nothing.
+type observingTransport struct {
+	base http.RoundTripper
+}
+
+func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	a := attemptFrom(req.Context())
+	if a == nil {
+		return t.base.RoundTrip(req)
+	}
+	if req.Body != nil && req.Body != http.NoBody {
+		r2 := req.Clone(req.Context())
+		r2.Body = &sentBody{ReadCloser: req.Body, a: a, want: req.ContentLength}
+		req = r2
+	} else {
+		a.mu.Lock()
+		a.sent = true
+		a.mu.Unlock()
+	}
+	resp, err := t.base.RoundTrip(req)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err != nil {
+		a.netErr = true
+		return resp, err
+	}
+	a.status = resp.StatusCode
+	a.retryAfter = resp.Header.Get("Retry-After")
+	return resp, nil
+}
+
+// sentBody notes when the transport has read the whole request body: from
+// then on the server may have received the request.
+type sentBody struct {
+	io.ReadCloser
+	a    *attempt
+	want int64
+	n    int64
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	if err == io.EOF || (b.want > 0 && b.n >= b.want) {
+		b.a.mu.Lock()
+		b.a.sent = true
+		b.a.mu.Unlock()
+	}
+	return n, err
+}
+
+// grpcObserver is the unary client interceptor of the gRPC exporters: it
+// records the status code and RetryInfo of each call.
+func grpcObserver(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoker(ctx, method, req, reply, cc, opts...)
+	a := attemptFrom(ctx)
+	if a == nil {
+		return err
+	}
+	st := status.Convert(err)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hasGRPC = true
+	a.sent = true
+	a.grpcCode = st.Code()
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			a.grpcDelay = ri.GetRetryDelay().AsDuration()
+		}
+	}
+	return err
+}
+
+// exporters holds the three OTLP exporters and the HTTP transports we own.
+type exporters struct {
+	traces  sdktrace.SpanExporter
+	logs    sdklog.Exporter
+	metrics sdkmetric.Exporter
+	// timeouts per signal: the awake time an attempt is given.
+	tracesTimeout, logsTimeout, metricsTimeout time.Duration
+	// idle lists what CloseIdleConnections is called on after a failure,
+	// so that a retry uses a fresh connection.
+	idle []interface{ CloseIdleConnections() }
+}
+
+func (e *exporters) closeIdle() {
+	for _, t := range e.idle {
+		t.CloseIdleConnections()
+	}
+}
+
+func (e *exporters) shutdown(ctx context.Context) error {
+	var errs []error
+	if e.traces != nil {
+		errs = append(errs, e.traces.Shutdown(ctx))
+	}
+	if e.logs != nil {
+		errs = append(errs, e.logs.Shutdown(ctx))
+	}
+	if e.metrics != nil {
+		errs = append(errs, e.metrics.Shutdown(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// defaultEndpoint is used when the configuration left a signal's endpoint
+// empty (Load normally fills it in).
+func defaultEndpoint(protocol, path string) string {
+	if protocol == protoGRPC {
+		return "http://localhost:4317"
+	}
+	return "http://localhost:4318" + path
+}
+
+func timeoutOf(s config.Signal) time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return 10 * time.Second
+}
+
+// tlsConfig builds the TLS settings of one signal from its certificate
+// files. It returns nil when none is set.
+func tlsConfig(s config.Signal) (*tls.Config, error) {
+	if s.Certificate == "" && s.ClientCertificate == "" && s.ClientKey == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if s.Certificate != "" {
+		pem, err := os.ReadFile(s.Certificate)
+		if err != nil {
+			return nil, fmt.Errorf("read certificate: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("certificate %s: no PEM certificate found", s.Certificate)
+		}
+		c.RootCAs = pool
+	}
+	if s.ClientCertificate != "" || s.ClientKey != "" {
+		cert, err := tls.LoadX509KeyPair(s.ClientCertificate, s.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// httpTransport is our own transport for one signal: TLS, proxy and dial
+// timeouts live here because WithHTTPClient makes the exporter ignore
+// WithTLSClientConfig, WithTimeout and WithProxy. There is deliberately no
+// http.Client.Timeout: attempts are bounded by awake time (awakeContext),
+// which a freeze does not consume.
+func httpTransport(s config.Signal) (*http.Transport, error) {
+	tc, err := tlsConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	d := &net.Dialer{Timeout: timeoutOf(s), KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           d.DialContext,
+		TLSClientConfig:       tc,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   timeoutOf(s),
+		ExpectContinueTimeout: time.Second,
+	}, nil
+}
+
+// newExporters builds the exporters from cfg.OTLP only, with explicit
+// options (explicit options win over the OTEL_EXPORTER_OTLP_* variables the
+// exporters would otherwise read by themselves). base, when not nil,
+// replaces our transports (tests, or a caller that manages TLS itself).
+func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*exporters, error) {
+	e := &exporters{
+		tracesTimeout:  timeoutOf(o.Traces),
+		logsTimeout:    timeoutOf(o.Logs),
+		metricsTimeout: timeoutOf(o.Metrics),
+	}
+	client := func(s config.Signal) (*http.Client, error) {
+		rt := base
+		if rt == nil {
+			t, err := httpTransport(s)
+			if err != nil {
+				return nil, err
+			}
+			rt = t
+		}
+		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			e.idle = append(e.idle, c)
+		}
+		return &http.Client{Transport: observingTransport{base: rt}}, nil
+	}
+	grpcCreds := func(s config.Signal) (credentials.TransportCredentials, error) {
+		tc, err := tlsConfig(s)
+		if err != nil {
+			return nil, err
+		}
+		if tc == nil {
+			// Explicit, so that OTEL_EXPORTER_OTLP_CERTIFICATE is not read.
+			tc = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		return credentials.NewTLS(tc), nil
+	}
+	proto := func(s config.Signal) string {
+		if s.Protocol != "" {
+			return s.Protocol
+		}
+		if o.Protocol != "" {
+			return o.Protocol
+		}
+		return protoHTTPProtobuf
+	}
+	gzip := func(s config.Signal) bool { return s.Compression == "" || s.Compression == "gzip" }
+
+	// Traces.
+	s := o.Traces
+	switch p := proto(s); p {
+	case protoGRPC:
+		opts := []otlptracegrpc.Option{
+			otlptracegrpc.WithEndpointURL(endpointOr(s, p, "/v1/traces")),
+			otlptracegrpc.WithHeaders(nonNil(s.Headers)),
+			otlptracegrpc.WithTimeout(grpcNoTimeout),
+			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}),
+			otlptracegrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+		}
+		if gzip(s) {
+			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
+		}
+		if s.Insecure {
+			opts = append(opts, otlptracegrpc.WithInsecure())
+		} else if c, err := grpcCreds(s); err != nil {
+			return nil, fmt.Errorf("traces exporter: %w", err)
+		} else {
+			opts = append(opts, otlptracegrpc.WithTLSCredentials(c))
+		}
+		x, err := otlptracegrpc.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("traces exporter: %w", err)
+		}
+		e.traces = x
+	default:
+		hc, err := client(s)
+		if err != nil {
+			return nil, fmt.Errorf("traces exporter: %w", err)
+		}
+		opts := []otlptracehttp.Option{
+			otlptracehttp.WithEndpointURL(endpointOr(s, p, "/v1/traces")),
+			otlptracehttp.WithHeaders(nonNil(s.Headers)),
+			otlptracehttp.WithHTTPClient(hc),
+			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}),
+			otlptracehttp.WithCompression(otlptracehttp.NoCompression),
+		}
+		if gzip(s) {
+			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
+		}
+		if p == protoHTTPJSON {
+			opts = append(opts, otlptracehttp.WithEncoding(otlptracehttp.EncodingJSON))
+		}
+		x, err := otlptracehttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("traces exporter: %w", err)
+		}
+		e.traces = x
+	}
+
+	// Metrics (http/json is not supported: protobuf).
+	s = o.Metrics
+	switch p := proto(s); p {
+	case protoGRPC:
+		opts := []otlpmetricgrpc.Option{
+			otlpmetricgrpc.WithEndpointURL(endpointOr(s, p, "/v1/metrics")),
+			otlpmetricgrpc.WithHeaders(nonNil(s.Headers)),
+			otlpmetricgrpc.WithTimeout(grpcNoTimeout),
+			otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
+			otlpmetricgrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+		}
+		if gzip(s) {
+			opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
+		}
+		if s.Insecure {
+			opts = append(opts, otlpmetricgrpc.WithInsecure())
+		} else if c, err := grpcCreds(s); err != nil {
+			return nil, fmt.Errorf("metrics exporter: %w", err)
+		} else {
+			opts = append(opts, otlpmetricgrpc.WithTLSCredentials(c))
+		}
+		x, err := otlpmetricgrpc.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("metrics exporter: %w", err)
+		}
+		e.metrics = x
+	default:
+		hc, err := client(s)
+		if err != nil {
+			return nil, fmt.Errorf("metrics exporter: %w", err)
+		}
+		opts := []otlpmetrichttp.Option{
+			otlpmetrichttp.WithEndpointURL(endpointOr(s, protoHTTPProtobuf, "/v1/metrics")),
+			otlpmetrichttp.WithHeaders(nonNil(s.Headers)),
+			otlpmetrichttp.WithHTTPClient(hc),
+			otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false}),
+			otlpmetrichttp.WithCompression(otlpmetrichttp.NoCompression),
+		}
+		if gzip(s) {
+			opts = append(opts, otlpmetrichttp.WithCompression(otlpmetrichttp.GzipCompression))
+		}
+		x, err := otlpmetrichttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("metrics exporter: %w", err)
+		}
+		e.metrics = x
+	}
+
+	// Logs.
+	s = o.Logs
+	switch p := proto(s); p {
+	case protoGRPC:
+		opts := []otlploggrpc.Option{
+			otlploggrpc.WithEndpointURL(endpointOr(s, p, "/v1/logs")),
+			otlploggrpc.WithHeaders(nonNil(s.Headers)),
+			otlploggrpc.WithTimeout(grpcNoTimeout),
+			otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false}),
+			otlploggrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+		}
+		if gzip(s) {
+			opts = append(opts, otlploggrpc.WithCompressor("gzip"))
+		}
+		if s.Insecure {
+			opts = append(opts, otlploggrpc.WithInsecure())
+		} else if c, err := grpcCreds(s); err != nil {
+			return nil, fmt.Errorf("logs exporter: %w", err)
+		} else {
+			opts = append(opts, otlploggrpc.WithTLSCredentials(c))
+		}
+		x, err := otlploggrpc.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("logs exporter: %w", err)
+		}
+		e.logs = x
+	default:
+		hc, err := client(s)
+		if err != nil {
+			return nil, fmt.Errorf("logs exporter: %w", err)
+		}
+		opts := []otlploghttp.Option{
+			otlploghttp.WithEndpointURL(endpointOr(s, protoHTTPProtobuf, "/v1/logs")),
+			otlploghttp.WithHeaders(nonNil(s.Headers)),
+			otlploghttp.WithHTTPClient(hc),
+			otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}),
+			otlploghttp.WithCompression(otlploghttp.NoCompression),
+		}
+		if gzip(s) {
+			opts = append(opts, otlploghttp.WithCompression(otlploghttp.GzipCompression))
+		}
+		x, err := otlploghttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("logs exporter: %w", err)
+		}
+		e.logs = x
+	}
+	return e, nil
+}
+
+func endpointOr(s config.Signal, protocol, path string) string {
+	if s.Endpoint != "" {
+		return s.Endpoint
+	}
+	return defaultEndpoint(protocol, path)
+}
+
+// nonNil keeps an explicit (empty) header option even when no header is
+// configured, so the exporter never falls back to OTEL_EXPORTER_OTLP_HEADERS.
+func nonNil(h map[string]string) map[string]string {
+	if h == nil {
+		return map[string]string{}
+	}
+	return h
+}
