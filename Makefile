@@ -59,7 +59,6 @@ layer: build ## Zip the builds into dist/slipstream-<arch>.zip (extensions/slips
 	$(GO) run ./layer -dist $(DIST) -arch "$(ARCHES)"
 
 demo: ## Run the demo: an example function with Slipstream in a local Lambda emulator
-	@test -d cmd/slipstream-demo || { echo "make demo: cmd/slipstream-demo is not available yet"; exit 1; }
 	$(GO) run ./cmd/slipstream-demo
 
 bench: ## Run the Go benchmarks (numbers only, no assertions)
