@@ -122,6 +122,10 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 					p.withCur(w.tr, nil, f.FlushLogs)
 				}
 				dl, _ := wt.ctx.Deadline()
+				if fdl := now.Add(wt.flush); dl.IsZero() || fdl.Before(dl) {
+					dl = fdl
+				}
+				close(wt.flushing)
 				p.flushAll(context.Background(), dl)
 				close(wt.done)
 			default:

@@ -322,7 +322,7 @@ func testConfig(t testing.TB, endpoint string, mode config.FlushMode) *config.Co
 		ExportEnabled: true, FunctionName: "fn", FunctionVersion: "$LATEST", Region: "us-east-1",
 		Flush: mode, FlushTimeout: 500 * time.Millisecond, MaxDataAge: time.Minute,
 		BufferMaxBytes: 4 << 20, SpillMaxBytes: 1 << 20, SpillDir: t.TempDir() + "/spill", SpillTTL: 15 * time.Minute,
-		Temporality: "cumulative", TelemetryMaxBytes: 262144,
+		Temporality: "cumulative", TelemetryMaxBytes: 262144, TelemetryTypes: []string{"platform", "function", "extension"},
 		OTLP: config.OTLP{Source: "SLIPSTREAM_OTLP", Protocol: "http/protobuf",
 			Traces: sig("/v1/traces"), Metrics: sig("/v1/metrics"), Logs: sig("/v1/logs")},
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -198,8 +199,13 @@ type Pipeline struct {
 // waiter is an end/adaptive Invoke waiting for its runtimeDone and flush.
 type waiter struct {
 	requestID string
-	ctx       context.Context
-	done      chan struct{}
+	// ctx ends at the invocation's deadline minus the margin.
+	ctx context.Context
+	// flush bounds the export once runtimeDone has arrived (FlushTimeout).
+	flush time.Duration
+	// flushing is closed by the worker when runtimeDone has arrived and
+	// the export starts; done when it has finished.
+	flushing, done chan struct{}
 }
 
 type shutdownReq struct {
@@ -276,6 +282,12 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Pipeline, error) 
 	}
 	if p.mode == "" {
 		p.mode = config.FlushAdaptive
+	}
+	if !slices.Contains(cfg.TelemetryTypes, "platform") && (p.mode == config.FlushEnd || p.mode == config.FlushAdaptive) {
+		// Without platform events no runtimeDone ever arrives: waiting for
+		// it would hold every invocation until its deadline.
+		log.Warn("SLIPSTREAM_TELEMETRY_TYPES has no platform events: SLIPSTREAM_FLUSH=" + string(p.mode) + " runs as async")
+		p.mode = config.FlushAsync
 	}
 	p.in.max = o.IntakeMaxBytes
 	p.w.q.max = buf
@@ -418,9 +430,12 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	}
 	p.invokes = append(p.invokes, inv)
 	wait := p.mode == config.FlushEnd || p.mode == config.FlushAdaptive && (first || gap)
+	// Waiting for runtimeDone costs nothing while the function runs, so it
+	// is bounded by the invocation's deadline; the export after it is
+	// bounded by FlushTimeout (and the deadline).
 	budget := p.flushTimeout()
 	if !inv.Deadline.IsZero() {
-		budget = min(budget, inv.Deadline.Add(-p.o.Margin).Sub(now))
+		budget = inv.Deadline.Add(-p.o.Margin).Sub(now)
 	}
 	if !wait || budget <= 0 || p.stopped || p.br.blocking(now) {
 		p.mu.Unlock()
@@ -429,14 +444,30 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	}
 	wctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
-	w := &waiter{requestID: inv.RequestID, ctx: wctx, done: make(chan struct{})}
+	w := &waiter{requestID: inv.RequestID, ctx: wctx, flush: p.flushTimeout(),
+		flushing: make(chan struct{}), done: make(chan struct{})}
 	p.newWaiters = append(p.newWaiters, w)
 	p.mu.Unlock()
 	p.signal()
 	select {
 	case <-w.done:
+		return
+	case <-wctx.Done():
+		return
+	case <-p.done:
+		return
+	case <-w.flushing:
+	}
+	// runtimeDone has arrived and the export started: a slow backend holds
+	// the invocation no longer than FlushTimeout. The request itself is not
+	// cut (cutting it would send it twice).
+	t := time.NewTimer(w.flush)
+	defer t.Stop()
+	select {
+	case <-w.done:
 	case <-wctx.Done():
 	case <-p.done:
+	case <-t.C:
 	}
 }
 

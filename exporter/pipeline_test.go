@@ -233,14 +233,14 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 			}
 		})
 	})
-	t.Run("never waits past FlushTimeout", func(t *testing.T) {
+	t.Run("without runtimeDone it waits until the deadline minus the margin, not FlushTimeout", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), Options{})
+			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), Options{Margin: 100 * time.Millisecond})
 			h.run(t)
 			t0 := time.Now()
-			h.p.Invoke(context.Background(), invokeEvent("e2", t0.Add(time.Minute)))
-			if d := time.Since(t0); d != 500*time.Millisecond {
-				t.Errorf("Invoke waited %v, want FlushTimeout (500ms)", d)
+			h.p.Invoke(context.Background(), invokeEvent("e2", t0.Add(3*time.Second)))
+			if d := time.Since(t0); d != 2900*time.Millisecond {
+				t.Errorf("Invoke waited %v, want deadline-margin (2.9s)", d)
 			}
 		})
 	})
@@ -306,8 +306,8 @@ func TestAdaptiveChoosesEndOrAsync(t *testing.T) {
 			h.p.Invoke(ctx, invokeEvent(id, t0.Add(time.Minute)))
 			return time.Since(t0)
 		}
-		if d := waited("first"); d != 500*time.Millisecond {
-			t.Errorf("first invocation waited %v, want end mode (500ms without runtimeDone)", d)
+		if d := waited("first"); d != time.Minute-100*time.Millisecond {
+			t.Errorf("first invocation waited %v, want end mode (until the deadline without runtimeDone)", d)
 		}
 		if d := waited("busy"); d != 0 {
 			t.Errorf("invocation right after waited %v, want async (0)", d)
@@ -317,7 +317,7 @@ func TestAdaptiveChoosesEndOrAsync(t *testing.T) {
 			t.Errorf("invocation 30s later waited %v, want async (0)", d)
 		}
 		time.Sleep(61 * time.Second)
-		if d := waited("rare"); d != 500*time.Millisecond {
+		if d := waited("rare"); d != time.Minute-100*time.Millisecond {
 			t.Errorf("invocation after a 61s gap waited %v, want end mode", d)
 		}
 	})
@@ -691,6 +691,22 @@ func TestSendingStartsWithoutInvoke(t *testing.T) {
 		synctest.Wait()
 		if spans, _, _ := col.snapshot(); spans["lmi"] != 1 {
 			t.Errorf("spans = %v", spans)
+		}
+	})
+}
+
+// Without platform events no runtimeDone can arrive: end and adaptive run
+// as async so an invocation is never held until its deadline.
+func TestWithoutPlatformEventsEndModeRunsAsync(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushEnd)
+		cfg.TelemetryTypes = []string{"function"}
+		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		h.run(t)
+		t0 := time.Now()
+		h.p.Invoke(context.Background(), invokeEvent("f1", t0.Add(time.Minute)))
+		if d := time.Since(t0); d != 0 {
+			t.Errorf("Invoke waited %v with no platform events subscribed, want 0", d)
 		}
 	})
 }
