@@ -57,9 +57,12 @@
 // invocation's platform.report cannot be known before the next
 // /event/next, so its figures leave with the next flush. adaptive: end for
 // the first invocation and after a gap longer than SLIPSTREAM_MAX_DATA_AGE,
-// async otherwise. periodic,<d>: every d while awake. No Invoke waits
-// longer than SLIPSTREAM_FLUSH_TIMEOUT nor past its deadline minus a
-// margin, and none waits while the circuit breaker is open.
+// async otherwise. periodic,<d>: every d while awake. The wait for
+// runtimeDone is bounded by the invocation's deadline minus a margin (the
+// function is running meanwhile, so it costs nothing); the export after it
+// by SLIPSTREAM_FLUSH_TIMEOUT. No invocation waits while the circuit
+// breaker is open, and end/adaptive run as async when platform events are
+// not subscribed (no runtimeDone would ever come).
 //
 // A request is bounded by awake time, not wall time: a freeze of the
 // environment mid-request does not use up its timeout (jumps of the clock
