@@ -46,6 +46,7 @@ func newSelfMetrics(mp metric.MeterProvider, p *Pipeline) (*selfMetrics, error) 
 	}
 	if _, err = m.Int64ObservableGauge("slipstream.breaker.state",
 		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open."),
+		metric.WithUnit("{state}"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(int64(p.br.current()))
 			return nil
