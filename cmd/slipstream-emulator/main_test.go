@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr bool
+		check   func(options) bool
+	}{
+		{"a function is required", []string{"-extension", "x"}, true, nil},
+		{"extensions repeat and flags map onto the config", []string{"-function", "f", "-extension", "a", "-extension", "b", "-memory", "256", "-timeout", "5s", "-no-freeze", "-no-telemetry"}, false,
+			func(o options) bool {
+				return len(o.cfg.Extensions) == 2 && o.cfg.MemoryMB == 256 && o.cfg.Timeout == 5*time.Second && !o.cfg.Freeze && !o.cfg.TelemetrySupported && o.cfg.InvokeAddr == "127.0.0.1:9000"
+			}},
+		{"defaults freeze and serve the Telemetry API", []string{"-function", "f"}, false,
+			func(o options) bool { return o.cfg.Freeze && o.cfg.TelemetrySupported && o.invocations == 0 }},
+		{"an unknown flag is an error", []string{"-function", "f", "-bogus"}, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parse(tc.args, io.Discard)
+			if (err != nil) != tc.wantErr || (tc.check != nil && !tc.check(o)) {
+				t.Errorf("got %+v, %v", o, err)
+			}
+		})
+	}
+}
+
+func TestScripted(t *testing.T) {
+	t.Run("the scripted mode runs N invocations, shuts down and prints a summary", func(t *testing.T) {
+		dir := t.TempDir()
+		fn := filepath.Join(dir, "bootstrap")
+		floor := filepath.Join(dir, "ext", "slipstream-floor")
+		for _, b := range [][2]string{{fn, "../../emulator/testdata/fn"}, {floor, "../slipstream-floor"}} {
+			if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+				t.Fatalf("build %s: %v\n%s", b[1], err, out)
+			}
+		}
+		o, err := parse([]string{"-function", fn, "-extension", floor, "-addr", "127.0.0.1:0", "-invocations", "3", "-rate", "0", "-payload", `{"action":"echo"}`}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.cfg.Env = []string{"SLIPSTREAM_LISTENER_PORT=0"}
+		var out bytes.Buffer
+		if err := run(context.Background(), o, &out, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatalf("run: %v\n%s", err, out.String())
+		}
+		s := out.String()
+		if strings.Count(s, " success ") != 3 || !strings.Contains(s, "invocations: 3") || !strings.Contains(s, "extension slipstream-floor exited") {
+			t.Errorf("output:\n%s", s)
+		}
+	})
+}
