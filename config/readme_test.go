@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -26,9 +27,12 @@ func readVariables() []string {
 
 var variableName = regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
 
-// documentedVariables returns the variables named in the first column of
-// the tables in README.md's "## Configuration" section.
-func documentedVariables(t *testing.T) []string {
+// literalDefault matches a Default cell that is one literal value (not a
+// template such as /aws/lambda/<function name>).
+var literalDefault = regexp.MustCompile("^ *`([^`<]+)` *$")
+
+// readmeSection returns README.md's "## Configuration" section.
+func readmeSection(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -39,6 +43,14 @@ func documentedVariables(t *testing.T) []string {
 		t.Fatal(`README.md has no "## Configuration" section`)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
+	return section
+}
+
+// documentedVariables returns the variables named in the first column of
+// the tables in README.md's "## Configuration" section.
+func documentedVariables(t *testing.T) []string {
+	t.Helper()
+	section := readmeSection(t)
 	seen := map[string]bool{}
 	for line := range strings.SplitSeq(section, "\n") {
 		if !strings.HasPrefix(line, "|") {
@@ -75,6 +87,36 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		if !slices.Contains(read, name) {
 			t.Errorf("README.md lists %s but Load does not read it", name)
 		}
+	}
+}
+
+// TestREADMEDefaultsAreLoadDefaults sets each variable whose README
+// default is one literal value to that value and expects the same Config
+// as an empty environment: the documented default is the real one.
+func TestREADMEDefaultsAreLoadDefaults(t *testing.T) {
+	want := Load(env(nil))
+	checked := 0
+	for line := range strings.SplitSeq(readmeSection(t), "\n") {
+		cells := strings.Split(line, "|")
+		if !strings.HasPrefix(line, "|") || len(cells) < 4 {
+			continue
+		}
+		m := literalDefault.FindStringSubmatch(cells[2])
+		if m == nil {
+			continue
+		}
+		for _, v := range variableName.FindAllStringSubmatch(cells[1], -1) {
+			name, value := v[1], m[1]
+			got := Load(env(map[string]string{name: value}))
+			got.OTLP.Source = want.OTLP.Source // a SLIPSTREAM_OTLP_* variable switches the source, by design
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("README says %s defaults to %q, but setting it to that changes the Config:\n got %+v\nwant %+v", name, value, got, want)
+			}
+			checked++
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d documented defaults checked: README table format changed?", checked)
 	}
 }
 

@@ -33,6 +33,10 @@
 // batch, never per event: its own log lines come back as "extension"
 // events, and a line per batch would feed a loop.
 //
+// Start binds sandbox.localdomain, resolved from /etc/hosts only
+// (HostsLookup: no DNS query may precede the first /event/next), or all
+// interfaces when the name is not listed there.
+//
 // Concurrency: net/http runs each POST on its own goroutine, so
 // DecodeBatch is pure, the counters are atomic, the one pending fragment
 // is guarded by a mutex, and Sink.Enqueue is called concurrently and must

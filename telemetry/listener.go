@@ -49,8 +49,10 @@ type ListenerConfig struct {
 	// Host, when set, is bound instead of SandboxHost and no name is
 	// looked up (tests, AWS_SAM_LOCAL).
 	Host string
-	// LookupHost resolves SandboxHost; nil means net.DefaultResolver.
-	// When the name does not resolve the listener binds all interfaces.
+	// LookupHost resolves SandboxHost; nil means HostsLookup, which reads
+	// /etc/hosts and sends no DNS query (no network call may precede the
+	// first /event/next). When the name does not resolve the listener
+	// binds all interfaces.
 	LookupHost func(ctx context.Context, host string) ([]string, error)
 }
 
@@ -129,7 +131,7 @@ func NewListener(cfg ListenerConfig, sink Sink) *Listener {
 		l.now = time.Now
 	}
 	if l.lookup == nil {
-		l.lookup = net.DefaultResolver.LookupHost
+		l.lookup = HostsLookup
 	}
 	if l.ttl <= 0 {
 		l.ttl = DefaultFragmentTTL
@@ -207,6 +209,26 @@ func (l *Listener) listen() (net.Listener, error) {
 		l.log.Debug("telemetry listener: sandbox host does not resolve, binding all interfaces", "host", SandboxHost)
 	}
 	return net.Listen("tcp", ":"+port)
+}
+
+// errNoDNS is what HostsLookup's resolver answers instead of dialling a
+// name server.
+var errNoDNS = errors.New("DNS disabled: only /etc/hosts is consulted before the first /event/next")
+
+// HostsLookup resolves host from the hosts file (/etc/hosts) only. It is
+// the pure Go resolver with a Dial that refuses every connection, so a
+// name missing from the hosts file fails at once instead of sending a DNS
+// query: Slipstream makes no network call other than register and
+// subscribe before its first /event/next, and Lambda lists
+// sandbox.localdomain in /etc/hosts.
+func HostsLookup(ctx context.Context, host string) ([]string, error) {
+	r := &net.Resolver{
+		PreferGo: true,
+		Dial: func(context.Context, string, string) (net.Conn, error) {
+			return nil, errNoDNS
+		},
+	}
+	return r.LookupHost(ctx, host)
 }
 
 // Addr is the bound address, nil before Start.

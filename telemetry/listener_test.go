@@ -498,3 +498,20 @@ func (s *blockingSink) Enqueue([]Event) {
 	s.once.Do(func() { close(s.entered) })
 	<-s.release
 }
+
+func TestListenerDefaultLookupSendsNoDNSQuery(t *testing.T) {
+	l := NewListener(ListenerConfig{}, nil)
+	t.Run("a name missing from /etc/hosts fails without asking a name server", func(t *testing.T) {
+		_, err := l.lookup(context.Background(), "slipstream-not-in-hosts.invalid")
+		dnsErr, ok := errors.AsType[*net.DNSError](err)
+		if !ok || dnsErr.Err != errNoDNS.Error() {
+			t.Fatalf("lookup error %v: the resolver went beyond /etc/hosts", err)
+		}
+	})
+	t.Run("a name in /etc/hosts still resolves", func(t *testing.T) {
+		addrs, err := l.lookup(context.Background(), "localhost")
+		if err != nil || len(addrs) == 0 {
+			t.Fatalf("localhost: %v %v", addrs, err)
+		}
+	})
+}

@@ -6,18 +6,29 @@
 // registers with the Extensions API, starts the telemetry listener and the
 // exporter, and runs the lifecycle loop until SHUTDOWN. It is the only
 // place that exits.
+//
+// Slipstream must never be the reason a function fails: an invalid
+// setting, an unavailable Telemetry API or an exporter that cannot be
+// built leave the agent following the lifecycle without exporting; a panic
+// in the exporter (worker goroutine, INVOKE, SHUTDOWN or the listener's
+// sink) is logged once and switches export off; after SHUTDOWN the exit
+// code is always 0 and the agent never waits past the deadline for a busy
+// worker.
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,8 +50,35 @@ func main() {
 	os.Exit(code)
 }
 
+// pipe is what the agent uses of the exporter: *exporter.Pipeline, a
+// fake in tests.
+type pipe interface {
+	telemetry.Sink
+	extension.Handler
+	// Run is the worker goroutine; Close stops it.
+	Run(ctx context.Context) error
+	Close(ctx context.Context) error
+}
+
+// newPipelineFunc builds the exporter for run.
+type newPipelineFunc func(cfg *config.Config, log *slog.Logger, accountID string) (pipe, error)
+
+func newPipeline(cfg *config.Config, log *slog.Logger, accountID string) (pipe, error) {
+	p, err := exporter.New(cfg, log, exporter.Options{AccountID: accountID})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 // run is the whole agent; it returns the process exit code.
 func run(ctx context.Context, getenv func(string) string, stderr io.Writer, name string) int {
+	return runWith(ctx, getenv, stderr, name, newPipeline)
+}
+
+// runWith is run with the exporter's constructor injected (tests pass a
+// fake that panics or stalls).
+func runWith(ctx context.Context, getenv func(string) string, stderr io.Writer, name string, build newPipelineFunc) int {
 	cfg := config.Load(getenv)
 	log := newLogger(stderr, cfg.LogLevel)
 	cfg.ApplyRuntime()
@@ -80,23 +118,22 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, name
 		if cfg.Disabled {
 			log.Info("SLIPSTREAM_DISABLED is set: following the lifecycle only")
 		}
-		_, err := extension.Run(ctx, client, idle{}, log)
-		return exitCode(ctx, client, log, err)
+		return followIdle(ctx, client, log)
 	}
 
-	pipeline, err := exporter.New(cfg, log, exporter.Options{AccountID: reg.AccountID})
+	pipeline, err := buildSafely(build, cfg, log, reg.AccountID)
 	if err != nil {
 		log.Error("build exporter, export disabled", "error", err.Error())
-		_, err := extension.Run(ctx, client, idle{}, log)
-		return exitCode(ctx, client, log, err)
+		return followIdle(ctx, client, log)
 	}
 
-	listener := telemetry.NewListener(telemetry.ListenerConfig{
+	a := &agent{pipeline: pipeline, log: log}
+	a.listener = telemetry.NewListener(telemetry.ListenerConfig{
 		Port:     cfg.ListenerPort,
 		MaxBytes: cfg.TelemetryMaxBytes,
 		Logger:   log,
-	}, pipeline)
-	uri, err := listener.Start()
+	}, a)
+	uri, err := a.listener.Start()
 	if err == nil {
 		err = subscribe(ctx, hc, cfg, client.ID(), uri, log)
 	} else {
@@ -106,34 +143,73 @@ func run(ctx context.Context, getenv func(string) string, stderr io.Writer, name
 		// Without the Telemetry API there is nothing to export: follow the
 		// lifecycle only, so the function is never held up by us.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
-		if cerr := errors.Join(listener.Close(cctx), pipeline.Close(cctx)); cerr != nil {
-			log.Warn("close", "error", cerr.Error())
-		}
+		a.close(cctx)
 		cancel()
-		_, err := extension.Run(ctx, client, idle{}, log)
-		return exitCode(ctx, client, log, err)
+		return followIdle(ctx, client, log)
 	}
 
 	// The worker runs until the lifecycle ends; the lifecycle ends at
-	// SHUTDOWN (or when ctx is cancelled by a signal).
+	// SHUTDOWN (or when ctx is cancelled by a signal). A panic in the
+	// worker switches export off; the lifecycle goes on.
 	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWorker()
 	var g errgroup.Group
-	g.Go(func() error { return pipeline.Run(workerCtx) })
+	g.Go(func() error {
+		defer a.contain("exporter worker")
+		return pipeline.Run(workerCtx)
+	})
 
-	h := &agent{pipeline: pipeline, listener: listener, log: log}
-	_, runErr := extension.Run(ctx, client, h, log)
-	if !h.shutdown {
+	ev, runErr := extension.Run(ctx, client, a, log)
+	deadline := a.deadline
+	if !a.shutdown {
 		// Signal or API failure without SHUTDOWN: close within a short budget.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		h.close(cctx)
+		deadline = time.Now().Add(time.Second)
+		cctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+		a.close(cctx)
 		cancel()
 	}
 	stopWorker()
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
-		log.Error("exporter worker", "error", err.Error())
+	waitWorker(&g, deadline, log)
+	return finish(ctx, client, log, ev, runErr)
+}
+
+// buildSafely calls build, turning a panic into an error: a failure to
+// build the exporter switches export off, it never fails init.
+func buildSafely(build newPipelineFunc, cfg *config.Config, log *slog.Logger, accountID string) (p pipe, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return build(cfg, log, accountID)
+}
+
+// followIdle follows the lifecycle without exporting.
+func followIdle(ctx context.Context, client *extension.Client, log *slog.Logger) int {
+	ev, err := extension.Run(ctx, client, idle{}, log)
+	return finish(ctx, client, log, ev, err)
+}
+
+// waitWorker waits for the exporter worker until deadline (at least
+// extension.MinShutdownBudget from now). A worker still busy then (an
+// export stuck on a slow backend) is left behind: the process exits
+// before the platform's SHUTDOWN deadline rather than wait for it.
+func waitWorker(g *errgroup.Group, deadline time.Time, log *slog.Logger) {
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	if earliest := time.Now().Add(extension.MinShutdownBudget); deadline.Before(earliest) {
+		deadline = earliest
 	}
-	return exitCode(ctx, client, log, runErr)
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("exporter worker", "error", err.Error())
+		}
+	case <-t.C:
+		log.Warn("exporter worker still busy at the shutdown deadline: exiting without it")
+	}
 }
 
 // subscribe subscribes to the Telemetry API. Telemetry being unavailable
@@ -157,26 +233,73 @@ func subscribe(ctx context.Context, hc *http.Client, cfg *config.Config, id, uri
 	return err
 }
 
-// agent is the lifecycle handler of an exporting agent.
+// agent is the lifecycle handler of an exporting agent and the listener's
+// sink. It contains panics of the exporter: the first one is logged as one
+// ERROR line and switches export off; the agent then only follows the
+// lifecycle, so Slipstream is never the reason a function fails.
 type agent struct {
-	pipeline *exporter.Pipeline
+	pipeline pipe
 	listener *telemetry.Listener
 	log      *slog.Logger
+	// off is set once the exporter panicked.
+	off atomic.Bool
+
+	// shutdown and deadline are set by Shutdown and read after
+	// extension.Run returned, on the same goroutine.
 	shutdown bool
+	deadline time.Time
 }
 
-func (a *agent) Invoke(ctx context.Context, ev extension.Event) { a.pipeline.Invoke(ctx, ev) }
+// contain recovers a panic of the exporter; deferred by every call into it.
+func (a *agent) contain(op string) {
+	if r := recover(); r != nil {
+		if a.off.CompareAndSwap(false, true) {
+			a.log.Error("exporter panicked: export switched off, following the lifecycle only",
+				"operation", op, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		}
+	}
+}
+
+// guard runs f, containing a panic (reported as a nil error: it is logged).
+func (a *agent) guard(op string, f func() error) error {
+	if a.off.Load() {
+		return nil
+	}
+	defer a.contain(op)
+	return f()
+}
+
+// Enqueue is the listener's sink: it forwards to the exporter's queue
+// while export is on.
+func (a *agent) Enqueue(events []telemetry.Event) {
+	if a.off.Load() {
+		return
+	}
+	defer a.contain("enqueue")
+	a.pipeline.Enqueue(events)
+}
+
+// Invoke hands the INVOKE to the exporter while export is on.
+func (a *agent) Invoke(ctx context.Context, ev extension.Event) {
+	if a.off.Load() {
+		return
+	}
+	defer a.contain("invoke")
+	a.pipeline.Invoke(ctx, ev)
+}
 
 // Shutdown keeps the listener open while the pipeline waits for the last
 // invocation's report, then stops intake and flushes what is left.
 func (a *agent) Shutdown(ctx context.Context, ev extension.Event) error {
 	a.shutdown = true
-	err := a.pipeline.Shutdown(ctx, ev)
-	return errors.Join(err, a.listener.Close(ctx), a.pipeline.Close(ctx))
+	a.deadline, _ = ctx.Deadline()
+	err := a.guard("shutdown", func() error { return a.pipeline.Shutdown(ctx, ev) })
+	return errors.Join(err, a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
 }
 
 func (a *agent) close(ctx context.Context) {
-	if err := errors.Join(a.listener.Close(ctx), a.pipeline.Close(ctx)); err != nil {
+	err := errors.Join(a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
+	if err != nil {
 		a.log.Warn("close", "error", err.Error())
 	}
 }
@@ -187,9 +310,18 @@ type idle struct{}
 func (idle) Invoke(context.Context, extension.Event)         {}
 func (idle) Shutdown(context.Context, extension.Event) error { return nil }
 
-// exitCode reports an unexpected lifecycle failure through
-// /extension/exit/error and maps it to the process exit code.
-func exitCode(ctx context.Context, client *extension.Client, log *slog.Logger, err error) int {
+// finish maps the end of the lifecycle to the process exit code. After
+// SHUTDOWN the exit is always clean: an incomplete final flush (a slow
+// backend, a deadline already past) is a warning, never /exit/error nor a
+// non-zero exit. A signal is a requested stop. Any other lifecycle failure
+// is reported through /extension/exit/error and exits 1.
+func finish(ctx context.Context, client *extension.Client, log *slog.Logger, ev extension.Event, err error) int {
+	if ev.Type == extension.Shutdown {
+		if err != nil {
+			log.Warn("shutdown incomplete", "error", err.Error())
+		}
+		return 0
+	}
 	if err == nil || ctx.Err() != nil {
 		return 0
 	}

@@ -70,7 +70,7 @@ func (f *fakeLambda) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			<-f.release
 		}
 		ev := f.events[i]
-		if ev["eventType"] == "SHUTDOWN" {
+		if _, set := ev["deadlineMs"]; !set && ev["eventType"] == "SHUTDOWN" {
 			ev["deadlineMs"] = time.Now().Add(2 * time.Second).UnixMilli()
 		}
 		_ = json.NewEncoder(w).Encode(ev)
@@ -337,6 +337,9 @@ func TestRunExportsWhatTheTelemetryAPIDelivers(t *testing.T) {
 	close(f.release)
 	if code := <-done; code != 0 {
 		t.Fatalf("exit code %d; log:\n%s", code, stderr.String())
+	}
+	if g := agentGoroutines(); len(g) != 0 {
+		t.Errorf("goroutines left after shutdown:\n%s", strings.Join(g, "\n\n"))
 	}
 
 	col.mu.Lock()
