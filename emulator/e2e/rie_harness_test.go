@@ -60,6 +60,7 @@ const (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	rieRemoveBuilds()
+	e2eRemoveBuilds()
 	os.Exit(code)
 }
 
