@@ -60,7 +60,9 @@
 // async otherwise. periodic,<d>: every d while awake. The wait for
 // runtimeDone is bounded by the invocation's deadline minus a margin (the
 // function is running meanwhile, so it costs nothing); the export after it
-// by SLIPSTREAM_FLUSH_TIMEOUT. No invocation waits while the circuit
+// by SLIPSTREAM_FLUSH_TIMEOUT, counted from the moment Enqueue sees the
+// runtimeDone (so a worker still busy with an earlier request does not
+// stretch it). No invocation waits while the circuit
 // breaker is open, and end/adaptive run as async when platform events are
 // not subscribed (no runtimeDone would ever come).
 //
@@ -75,9 +77,14 @@
 // The exporters expose no payload, so what cannot be sent at SHUTDOWN (or
 // Close) is spilled as our own data: the decoded Telemetry API events, after
 // the pre-queue filter, that the unsent spans and log records were mapped
-// from, plus the SHUTDOWN reason. Files are 0600 in a 0700 SLIPSTREAM_SPILL_DIR,
+// from, plus the SHUTDOWN reason and, for the resource, the latest
+// initStart (replayed as context only: an init span already delivered is
+// not sent again). Files are 0600 in a 0700 SLIPSTREAM_SPILL_DIR,
 // bounded by SLIPSTREAM_SPILL_MAX_BYTES and SLIPSTREAM_SPILL_TTL, each with
 // an ID. Run replays them through a fresh mapper (metrics are not
 // recounted) and deletes each file once all of its outputs got a 2xx: a
 // process killed between the 2xx and the delete sends that batch once more.
+// Metrics are aggregated state, not events: the data points the final
+// flush could not send are counted as dropped (and logged once), not
+// spilled.
 package exporter

@@ -39,7 +39,9 @@ type worker struct {
 	// pendingMetrics are delta collections that failed to send (a
 	// cumulative collection supersedes the failed one instead).
 	pendingMetrics []*metricdata.ResourceMetrics
-	authLogged     bool
+	// metricsFailed: the last metrics export did not go through.
+	metricsFailed bool
+	authLogged    bool
 	// shutdown is the SHUTDOWN that closed open invocations, written into
 	// spill files so that a replay closes them the same way.
 	shutdown *spillShutdown
@@ -57,6 +59,7 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 	p.mu.Lock()
 	invs := p.invokes
 	p.invokes = nil
+	invoked := p.invoked > 0
 	evs := p.in.take()
 	w.waiters = append(w.waiters, p.newWaiters...)
 	p.newWaiters = nil
@@ -68,7 +71,9 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 
 	for _, inv := range invs {
 		w.m.Invoke(inv)
-		w.started = true
+	}
+	if invoked {
+		w.started = true // init is over: every extension called /event/next
 	}
 	for _, ev := range evs {
 		p.consume(w.m, w.tr, ev, nil)
@@ -97,10 +102,14 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 		w.shutdown = &spillShutdown{Reason: sd.reason, At: sd.at}
 		p.withCur(w.tr, nil, func() { w.m.Shutdown(sd.reason, sd.at) })
 		ctx, cancel := context.WithDeadline(sd.ctx, sd.deadline)
+		sent := false
 		if !p.br.blocking(p.now()) {
-			p.flushAll(ctx, sd.deadline)
+			sent = p.flushAll(ctx, sd.deadline)
 		}
 		cancel()
+		if !sent && w.dirty {
+			w.metricsFailed = true // what changed since the last export is not delivered
+		}
 		err := p.spillAll()
 		p.releaseWaiters()
 		p.summary()
@@ -294,7 +303,7 @@ func (p *Pipeline) sendItems(ctx context.Context, sig signal, items []*item) boo
 	} else {
 		timeout = p.exp.logsTimeout
 	}
-	v, retryAfter, err, res := p.attempt(ctx, sig, timeout, func(ctx context.Context) error {
+	v, retryAfter, res, err := p.attempt(ctx, sig, timeout, func(ctx context.Context) error {
 		if sig == sigTraces {
 			spans := make([]sdktrace.ReadOnlySpan, len(items))
 			for i, it := range items {
@@ -349,7 +358,7 @@ func (p *Pipeline) sendItems(ctx context.Context, sig signal, items []*item) boo
 
 // attempt runs one export call bounded by timeout of awake time and
 // returns its verdict.
-func (p *Pipeline) attempt(ctx context.Context, sig signal, timeout time.Duration, call func(context.Context) error) (verdict, time.Duration, error, attemptResult) {
+func (p *Pipeline) attempt(ctx context.Context, sig signal, timeout time.Duration, call func(context.Context) error) (verdict, time.Duration, attemptResult, error) {
 	a := &attempt{}
 	actx, stop := p.awakeContext(withAttempt(ctx, a), timeout)
 	start := p.now()
@@ -363,7 +372,7 @@ func (p *Pipeline) attempt(ctx context.Context, sig signal, timeout time.Duratio
 		// A connection frozen mid-request may be dead: retry on a fresh one.
 		p.exp.closeIdle()
 	}
-	return v, retryAfter, err, res
+	return v, retryAfter, res, err
 }
 
 func (p *Pipeline) sent() {
@@ -465,6 +474,7 @@ func (p *Pipeline) sendMetrics(ctx context.Context) bool {
 	rm := &metricdata.ResourceMetrics{}
 	if err := p.reader.Collect(ctx, rm); err != nil {
 		p.w.sum.lastErr = errText(err)
+		w.metricsFailed = true
 		return false
 	}
 	res := w.m.Resource()
@@ -481,9 +491,10 @@ func (p *Pipeline) sendMetrics(ctx context.Context) bool {
 		}
 		if !p.br.allow(p.now()) {
 			p.keepMetrics(batch[i:])
+			w.metricsFailed = true
 			return false
 		}
-		v, retryAfter, err, res := p.attempt(ctx, sigMetrics, p.exp.metricsTimeout, func(ctx context.Context) error {
+		v, retryAfter, res, err := p.attempt(ctx, sigMetrics, p.exp.metricsTimeout, func(ctx context.Context) error {
 			return p.exp.metrics.Export(ctx, r)
 		})
 		switch v {
@@ -494,6 +505,7 @@ func (p *Pipeline) sendMetrics(ctx context.Context) bool {
 			p.failed(now, retryAfter, err, res)
 			p.count(sigMetrics, "retried", n)
 			p.keepMetrics(batch[i:])
+			w.metricsFailed = true
 			return false
 		case verdictAuth:
 			p.failed(now, 0, err, res)
@@ -506,7 +518,36 @@ func (p *Pipeline) sendMetrics(ctx context.Context) bool {
 			p.count(sigMetrics, "dropped", n)
 		}
 	}
+	w.metricsFailed = false
 	return true
+}
+
+// dropUnsentMetrics counts as dropped, with one log line, the metric data
+// points that the final flush could not send: they are aggregated state,
+// not events, so they are not spilled (a replay does not recount them).
+func (p *Pipeline) dropUnsentMetrics() {
+	w := &p.w
+	// A cumulative collection after a successful export would count every
+	// stream again although little changed: only failed exports (and
+	// delta collections, which hold just what is new) are counted.
+	if !w.metricsFailed && len(w.pendingMetrics) == 0 && (!w.dirty || p.cumulative) {
+		return
+	}
+	var n int64
+	for _, rm := range w.pendingMetrics {
+		n += dataPoints(rm)
+	}
+	w.pendingMetrics = nil
+	rm := &metricdata.ResourceMetrics{}
+	if err := p.reader.Collect(context.Background(), rm); err == nil {
+		n += dataPoints(rm)
+	}
+	w.dirty, w.metricsFailed = false, false
+	if n == 0 {
+		return
+	}
+	p.count(sigMetrics, "dropped", n)
+	p.log.Error("unsent metrics dropped at shutdown", slog.Int64("metric_points", n))
 }
 
 func (p *Pipeline) keepMetrics(rms []*metricdata.ResourceMetrics) {
@@ -571,6 +612,9 @@ func (p *Pipeline) summary() {
 // consume maps one event, remembering it as the source of what it produces.
 func (p *Pipeline) consume(m Mapper, tr *tracker, ev telemetry.Event, origin *spillFile) {
 	w := &p.w
+	if typedNil(ev.Record) {
+		ev.Record = nil // a decoder bug must not panic the worker
+	}
 	w.seq++
 	se := &srcEvent{seq: w.seq, ev: ev}
 	key := phaseKey(ev)

@@ -74,6 +74,11 @@ type signalsMapper struct{ *signals.Mapper }
 
 func (m signalsMapper) Invoke(inv Invocation) { m.Mapper.Invoke(signals.Invocation(inv)) }
 
+// contextConsumer is implemented by mappers that can take the resource
+// from an initStart/restoreStart without mapping its phase (a spill
+// replay's context event).
+type contextConsumer interface{ ConsumeContext(ev telemetry.Event) }
+
 // logFlusher is implemented by mappers that hold multi-line log records:
 // FlushLogs emits them before a flush that must carry everything known.
 type logFlusher interface{ FlushLogs() }
@@ -159,6 +164,9 @@ type Pipeline struct {
 	o        Options
 	mode     config.FlushMode
 	disabled bool
+	// platform: platform events are subscribed. Without them no
+	// invocation ever starts or ends, so INVOKEs are not tracked.
+	platform bool
 
 	exp        *exporters
 	mp         *sdkmetric.MeterProvider
@@ -172,12 +180,15 @@ type Pipeline struct {
 	wake chan struct{} // capacity 1: "there is something to do"
 	done chan struct{} // closed when Run returns
 
-	// mu guards in, invokes, newWaiters, shutdownReq, closeReq, invoked,
-	// lastInvoke, running, stopped and intakeDrops.
-	mu          sync.Mutex
-	in          intake
-	invokes     []Invocation
-	newWaiters  []*waiter
+	// mu guards in, invokes, newWaiters, waiting, shutdownReq, closeReq,
+	// invoked, lastInvoke, running, stopped and intakeDrops.
+	mu         sync.Mutex
+	in         intake
+	invokes    []Invocation
+	newWaiters []*waiter
+	// waiting are the end/adaptive Invokes waiting, by request ID: Enqueue
+	// tells them when their runtimeDone arrives.
+	waiting     map[string]*waiter
 	shutdownReq *shutdownReq
 	closeReq    *closeReq
 	invoked     int
@@ -185,6 +196,12 @@ type Pipeline struct {
 	running     bool
 	stopped     bool
 	intakeDrops [2]int64 // logs, platform
+
+	// closeMu serializes the spill of Close calls made after the worker
+	// stopped; closeOnce shuts the exporters down once, with closeErr.
+	closeMu   sync.Mutex
+	closeOnce sync.Once
+	closeErr  error
 
 	// statsMu guards stats.
 	statsMu sync.Mutex
@@ -206,6 +223,12 @@ type waiter struct {
 	// flushing is closed by the worker when runtimeDone has arrived and
 	// the export starts; done when it has finished.
 	flushing, done chan struct{}
+	// arrived is closed by Enqueue when the invocation's runtimeDone (or
+	// report) reaches the pipeline: the export budget runs from then, even
+	// when the worker is still busy with an earlier request. arrivedClosed
+	// is guarded by Pipeline.mu.
+	arrived       chan struct{}
+	arrivedClosed bool
 }
 
 type shutdownReq struct {
@@ -283,7 +306,8 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Pipeline, error) 
 	if p.mode == "" {
 		p.mode = config.FlushAdaptive
 	}
-	if !slices.Contains(cfg.TelemetryTypes, "platform") && (p.mode == config.FlushEnd || p.mode == config.FlushAdaptive) {
+	p.platform = slices.Contains(cfg.TelemetryTypes, "platform")
+	if !p.platform && (p.mode == config.FlushEnd || p.mode == config.FlushAdaptive) {
 		// Without platform events no runtimeDone ever arrives: waiting for
 		// it would hold every invocation until its deadline.
 		log.Warn("SLIPSTREAM_TELEMETRY_TYPES has no platform events: SLIPSTREAM_FLUSH=" + string(p.mode) + " runs as async")
@@ -395,6 +419,9 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 		return
 	}
 	p.mu.Lock()
+	if len(p.waiting) > 0 {
+		p.noteArrivals(events)
+	}
 	dl, dp := p.in.add(events)
 	p.intakeDrops[0] += int64(dl)
 	p.intakeDrops[1] += int64(dp)
@@ -404,6 +431,30 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 		p.inst.items(context.Background(), "platform_events", "dropped", int64(dp))
 	}
 	p.signal()
+}
+
+// noteArrivals tells the waiting Invokes whose runtimeDone (or report) is
+// among events that it has arrived. p.mu must be held.
+func (p *Pipeline) noteArrivals(events []telemetry.Event) {
+	for _, ev := range events {
+		var id string
+		switch r := ev.Record.(type) {
+		case *telemetry.RuntimeDone:
+			if r != nil {
+				id = r.RequestID
+			}
+		case *telemetry.Report:
+			if r != nil {
+				id = r.RequestID
+			}
+		default:
+			continue
+		}
+		if w, ok := p.waiting[id]; ok && !w.arrivedClosed {
+			w.arrivedClosed = true
+			close(w.arrived)
+		}
+	}
 }
 
 // Invoke handles an INVOKE (extension.Handler). In async and periodic mode,
@@ -428,8 +479,12 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 		p.mu.Unlock()
 		return
 	}
-	p.invokes = append(p.invokes, inv)
 	wait := p.mode == config.FlushEnd || p.mode == config.FlushAdaptive && (first || gap)
+	if p.platform {
+		// Without platform events the invocation would stay open until
+		// SHUTDOWN closed it as an error.
+		p.invokes = append(p.invokes, inv)
+	}
 	// Waiting for runtimeDone costs nothing while the function runs, so it
 	// is bounded by the invocation's deadline; the export after it is
 	// bounded by FlushTimeout (and the deadline).
@@ -445,9 +500,20 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	wctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	w := &waiter{requestID: inv.RequestID, ctx: wctx, flush: p.flushTimeout(),
-		flushing: make(chan struct{}), done: make(chan struct{})}
+		flushing: make(chan struct{}), done: make(chan struct{}), arrived: make(chan struct{})}
 	p.newWaiters = append(p.newWaiters, w)
+	if p.waiting == nil {
+		p.waiting = make(map[string]*waiter)
+	}
+	p.waiting[inv.RequestID] = w
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		if p.waiting[inv.RequestID] == w {
+			delete(p.waiting, inv.RequestID)
+		}
+		p.mu.Unlock()
+	}()
 	p.signal()
 	select {
 	case <-w.done:
@@ -457,10 +523,12 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	case <-p.done:
 		return
 	case <-w.flushing:
+	case <-w.arrived:
 	}
-	// runtimeDone has arrived and the export started: a slow backend holds
-	// the invocation no longer than FlushTimeout. The request itself is not
-	// cut (cutting it would send it twice).
+	// runtimeDone has arrived: a slow backend, or a worker still busy with
+	// an earlier request, holds the invocation no longer than FlushTimeout
+	// from then. The request itself is not cut (cutting it would send it
+	// twice).
 	t := time.NewTimer(w.flush)
 	defer t.Stop()
 	select {
@@ -580,15 +648,24 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		stopped := p.stopped
 		p.stopped = true
 		p.mu.Unlock()
+		if stopped {
+			// Run has returned, or an earlier Close stopped a worker that
+			// never ran: the worker state is ours once done is closed.
+			<-p.done
+		}
 		if !p.disabled {
-			if stopped {
-				// Run has returned: the worker state is ours now.
-				<-p.done
-			}
+			p.closeMu.Lock()
 			errs = append(errs, p.spillAll())
+			p.closeMu.Unlock()
+		}
+		if !stopped {
+			// Run never ran and now never will (it refuses to start once
+			// stopped): release everything that waits for the worker.
+			close(p.done)
 		}
 	}
-	errs = append(errs, p.exp.shutdown(ctx), p.mp.Shutdown(ctx))
+	p.closeOnce.Do(func() { p.closeErr = errors.Join(p.exp.shutdown(ctx), p.mp.Shutdown(ctx)) })
+	errs = append(errs, p.closeErr)
 	return errors.Join(errs...)
 }
 
@@ -701,7 +778,13 @@ func (p *Pipeline) onSpans(spans []sdktrace.ReadOnlySpan) {
 			if key != "" {
 				src = cur.tr.events(key)
 			}
-			if key == "" || key[0] != 'r' {
+			switch {
+			case s.Name() == "init" || s.Name() == "restore":
+				// A phase span (exporter/signals' names) may be emitted at an
+				// invocation's report (cold start, or its own trace): it is
+				// re-mapped from its own phase's events.
+				src = append(src, cur.tr.events(s.Name())...)
+			case key == "" || key[0] != 'r':
 				src = append(src, cur.tr.events("init")...)
 				src = append(src, cur.tr.events("restore")...)
 			}
@@ -780,7 +863,7 @@ func signalOf(it *item) signal {
 func spanBytes(s sdktrace.ReadOnlySpan) int64 {
 	n := int64(256 + len(s.Name()))
 	for _, kv := range s.Attributes() {
-		n += 32 + int64(len(kv.Key)+len(kv.Value.Emit()))
+		n += 32 + int64(len(kv.Key)+len(kv.Value.String()))
 	}
 	n += 64 * int64(len(s.Events())+len(s.Links()))
 	return n
@@ -791,7 +874,7 @@ func logBytes(r *sdklog.Record) int64 {
 	if b := r.Body(); b.Type() == attribute.STRING {
 		return n + int64(len(b.AsString()))
 	}
-	return n + int64(len(r.Body().Emit()))
+	return n + int64(len(r.Body().String()))
 }
 
 func srcBytes(src []*srcEvent) int64 {

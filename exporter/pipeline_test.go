@@ -249,7 +249,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), Options{Margin: 50 * time.Millisecond})
 			h.run(t)
 			t0 := time.Now().Truncate(time.Millisecond)
-			time.Sleep(t0.Add(time.Millisecond).Sub(time.Now()))
+			time.Sleep(time.Until(t0.Add(time.Millisecond)))
 			t0 = time.Now()
 			h.p.Invoke(context.Background(), invokeEvent("e3", t0.Add(200*time.Millisecond)))
 			if d := time.Since(t0); d != 150*time.Millisecond {

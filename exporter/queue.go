@@ -200,22 +200,33 @@ func (q *queue) push(sig signal, it *item) (dropped []*item) {
 // (at least one item when any is queued).
 func (q *queue) takeBatch(maxBytes int64) (spans, logs []*item) {
 	var n int64
-	for len(q.spans) > 0 && (n == 0 || n+q.spans[0].bytes <= maxBytes) {
-		it := q.spans[0]
-		q.spans[0] = nil
-		q.spans = q.spans[1:]
-		n += it.bytes
-		spans = append(spans, it)
-	}
-	for len(q.logs) > 0 && (n == 0 || n+q.logs[0].bytes <= maxBytes) {
-		it := q.logs[0]
-		q.logs[0] = nil
-		q.logs = q.logs[1:]
-		n += it.bytes
-		logs = append(logs, it)
-	}
+	spans, n = takeFront(&q.spans, n, maxBytes)
+	logs, n = takeFront(&q.logs, n, maxBytes)
 	q.bytes -= n
 	return spans, logs
+}
+
+// takeFront removes from the front of *list the items that fit in maxBytes
+// on top of n (at least one when n is 0) and returns them in a new slice.
+// The rest moves down so that *list keeps its backing array: the queue is
+// refilled and drained on every invocation, and slicing from the front
+// would make every later append reallocate.
+func takeFront(list *[]*item, n, maxBytes int64) ([]*item, int64) {
+	l := *list
+	k := 0
+	for k < len(l) && (n == 0 || n+l[k].bytes <= maxBytes) {
+		n += l[k].bytes
+		k++
+	}
+	if k == 0 {
+		return nil, n
+	}
+	out := make([]*item, k)
+	copy(out, l[:k])
+	rest := copy(l, l[k:])
+	clear(l[rest:])
+	*list = l[:rest]
+	return out, n
 }
 
 // putBack returns items of a failed export to the front of the queue, in
@@ -266,6 +277,39 @@ type tracker struct {
 
 func newTracker() *tracker {
 	return &tracker{byKey: make(map[string][]*srcEvent), maxKeys: 64}
+}
+
+// typedNil reports whether r is a nil pointer of a record type.
+func typedNil(r any) bool {
+	switch r := r.(type) {
+	case *telemetry.Log:
+		return r == nil
+	case *telemetry.Start:
+		return r == nil
+	case *telemetry.RuntimeDone:
+		return r == nil
+	case *telemetry.Report:
+		return r == nil
+	case *telemetry.InitStart:
+		return r == nil
+	case *telemetry.InitRuntimeDone:
+		return r == nil
+	case *telemetry.InitReport:
+		return r == nil
+	case *telemetry.RestoreStart:
+		return r == nil
+	case *telemetry.RestoreRuntimeDone:
+		return r == nil
+	case *telemetry.RestoreReport:
+		return r == nil
+	case *telemetry.LogsDropped:
+		return r == nil
+	case *telemetry.Extension:
+		return r == nil
+	case *telemetry.TelemetrySubscription:
+		return r == nil
+	}
+	return false
 }
 
 // phaseKey returns the phase an event belongs to ("" for none).

@@ -20,11 +20,33 @@ import (
 type selfMetrics struct {
 	itemsC metric.Int64Counter
 	durH   metric.Float64Histogram
+	// The attribute sets are few and fixed: built once, so that recording
+	// does not allocate. Read-only after newSelfMetrics (safe for
+	// concurrent use).
+	itemOpts map[[2]string]metric.AddOption
+	durOpts  map[[2]string]metric.RecordOption
 }
+
+// Attribute values of the self-metrics (the README's Delivery table).
+var (
+	selfSignals  = []string{string(sigTraces), string(sigLogs), string(sigMetrics), "platform_events"}
+	selfOutcomes = []string{"sent", "dropped", "retried", "duplicate_suspected", "spilled"}
+	selfResults  = []string{verdictSent.String(), verdictRetry.String(), verdictAuth.String(), verdictPermanent.String()}
+)
 
 func newSelfMetrics(mp metric.MeterProvider, p *Pipeline) (*selfMetrics, error) {
 	m := mp.Meter("github.com/slipstream-otel/slipstream/exporter")
-	s := &selfMetrics{}
+	s := &selfMetrics{itemOpts: map[[2]string]metric.AddOption{}, durOpts: map[[2]string]metric.RecordOption{}}
+	for _, sig := range selfSignals {
+		for _, o := range selfOutcomes {
+			s.itemOpts[[2]string{sig, o}] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("signal", sig), attribute.String("outcome", o)))
+		}
+		for _, r := range selfResults {
+			s.durOpts[[2]string{sig, r}] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("signal", sig), attribute.String("result", r)))
+		}
+	}
 	var err error
 	if s.itemsC, err = m.Int64Counter("slipstream.exporter.items",
 		metric.WithDescription("Telemetry items handled by the exporter, by signal and outcome."),
@@ -60,9 +82,17 @@ func (s *selfMetrics) items(ctx context.Context, sig, outcome string, n int64) {
 	if n == 0 {
 		return
 	}
-	s.itemsC.Add(ctx, n, metric.WithAttributes(attribute.String("signal", sig), attribute.String("outcome", outcome)))
+	opt, ok := s.itemOpts[[2]string{sig, outcome}]
+	if !ok {
+		opt = metric.WithAttributes(attribute.String("signal", sig), attribute.String("outcome", outcome))
+	}
+	s.itemsC.Add(ctx, n, opt)
 }
 
 func (s *selfMetrics) duration(ctx context.Context, sig, result string, d time.Duration) {
-	s.durH.Record(ctx, d.Seconds(), metric.WithAttributes(attribute.String("signal", sig), attribute.String("result", result)))
+	opt, ok := s.durOpts[[2]string{sig, result}]
+	if !ok {
+		opt = metric.WithAttributes(attribute.String("signal", sig), attribute.String("result", result))
+	}
+	s.durH.Record(ctx, d.Seconds(), opt)
 }

@@ -56,7 +56,11 @@ type spillDoc struct {
 	Env      string         `json:"env"`
 	Created  time.Time      `json:"created"`
 	Shutdown *spillShutdown `json:"shutdown,omitempty"`
-	Events   []spillEvent   `json:"events"`
+	// Context is the latest initStart/restoreStart when no spilled item
+	// was mapped from it: a replay takes the resource from it (faas.instance)
+	// without mapping its phase again (its span was already handled).
+	Context *spillEvent  `json:"context,omitempty"`
+	Events  []spillEvent `json:"events"`
 }
 
 // spillShutdown records the SHUTDOWN that closed open invocations, so a
@@ -180,7 +184,7 @@ func (s *spill) list() ([]spillEntry, error) {
 // write stores events as one new spill file and returns its ID. Older
 // files are deleted to keep the total within max; a batch larger than max
 // on its own is refused.
-func (s *spill) write(evs []telemetry.Event, sd *spillShutdown) (string, int, error) {
+func (s *spill) write(evs []telemetry.Event, sd *spillShutdown, context *telemetry.Event) (string, int, error) {
 	id, err := s.newID()
 	if err != nil {
 		return "", 0, err
@@ -194,6 +198,11 @@ func (s *spill) write(evs []telemetry.Event, sd *spillShutdown) (string, int, er
 			continue // cannot happen for the telemetry record types
 		}
 		doc.Events = append(doc.Events, se)
+	}
+	if context != nil {
+		if se, err := encodeEvent(*context); err == nil {
+			doc.Context = &se
+		}
 	}
 	b, err := json.Marshal(doc)
 	if err != nil {
@@ -275,6 +284,7 @@ func (p *Pipeline) spillAll() error {
 		p.withCur(w.tr, nil, f.FlushLogs)
 	}
 	p.releaseWaiters()
+	p.dropUnsentMetrics()
 	items := w.q.drain()
 	p.queueBytes.Store(0)
 	if len(items) == 0 {
@@ -296,8 +306,9 @@ func (p *Pipeline) spillAll() error {
 			}
 		}
 	}
+	var context *telemetry.Event
 	if c := w.tr.context; c != nil && !seen[c.seq] {
-		src = append(src, c)
+		context = &c.ev
 	}
 	slices.SortFunc(src, func(a, b *srcEvent) int {
 		switch {
@@ -318,7 +329,7 @@ func (p *Pipeline) spillAll() error {
 		}
 		var id string
 		var expired int
-		id, expired, err = p.sp.write(out, w.shutdown)
+		id, expired, err = p.sp.write(out, w.shutdown, context)
 		p.bump(func(s *Stats) { s.SpillFilesExpired += int64(expired) })
 		if err == nil {
 			p.bump(func(s *Stats) { s.SpillFilesWritten++ })
@@ -385,6 +396,11 @@ func (p *Pipeline) replay() {
 		}
 		f := &spillFile{id: doc.ID, path: path, replaying: true}
 		tr := newTracker()
+		if doc.Context != nil {
+			if cc, ok := m.(contextConsumer); ok {
+				cc.ConsumeContext(decodeEvent(*doc.Context))
+			}
+		}
 		for _, se := range doc.Events {
 			p.consume(m, tr, decodeEvent(se), f)
 		}

@@ -164,7 +164,7 @@ func TestSpillIsBoundedInBytes(t *testing.T) {
 	}
 	write := func(n int) (string, error) {
 		clock = clock.Add(time.Second)
-		id, _, err := s.write(evs(n), nil)
+		id, _, err := s.write(evs(n), nil, nil)
 		return id, err
 	}
 	first, err := write(10)

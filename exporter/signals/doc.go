@@ -18,6 +18,19 @@
 // invocation's report tells whether they delayed it (cold start: placed in
 // its trace) or not (own trace, linked from that invocation).
 //
+// An init with phase "invoke" (the suppressed init Lambda re-runs inside
+// an invocation after a reset: a crash or a timeout) makes that invocation
+// a cold start and puts the init span in its trace, whether or not its
+// report carries initDurationMs.
+//
+// Lambda resends a batch whose POST was not answered 2xx, so platform
+// events may arrive twice: a start, runtimeDone or report already consumed
+// (same request ID and time; recently finished invocations are
+// remembered) and an init, restore or logsDropped event seen recently are
+// ignored, so nothing is counted twice. A retried asynchronous invocation
+// reuses its request ID with new times and counts again. A report that
+// arrives after SHUTDOWN closed its invocation adds its figures only.
+//
 // Spans are built as tracetest.SpanStub{...}.Snapshot() rather than
 // through an SDK TracerProvider: every ID and timestamp comes from the
 // platform's events (trace and parent from the X-Ray header, span ID from

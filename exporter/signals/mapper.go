@@ -65,6 +65,7 @@ type Invocation struct {
 const (
 	maxOpenInvocations = 1024 // oldest dropped beyond this
 	doneRing           = 64   // request IDs remembered after their report
+	recentRing         = 16   // init/restore/logsDropped events remembered for de-duplication
 )
 
 // Mapper turns Telemetry API events into spans, metrics and log records.
@@ -95,8 +96,17 @@ type Mapper struct {
 	current *invocation // most recently started, not yet reported (non-concurrent mode only)
 	lmi     bool        // Lambda Managed Instances: invocations overlap
 
-	done     [doneRing]string
+	// Recently finished invocations, for RuntimeDone and to recognise
+	// events delivered twice (Lambda resends a batch whose POST was not
+	// answered 2xx): done maps a request ID to the times of its events;
+	// doneIDs is the ring that bounds it.
+	done     map[string]doneTimes
+	doneIDs  [doneRing]string
 	doneNext int
+	// recent are the latest init, restore and logsDropped events, for the
+	// same de-duplication.
+	recent     [recentRing]recentEvent
+	recentNext int
 
 	// Init and SnapStart restore phases.
 	init, restore *phase
@@ -105,17 +115,36 @@ type Mapper struct {
 	heldInit, heldRestore *phase
 	// linkTo is a phase span in its own trace, linked from the next
 	// invocation span.
-	linkTo       trace.SpanContext
-	awaitFirst   bool // an on-demand init or a restore happened: the next start is cold by the lifecycle
-	initType     telemetry.InitType
-	runtimeName  string // from initStart/restoreStart runtimeVersion, e.g. "python:3.12.v10"
-	restored     bool   // a restore was seen (SnapStart)
-	initDurDone  bool   // faas.init_duration recorded from initReport for the current init
-	restDurDone  bool
-	pendingLines [2]pendingLog // function, extension
+	linkTo     trace.SpanContext
+	awaitFirst bool // an on-demand init or a restore happened: the next start is cold by the lifecycle
+	// awaitSuppressed: a suppressed init (phase invoke, after a reset) ran
+	// before any invocation started: it delays the next one.
+	awaitSuppressed bool
+	initType        telemetry.InitType
+	runtimeName     string // from initStart/restoreStart runtimeVersion, e.g. "python:3.12.v10"
+	restored        bool   // a restore was seen (SnapStart)
+	initDurDone     bool   // faas.init_duration recorded from initReport for the current init
+	restDurDone     bool
+	pendingLines    [2]pendingLog // function, extension
 
 	idBuf [24]byte
 	keys  []string
+}
+
+// doneTimes are the event times of a finished invocation. A resent event
+// carries the same time; an asynchronous invocation retried by Lambda
+// reuses the request ID with new times, and is a new invocation.
+type doneTimes struct {
+	start, report time.Time
+	slot          int  // index in doneIDs
+	oom           bool // counted as out of memory
+}
+
+// recentEvent identifies an init, restore or logsDropped event.
+type recentEvent struct {
+	typ    telemetry.Type
+	t      time.Time
+	n1, n2 int64 // logsDropped counts
 }
 
 // invocation is the state of one request ID between its first sighting
@@ -138,9 +167,14 @@ type invocation struct {
 	drop     bool
 	logCtx   context.Context
 	coldLife bool // first start after an on-demand init / restore
+	// suppressed: a suppressed init (phase invoke) ran inside this
+	// invocation after a reset. It is a cold start whatever the report
+	// says, and the init span goes into its trace.
+	suppressed bool
 
-	rd     *telemetry.RuntimeDone
-	rdTime time.Time
+	rd      *telemetry.RuntimeDone
+	rdTime  time.Time
+	repTime time.Time // platform.report's time, once consumed
 
 	counted    bool // outcome counters recorded
 	oom        bool
@@ -164,6 +198,7 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 		rand:  o.Rand,
 		proc:  o.Proc,
 		open:  make(map[string]*invocation),
+		done:  make(map[string]doneTimes),
 		lmi:   o.Config.ManagedInstances,
 	}
 	if m.now == nil {
@@ -214,11 +249,58 @@ func (m *Mapper) RuntimeDone(requestID string) bool {
 
 // reported reports whether requestID is among the recently finished.
 func (m *Mapper) reported(requestID string) bool {
-	for _, id := range m.done {
-		if id == requestID && id != "" {
+	_, ok := m.done[requestID]
+	return ok
+}
+
+// duplicate reports whether ev was consumed already: Lambda resends a
+// batch whose POST was not answered 2xx, so the same platform events can
+// arrive twice. Counting them again would double the invocation, cold
+// start and cost metrics, and a late copy of a finished invocation's
+// events would open a phantom invocation that SHUTDOWN closes as an error.
+// Log lines are not de-duplicated: two equal lines are legitimate.
+func (m *Mapper) duplicate(ev telemetry.Event) bool {
+	switch r := ev.Record.(type) {
+	case *telemetry.Start:
+		if inv, ok := m.open[r.RequestID]; ok {
+			return inv.started && inv.start.Equal(ev.Time)
+		}
+		d, ok := m.done[r.RequestID]
+		return ok && d.start.Equal(ev.Time)
+	case *telemetry.RuntimeDone:
+		if inv, ok := m.open[r.RequestID]; ok {
+			return inv.rd != nil
+		}
+		// A finished invocation gets no other runtimeDone: a retried
+		// asynchronous invocation (same request ID) starts again first.
+		_, ok := m.done[r.RequestID]
+		return ok
+	case *telemetry.Report:
+		if _, ok := m.open[r.RequestID]; ok {
+			return false
+		}
+		d, ok := m.done[r.RequestID]
+		return ok && d.report.Equal(ev.Time)
+	case *telemetry.InitStart, *telemetry.InitRuntimeDone, *telemetry.InitReport,
+		*telemetry.RestoreStart, *telemetry.RestoreRuntimeDone, *telemetry.RestoreReport:
+		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time})
+	case *telemetry.LogsDropped:
+		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time, n1: r.DroppedRecords, n2: r.DroppedBytes})
+	}
+	return false
+}
+
+// seenRecently reports whether e is among the recent events, remembering
+// it when it is not.
+func (m *Mapper) seenRecently(e recentEvent) bool {
+	for i := range m.recent {
+		r := &m.recent[i]
+		if r.typ == e.typ && r.t.Equal(e.t) && r.n1 == e.n1 && r.n2 == e.n2 {
 			return true
 		}
 	}
+	m.recent[m.recentNext] = e
+	m.recentNext = (m.recentNext + 1) % recentRing
 	return false
 }
 
@@ -248,6 +330,15 @@ func (m *Mapper) Invoke(inv Invocation) {
 // Consume maps one event. Events must be given in the order the Telemetry
 // API delivered them.
 func (m *Mapper) Consume(ev telemetry.Event) {
+	if nilRecord(ev.Record) {
+		return // a typed nil pointer: nothing to map (the decoder never makes one)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = m.now() // never export year-1 timestamps
+	}
+	if m.duplicate(ev) {
+		return
+	}
 	switch r := ev.Record.(type) {
 	case *telemetry.Log:
 		src := 0
@@ -288,6 +379,72 @@ func (m *Mapper) Consume(ev telemetry.Event) {
 	}
 	if m.cfg.PlatformLogs && ev.Record != nil && after {
 		m.platformLog(ev)
+	}
+}
+
+// nilRecord reports whether r is a nil pointer of a record type.
+func nilRecord(r any) bool {
+	switch r := r.(type) {
+	case *telemetry.Log:
+		return r == nil
+	case *telemetry.Start:
+		return r == nil
+	case *telemetry.RuntimeDone:
+		return r == nil
+	case *telemetry.Report:
+		return r == nil
+	case *telemetry.InitStart:
+		return r == nil
+	case *telemetry.InitRuntimeDone:
+		return r == nil
+	case *telemetry.InitReport:
+		return r == nil
+	case *telemetry.RestoreStart:
+		return r == nil
+	case *telemetry.RestoreRuntimeDone:
+		return r == nil
+	case *telemetry.RestoreReport:
+		return r == nil
+	case *telemetry.LogsDropped:
+		return r == nil
+	case *telemetry.Extension:
+		return r == nil
+	case *telemetry.TelemetrySubscription:
+		return r == nil
+	}
+	return false
+}
+
+// ConsumeContext takes from a platform.initStart or platform.restoreStart
+// what describes the environment (resource, initialization type, runtime)
+// without opening an init or restore phase: a spill replay uses it to
+// rebuild the resource of data whose init span was already handled.
+// Other events are ignored.
+func (m *Mapper) ConsumeContext(ev telemetry.Event) {
+	switch r := ev.Record.(type) {
+	case *telemetry.InitStart:
+		if r == nil {
+			return
+		}
+		m.updateResource(r.InstanceID, r.FunctionName, r.FunctionVersion, r.InstanceMaxMemory)
+		if r.InitializationType != "" {
+			m.initType = r.InitializationType
+		}
+		if r.InitializationType == telemetry.InitLambdaManagedInstances {
+			m.lmi = true
+		}
+		if r.RuntimeVersion != "" {
+			m.runtimeName = r.RuntimeVersion
+		}
+	case *telemetry.RestoreStart:
+		if r == nil {
+			return
+		}
+		m.updateResource(r.InstanceID, r.FunctionName, r.FunctionVersion, r.InstanceMaxMemory)
+		if r.RuntimeVersion != "" {
+			m.runtimeName = r.RuntimeVersion
+		}
+		m.restored = true
 	}
 }
 
@@ -344,17 +501,33 @@ func (m *Mapper) evictOldest() {
 		}
 	}
 	if old != nil {
-		m.forget(old)
+		// Dropped, not finished: its ID is not remembered, so a late
+		// report still gets a span.
+		delete(m.open, old.id)
+		if m.current == old {
+			m.current = nil
+		}
 	}
 }
 
-// forget removes a finished invocation, remembering its ID for RuntimeDone.
+// forget removes a finished invocation, remembering its ID and event
+// times for RuntimeDone and duplicate deliveries.
 func (m *Mapper) forget(inv *invocation) {
 	delete(m.open, inv.id)
 	if m.current == inv {
 		m.current = nil
 	}
-	m.done[m.doneNext] = inv.id
+	if old := m.doneIDs[m.doneNext]; old != "" {
+		if d, ok := m.done[old]; ok && d.slot == m.doneNext {
+			delete(m.done, old)
+		}
+	}
+	d := doneTimes{report: inv.repTime, slot: m.doneNext, oom: inv.oomCounted}
+	if inv.started {
+		d.start = inv.start
+	}
+	m.done[inv.id] = d
+	m.doneIDs[m.doneNext] = inv.id
 	m.doneNext = (m.doneNext + 1) % doneRing
 }
 
@@ -447,6 +620,10 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 		inv.coldLife = true
 		m.awaitFirst = false
 	}
+	if m.awaitSuppressed {
+		inv.suppressed = true
+		m.awaitSuppressed = false
+	}
 	if !m.lmi {
 		m.current = inv
 	}
@@ -487,15 +664,45 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 
 func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	m.FlushLogs()
+	if _, open := m.open[r.RequestID]; !open {
+		if d, ok := m.done[r.RequestID]; ok && d.report.IsZero() {
+			// Closed at SHUTDOWN before its report came: the span and the
+			// outcome are out; only the report's figures remain.
+			m.recordReportFigures(r, nil)
+			if isOOM(r) && !d.oom {
+				m.inst.outOfMemory.Add(context.Background(), 1)
+			}
+			d.report, d.oom = ev.Time, true
+			m.done[r.RequestID] = d
+			return
+		}
+	}
 	inv := m.get(r.RequestID)
 	m.ensureSpanContext(inv)
-	met := &r.Metrics
 	if !inv.counted {
 		// No runtimeDone (Lambda Managed Instances, or it was lost).
 		m.recordOutcome(inv, r.Status, r.ErrorType)
-		m.inst.invokeDuration.Record(context.Background(), met.DurationMs/1000)
+		m.inst.invokeDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
 		m.recordResponseSpans(r.Spans)
 	}
+	m.recordReportFigures(r, inv)
+	if isOOM(r) {
+		m.markOOM(inv)
+	}
+	if inv.spanSent {
+		m.emitPostRuntime(inv, r)
+	} else {
+		m.emitInvocation(inv, r, ev.Time, "", ev.Time)
+	}
+	inv.repTime = ev.Time
+	m.forget(inv)
+}
+
+// recordReportFigures records the metrics that only platform.report
+// carries; inv (nil for a report that came after its invocation was
+// closed) gives the runtimeDone for the post-runtime duration.
+func (m *Mapper) recordReportFigures(r *telemetry.Report, inv *invocation) {
+	met := &r.Metrics
 	if met.BilledDurationMs != nil {
 		m.inst.billedDuration.Record(context.Background(), float64(*met.BilledDurationMs)/1000)
 	}
@@ -505,7 +712,7 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 			m.inst.memUtilization.Record(context.Background(), float64(*met.MaxMemoryUsedMB)/float64(*met.MemorySizeMB))
 		}
 	}
-	if inv.rd != nil && inv.rd.Metrics != nil {
+	if inv != nil && inv.rd != nil && inv.rd.Metrics != nil {
 		if d := met.DurationMs - inv.rd.Metrics.DurationMs; d >= 0 {
 			m.inst.postRuntime.Record(context.Background(), d/1000)
 		}
@@ -519,15 +726,6 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	if c, ok := m.estimatedCost(r); ok {
 		m.inst.estimatedCost.Add(context.Background(), c)
 	}
-	if isOOM(r) {
-		m.markOOM(inv)
-	}
-	if inv.spanSent {
-		m.emitPostRuntime(inv, r)
-	} else {
-		m.emitInvocation(inv, r, ev.Time, "", ev.Time)
-	}
-	m.forget(inv)
 }
 
 // isOOM applies the out-of-memory rule to a report: errorType names

@@ -2,6 +2,7 @@ package signals
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -175,8 +176,8 @@ func TestResource(t *testing.T) {
 			var spans []sdktrace.ReadOnlySpan
 			m := newTestMapper(t, cfg, &spans)
 			v, ok := m.Resource().Set().Value(attribute.Key(tt.key))
-			if !ok || v.Emit() != tt.want {
-				t.Errorf("%s = %q (present %v), want %q", tt.key, v.Emit(), ok, tt.want)
+			if !ok || v.String() != tt.want {
+				t.Errorf("%s = %q (present %v), want %q", tt.key, v.String(), ok, tt.want)
 			}
 		})
 	}
@@ -286,33 +287,48 @@ func (discardLogs) ForceFlush(context.Context) error                       { ret
 
 // BenchmarkMapInvocation maps one warm invocation: start, 5 log lines,
 // runtimeDone and report, with an SDK MeterProvider and a LoggerProvider.
+// Each iteration is a different invocation (request ID): the mapper
+// ignores events delivered twice.
 func BenchmarkMapInvocation(b *testing.B) {
 	tr := &telemetry.Tracing{SpanID: "24cd7d670fa455f0", Type: "X-Amzn-Trace-Id",
 		Value: "Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=1"}
 	billed, mem, used, produced := int64(115), int64(128), int64(71), int64(42)
 	spansList := []telemetry.Span{{Name: "responseLatency", Start: at(1), DurationMs: 95}, {Name: "responseDuration", Start: at(96), DurationMs: 0.5}}
-	evs := []telemetry.Event{
-		{Time: at(0), Type: telemetry.TypeStart, Record: &telemetry.Start{RequestID: rid, Version: "$LATEST", Tracing: tr}},
-		{Time: at(1), Type: telemetry.TypeFunction, Record: &telemetry.Log{Text: "2026-11-26T01:00:00.001Z\t" + rid + "\tINFO\tstep one"}},
-		{Time: at(2), Type: telemetry.TypeFunction, Record: &telemetry.Log{Text: "2026-11-26T01:00:00.002Z\t" + rid + "\tINFO\tstep two"}},
-		{Time: at(3), Type: telemetry.TypeFunction, Record: &telemetry.Log{JSON: true, Level: "INFO", RequestID: rid, Message: "json line"}},
-		{Time: at(4), Type: telemetry.TypeFunction, Record: &telemetry.Log{Text: "[WARNING] plain python line"}},
-		{Time: at(5), Type: telemetry.TypeExtensionLog, Record: &telemetry.Log{Text: "extension line"}},
-		{Time: at(100), Type: telemetry.TypeRuntimeDone, Record: &telemetry.RuntimeDone{RequestID: rid, Status: telemetry.StatusSuccess,
-			Metrics: &telemetry.RuntimeDoneMetrics{DurationMs: 99.5, ProducedBytes: &produced}, Spans: spansList, Tracing: tr}},
-		{Time: at(115), Type: telemetry.TypeReport, Record: &telemetry.Report{RequestID: rid, Status: telemetry.StatusSuccess, Tracing: tr,
-			Metrics: telemetry.ReportMetrics{DurationMs: 114, BilledDurationMs: &billed, MemorySizeMB: &mem, MaxMemoryUsedMB: &used}}},
+	invocation := func(rid string) []telemetry.Event {
+		return []telemetry.Event{
+			{Time: at(0), Type: telemetry.TypeStart, Record: &telemetry.Start{RequestID: rid, Version: "$LATEST", Tracing: tr}},
+			{Time: at(1), Type: telemetry.TypeFunction, Record: &telemetry.Log{Text: "2026-11-26T01:00:00.001Z\t" + rid + "\tINFO\tstep one"}},
+			{Time: at(2), Type: telemetry.TypeFunction, Record: &telemetry.Log{Text: "2026-11-26T01:00:00.002Z\t" + rid + "\tINFO\tstep two"}},
+			{Time: at(3), Type: telemetry.TypeFunction, Record: &telemetry.Log{JSON: true, Level: "INFO", RequestID: rid, Message: "json line"}},
+			{Time: at(4), Type: telemetry.TypeFunction, Record: &telemetry.Log{Text: "[WARNING] plain python line"}},
+			{Time: at(5), Type: telemetry.TypeExtensionLog, Record: &telemetry.Log{Text: "extension line"}},
+			{Time: at(100), Type: telemetry.TypeRuntimeDone, Record: &telemetry.RuntimeDone{RequestID: rid, Status: telemetry.StatusSuccess,
+				Metrics: &telemetry.RuntimeDoneMetrics{DurationMs: 99.5, ProducedBytes: &produced}, Spans: spansList, Tracing: tr}},
+			{Time: at(115), Type: telemetry.TypeReport, Record: &telemetry.Report{RequestID: rid, Status: telemetry.StatusSuccess, Tracing: tr,
+				Metrics: telemetry.ReportMetrics{DurationMs: 114, BilledDurationMs: &billed, MemorySizeMB: &mem, MaxMemoryUsedMB: &used}}},
+		}
+	}
+	// More distinct invocations than the mapper remembers (doneRing).
+	invs := make([][]telemetry.Event, 4*doneRing)
+	for i := range invs {
+		invs[i] = invocation(fmt.Sprintf("8476a536-e9f4-11e8-9739-%012d", i))
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	m, err := NewMapper(MapperOptions{Config: testConfig(), Spans: func([]sdktrace.ReadOnlySpan) {}, Logs: discardLogs{}, Meter: mp})
+	var nspans int
+	m, err := NewMapper(MapperOptions{Config: testConfig(), Spans: func(s []sdktrace.ReadOnlySpan) { nspans += len(s) }, Logs: discardLogs{}, Meter: mp})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
-		for _, ev := range evs {
+		for _, ev := range invs[i%len(invs)] {
 			m.Consume(ev)
 		}
+		i++
+	}
+	if nspans < 3*i {
+		b.Fatalf("%d spans for %d invocations: events were skipped", nspans, i)
 	}
 }
 

@@ -137,7 +137,7 @@ func hasSpan(lists [][]telemetry.Span, name string) bool {
 func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime time.Time, reason string, end time.Time) {
 	out := make([]sdktrace.ReadOnlySpan, 0, 5)
 
-	cold := inv.coldLife && rep == nil
+	cold := inv.coldLife && rep == nil || inv.suppressed
 	if rep != nil && (rep.Metrics.InitDurationMs != nil || rep.Metrics.RestoreDurationMs != nil) {
 		cold = true
 	}
@@ -157,10 +157,10 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime 
 		links = append(links, sdktrace.Link{SpanContext: sc})
 	}
 	if rep != nil {
-		settle(&m.heldInit, rep.Metrics.InitDurationMs != nil)
+		settle(&m.heldInit, rep.Metrics.InitDurationMs != nil || inv.suppressed)
 		settle(&m.heldRestore, rep.Metrics.RestoreDurationMs != nil)
 	} else {
-		settle(&m.heldInit, inv.coldLife)
+		settle(&m.heldInit, inv.coldLife || inv.suppressed)
 		settle(&m.heldRestore, inv.coldLife)
 	}
 	if m.linkTo.IsValid() {
@@ -442,9 +442,19 @@ func (m *Mapper) consumeInitStart(ev telemetry.Event, r *telemetry.InitStart) {
 	hold := r.InitializationType == telemetry.InitOnDemand || r.InitializationType == "" || r.Phase == telemetry.PhaseInvoke
 	m.init = &phase{kind: spanInit, start: ev.Time, end: ev.Time, initType: r.InitializationType, phase: r.Phase, tracing: r.Tracing, hold: hold}
 	m.initDurDone = false
-	if hold && r.Phase != telemetry.PhaseInvoke {
-		// A suppressed init (phase invoke) runs inside an invocation that
-		// has already started; only an init before the next start delays it.
+	switch {
+	case r.Phase == telemetry.PhaseInvoke:
+		// A suppressed init, re-run after a reset (crash, timeout), delays
+		// the invocation it runs in: the one started and still running
+		// (Lambda may send initStart after platform.start), else the next
+		// to start (the emulator's order). Its report need not carry
+		// initDurationMs: the lifecycle decides.
+		if cur := m.current; cur != nil && cur.started && cur.rd == nil {
+			cur.suppressed = true
+		} else {
+			m.awaitSuppressed = true
+		}
+	case hold:
 		m.awaitFirst = true
 	}
 }
@@ -557,5 +567,5 @@ func (m *Mapper) flushPhases() {
 			*h = nil
 		}
 	}
-	m.awaitFirst = false
+	m.awaitFirst, m.awaitSuppressed = false, false
 }

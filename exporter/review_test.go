@@ -1,0 +1,310 @@
+package exporter
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/telemetry"
+)
+
+// The export budget of an end-mode invocation runs from the arrival of its
+// runtimeDone, not from when the worker gets to it: a worker held by a
+// slow request of an earlier flush must not hold the invocation longer
+// than FlushTimeout after the runtime finished.
+func TestBusyWorkerDoesNotStretchTheFlushBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		col := newCollector()
+		h, rt := synctestHarness(t, config.FlushEnd, col, Options{})
+		stall := make(chan struct{})
+		rt.setRefuse(func(req *http.Request) error {
+			select {
+			case <-stall:
+				return nil
+			case <-req.Context().Done():
+				return req.Context().Err()
+			}
+		})
+		h.run(t)
+		ctx := context.Background()
+		// a1's flush leaves the worker inside a stalled request (up to the
+		// 2s request timeout).
+		h.p.Enqueue(invocation("a1", 1, time.Now()))
+		h.p.Invoke(ctx, invokeEvent("a1", time.Now().Add(time.Minute)))
+
+		returned := make(chan time.Time, 1)
+		go func() {
+			h.p.Invoke(ctx, invokeEvent("a2", time.Now().Add(time.Minute)))
+			returned <- time.Now()
+		}()
+		h.p.Enqueue([]telemetry.Event{start("a2", time.Now())})
+		time.Sleep(100 * time.Millisecond) // the function runs
+		arrived := time.Now()
+		h.p.Enqueue([]telemetry.Event{runtimeDone("a2", arrived)})
+		got := <-returned
+		if d := got.Sub(arrived); d > 500*time.Millisecond {
+			t.Errorf("Invoke returned %v after runtimeDone arrived, want at most FlushTimeout (500ms)", d)
+		}
+		close(stall)
+	})
+}
+
+// Close may be called again (main's error paths), and before Run ever
+// ran: it must not hang.
+func TestCloseTwiceWithoutRunReturns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 2 {
+				if err := h.p.Close(context.Background()); err != nil {
+					t.Errorf("Close: %v", err)
+				}
+			}
+			// Callers waiting on the worker return as well.
+			h.p.Invoke(context.Background(), invokeEvent("x", time.Now().Add(time.Minute)))
+			if err := h.p.Shutdown(context.Background(), shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err == nil {
+				t.Error("Shutdown after Close: want an error")
+			}
+		}()
+		synctest.Wait()
+		select {
+		case <-done:
+		default:
+			t.Fatal("Close called twice without Run hangs")
+		}
+	})
+}
+
+// Without platform events no invocation ever starts or ends: INVOKEs must
+// not leave open invocations that SHUTDOWN waits for and then reports as
+// errors.
+func TestInvokesWithoutPlatformEventsAreNotTracked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		col := newCollector()
+		rt := &memRT{h: col}
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		cfg.TelemetryTypes = []string{"function"}
+		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, NewMapper: SignalsMapper(nil)})
+		h.run(t)
+		ctx := context.Background()
+		for _, id := range []string{"i1", "i2", "i3"} {
+			h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
+			h.p.Enqueue([]telemetry.Event{logLine(id+" says hi", time.Now())})
+			time.Sleep(time.Second)
+		}
+		synctest.Wait()
+		if _, logs, _ := col.snapshot(); logs["i2 says hi"] != 1 {
+			t.Errorf("logs sent before SHUTDOWN = %v, want them sent while awake", logs)
+		}
+		t0 := time.Now()
+		if err := h.p.Shutdown(ctx, shutdownEvent(t0.Add(2*time.Second), "spindown")); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(t0); d != 0 {
+			t.Errorf("Shutdown waited %v for reports that cannot come", d)
+		}
+		if st := h.p.Stats(); st.Traces.Sent+st.Traces.Spilled != 0 {
+			t.Errorf("%d phantom invocation spans (closed as errors at SHUTDOWN)", st.Traces.Sent+st.Traces.Spilled)
+		}
+		if _, logs, _ := col.snapshot(); logs["i3 says hi"] != 1 {
+			t.Errorf("logs = %v", logs)
+		}
+	})
+}
+
+// Typed nil records (a decoder bug) never panic the worker.
+func TestTypedNilRecordsDoNotPanicTheWorker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{NewMapper: SignalsMapper(nil)})
+		h.run(t)
+		h.p.Enqueue([]telemetry.Event{
+			{Time: time.Now(), Type: telemetry.TypeStart, Record: (*telemetry.Start)(nil)},
+			{Time: time.Now(), Type: telemetry.TypeRuntimeDone, Record: (*telemetry.RuntimeDone)(nil)},
+			{Time: time.Now(), Type: telemetry.TypeReport, Record: (*telemetry.Report)(nil)},
+			{Time: time.Now(), Type: telemetry.TypeInitStart, Record: (*telemetry.InitStart)(nil)},
+			{Time: time.Now(), Type: "platform.future", Raw: []byte(`{}`)},
+		})
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if err := h.p.Shutdown(context.Background(), shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// Metrics that cannot be sent by the SHUTDOWN deadline are not spilled
+// (the replay does not recount them); they must at least be counted as
+// dropped, never lost silently.
+func TestUnsentMetricsAtShutdownAreCountedDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rt := synctestHarness(t, config.FlushAsync, newCollector(), Options{})
+		rt.setRefuse(func(*http.Request) error { return errRefused })
+		h.run(t)
+		ctx := context.Background()
+		h.p.Invoke(ctx, invokeEvent("m1", time.Now().Add(time.Minute)))
+		h.p.Enqueue(invocation("m1", 1, time.Now()))
+		time.Sleep(time.Second)
+		if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+			t.Fatal(err)
+		}
+		st := h.p.Stats()
+		if st.Metrics.Sent != 0 || st.Metrics.Dropped == 0 {
+			t.Errorf("metrics %+v: want the unsent data points counted as dropped", st.Metrics)
+		}
+		if n := h.logs.count("metric_points"); n == 0 {
+			t.Errorf("no log line names the dropped metric points: %s", h.logs.String())
+		}
+	})
+}
+
+func initEvents(at time.Time) []telemetry.Event {
+	return []telemetry.Event{
+		{Time: at, Type: telemetry.TypeInitStart, Size: 300, Record: &telemetry.InitStart{InitializationType: telemetry.InitOnDemand,
+			Phase: telemetry.PhaseInit, FunctionName: "fn", FunctionVersion: "$LATEST", InstanceID: "2026/11/26/[$LATEST]abc"}},
+		{Time: at.Add(50 * time.Millisecond), Type: telemetry.TypeInitRuntimeDone, Size: 200, Record: &telemetry.InitRuntimeDone{
+			InitializationType: telemetry.InitOnDemand, Phase: telemetry.PhaseInit, Status: telemetry.StatusSuccess}},
+		{Time: at.Add(51 * time.Millisecond), Type: telemetry.TypeInitReport, Size: 200, Record: &telemetry.InitReport{
+			InitializationType: telemetry.InitOnDemand, Phase: telemetry.PhaseInit, Status: telemetry.StatusSuccess,
+			Metrics: telemetry.DurationMetrics{DurationMs: 51}}},
+	}
+}
+
+// The spill carries the latest initStart only so that a replay rebuilds
+// the resource (faas.instance): replaying it must not emit the init span
+// again when that span was delivered by the first process.
+func TestReplayDoesNotResendADeliveredInitSpan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		col := newCollector()
+		rt := &memRT{h: col}
+		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, NewMapper: SignalsMapper(nil)})
+		h.run(t)
+		ctx := context.Background()
+		h.p.Enqueue(initEvents(time.Now()))
+		h.p.Invoke(ctx, invokeEvent("ok1", time.Now().Add(time.Minute)))
+		h.p.Enqueue(invocation("ok1", 0, time.Now()))
+		h.p.Invoke(ctx, invokeEvent("ok2", time.Now().Add(time.Minute)))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if spans, _, _ := col.snapshot(); spans[""] != 1 || spans["ok1"] != 1 {
+			t.Fatalf("first process sent %v, want the init span and ok1", spans)
+		}
+		// The backend dies: ok2 is spilled at SHUTDOWN.
+		rt.setRefuse(func(*http.Request) error { return errRefused })
+		h.p.Enqueue(invocation("ok2", 0, time.Now()))
+		if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+			t.Fatal(err)
+		}
+		h.close(t)
+		if st := h.p.Stats(); st.SpillFilesWritten != 1 {
+			t.Fatalf("stats %+v, want one spill file", st)
+		}
+
+		col2 := newCollector()
+		st := replayWith(t, cfg, col2, SignalsMapper(nil), nil, nil)
+		spans, _, _ := col2.snapshot()
+		if spans["ok2"] != 1 || spans[""] != 0 {
+			t.Errorf("replay sent %v, want ok2's span only (the init span was delivered)", spans)
+		}
+		if st.SpillFilesDeleted != 1 {
+			t.Errorf("stats = %+v", st)
+		}
+	})
+}
+
+// A cold start's init span, claimed by the invocation it delayed, is
+// spilled with the init events it was mapped from, so a replay rebuilds it.
+func TestReplayRebuildsAnUnsentColdStartInitSpan(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, NewMapper: SignalsMapper(nil)})
+		h.run(t)
+		ctx := context.Background()
+		t0 := time.Now()
+		h.p.Enqueue(initEvents(t0))
+		h.p.Invoke(ctx, invokeEvent("cold", time.Now().Add(time.Minute)))
+		evs := invocation("cold", 0, t0.Add(60*time.Millisecond))
+		evs[len(evs)-1].Record.(*telemetry.Report).Metrics.InitDurationMs = new(float64(51))
+		h.p.Enqueue(evs)
+		if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+			t.Fatal(err)
+		}
+		h.close(t)
+
+		col := newCollector()
+		replayWith(t, cfg, col, SignalsMapper(nil), nil, nil)
+		if spans, _, _ := col.snapshot(); spans["cold"] != 1 || spans[""] != 1 {
+			t.Errorf("replay sent %v, want the invocation span and its init span once each", spans)
+		}
+	})
+}
+
+// A runtimeDone that the full intake drops never reaches the mapper: the
+// invocation must not then wait until its deadline.
+func TestRuntimeDoneDroppedByAFullIntakeDoesNotHoldTheInvocation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, rt := synctestHarness(t, config.FlushEnd, newCollector(), Options{IntakeMaxBytes: 1000})
+		stall := make(chan struct{})
+		defer close(stall)
+		rt.setRefuse(func(req *http.Request) error {
+			select {
+			case <-stall:
+				return nil
+			case <-req.Context().Done():
+				return req.Context().Err()
+			}
+		})
+		h.run(t)
+		ctx := context.Background()
+		// d1's flush keeps the worker in a stalled request: the intake fills.
+		h.p.Enqueue(invocation("d1", 0, time.Now()))
+		h.p.Invoke(ctx, invokeEvent("d1", time.Now().Add(time.Minute)))
+		returned := make(chan time.Time, 1)
+		go func() {
+			h.p.Invoke(ctx, invokeEvent("d2", time.Now().Add(10*time.Minute)))
+			returned <- time.Now()
+		}()
+		big := start("d2", time.Now())
+		big.Size = 900
+		h.p.Enqueue([]telemetry.Event{big})
+		synctest.Wait()
+		arrived := time.Now()
+		h.p.Enqueue([]telemetry.Event{runtimeDone("d2", arrived)})
+		if st := h.p.Stats(); st.IntakeDroppedPlatform != 1 {
+			t.Fatalf("intake drops = %d, want the runtimeDone dropped", st.IntakeDroppedPlatform)
+		}
+		if d := (<-returned).Sub(arrived); d > 500*time.Millisecond {
+			t.Errorf("Invoke returned %v after its runtimeDone arrived (and was dropped), want at most FlushTimeout", d)
+		}
+	})
+}
+
+// A healthy shutdown, even with a late event before Close, drops no
+// metrics and logs no such error.
+func TestHealthyShutdownDropsNoMetrics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{})
+		h.run(t)
+		ctx := context.Background()
+		h.p.Invoke(ctx, invokeEvent("h1", time.Now().Add(time.Minute)))
+		h.p.Enqueue(invocation("h1", 1, time.Now()))
+		if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+			t.Fatal(err)
+		}
+		h.p.Enqueue([]telemetry.Event{logLine("late", time.Now())})
+		synctest.Wait()
+		h.close(t)
+		if st := h.p.Stats(); st.Metrics.Dropped != 0 || st.Metrics.Sent == 0 {
+			t.Errorf("metrics %+v, want sent and none dropped", st.Metrics)
+		}
+		if h.logs.count("unsent metrics") != 0 {
+			t.Errorf("healthy shutdown logged dropped metrics: %s", h.logs.String())
+		}
+	})
+}
