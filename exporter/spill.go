@@ -211,13 +211,10 @@ func (s *spill) write(evs []telemetry.Event, sd *spillShutdown, context *telemet
 	if int64(len(b)) > s.max {
 		return "", 0, fmt.Errorf("spill: batch of %d bytes exceeds SLIPSTREAM_SPILL_MAX_BYTES (%d)", len(b), s.max)
 	}
+	// A directory we create is 0700; an existing one (say SLIPSTREAM_SPILL_DIR=/tmp)
+	// keeps its mode: the files themselves are 0600.
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return "", 0, fmt.Errorf("spill: %w", err)
-	}
-	if fi, err := os.Stat(s.dir); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(s.dir, 0o700); err != nil {
-			return "", 0, fmt.Errorf("spill: %w", err)
-		}
 	}
 	expired := 0
 	if ents, err := s.list(); err == nil {
