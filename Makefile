@@ -12,6 +12,11 @@ ARCHES   := amd64 arm64
 FUZZTIME ?= 5s
 FUZZPKGS ?= ./...
 
+# grpcnotrace keeps golang.org/x/net/trace (and with it html/template) out of
+# the binary: about 3 MiB less on each architecture. The agent does not use
+# gRPC tracing.
+BUILD_TAGS := grpcnotrace
+
 STATICCHECK_VERSION := v0.8.2
 RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
 
@@ -27,7 +32,7 @@ help: ## List the targets
 build: ## Build the agent for linux/amd64 and linux/arm64 into dist/<arch>/slipstream
 	@set -e; for arch in $(ARCHES); do \
 		echo "build $(DIST)/$$arch/slipstream (linux/$$arch)"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "-s -w" \
 			-o $(DIST)/$$arch/slipstream $(PKG); \
 	done
 
@@ -61,8 +66,9 @@ layer: build ## Zip the builds into dist/slipstream-<arch>.zip (extensions/slips
 demo: ## Run the demo: an example function with Slipstream in a local Lambda emulator
 	$(GO) run ./cmd/slipstream-demo
 
-bench: ## Run the Go benchmarks (numbers only, no assertions)
+bench: ## Run the Go benchmarks and the whole-process benchmark (numbers only; BENCH_FLAGS=-quick)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./cmd/slipstream-bench $(BENCH_FLAGS)
 
 size: build ## Fail when a stripped binary exceeds its budget (16 MiB amd64, 15 MiB arm64)
 	@fail=0; for budget in $(SIZE_BUDGETS); do \

@@ -63,7 +63,10 @@ type Config struct {
 	RuntimeAddr string
 	// InvokeAddr is the invoke endpoint's listen address; default 127.0.0.1:0.
 	InvokeAddr string
-	// CgroupDir, when set, is a cgroup v2 directory every child starts in.
+	// CgroupDir, when set, is a cgroup directory every child starts in. On
+	// cgroup v2 children are cloned straight into it (CLONE_INTO_CGROUP); on a
+	// cgroup v1 hierarchy (e.g. /sys/fs/cgroup/cpu/<name>) each child's PID is
+	// written to <dir>/cgroup.procs right after it starts.
 	CgroupDir string
 
 	// Stdout and Stderr, when set, receive a copy of the children's output.
@@ -151,6 +154,7 @@ type Emulator struct {
 	rtLn, invLn   net.Listener
 	rtSrv, invSrv *http.Server
 	cgroupFD      int
+	cgroupProcs   string // cgroup v1: <CgroupDir>/cgroup.procs; "" on v2 or without a cgroup
 	instanceID    string
 
 	lifeMu  sync.Mutex    // serialises init, invocations and shutdown
@@ -222,9 +226,15 @@ func New(cfg Config) (*Emulator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("emulator cgroup: %w", err)
 		}
-		e.cgroupFD = int(f.Fd())
-		// f stays open for the Emulator's lifetime (closed in Shutdown).
-		e.wg.Go(func() { <-e.closing; f.Close() })
+		if isCgroup1(cfg.CgroupDir) {
+			// cgroup v1: CLONE_INTO_CGROUP needs v2; join by PID after start.
+			f.Close()
+			e.cgroupProcs = filepath.Join(cfg.CgroupDir, "cgroup.procs")
+		} else {
+			e.cgroupFD = int(f.Fd())
+			// f stays open for the Emulator's lifetime (closed in Shutdown).
+			e.wg.Go(func() { <-e.closing; f.Close() })
+		}
 	}
 	var err error
 	if e.rtLn, err = net.Listen("tcp", cfg.RuntimeAddr); err != nil {

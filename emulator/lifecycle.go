@@ -100,7 +100,7 @@ func (e *Emulator) initLocked(ctx context.Context, phase string) error {
 
 	// spec §1.5: every extension starts in parallel, before the runtime.
 	for _, path := range e.cfg.Extensions {
-		p, err := startProcess(path, e.environment(false), e.cgroupFD, e.lineSink(TypeExtensionLog), e.cfg.Stdout, e.cfg.Stderr)
+		p, err := startProcess(path, e.environment(false), e.cgroupFD, e.cgroupProcs, e.lineSink(TypeExtensionLog), e.cfg.Stdout, e.cfg.Stderr)
 		if err != nil {
 			return e.initFailure(phase, start, failure{StatusError, "Extension.LaunchError", err.Error()})
 		}
@@ -131,7 +131,7 @@ func (e *Emulator) initLocked(ctx context.Context, phase string) error {
 	e.mu.Lock()
 	e.registrationOpen = false // spec §1.1: Extension.RegistrationClosed afterwards
 	e.mu.Unlock()
-	rt, err := startProcess(e.cfg.Function, e.environment(true), e.cgroupFD, e.lineSink(TypeFunction), e.cfg.Stdout, e.cfg.Stderr)
+	rt, err := startProcess(e.cfg.Function, e.environment(true), e.cgroupFD, e.cgroupProcs, e.lineSink(TypeFunction), e.cfg.Stdout, e.cfg.Stderr)
 	if err != nil {
 		return e.initFailure(phase, start, failure{StatusError, "Runtime.InvalidEntrypoint", err.Error()})
 	}

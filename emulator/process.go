@@ -51,8 +51,10 @@ type lineFunc func(line string)
 const maxLine = 256 * 1024
 
 // startProcess starts path with env in its own process group (so freeze and
-// kill reach its children) and pipes its output to onLine and echo.
-func startProcess(path string, env []string, cgroupFD int, onLine lineFunc, stdout, stderr io.Writer) (*process, error) {
+// kill reach its children) and pipes its output to onLine and echo. With
+// cgroupFD >= 0 (cgroup v2) the child is cloned into that cgroup; with
+// cgroupProcs set (cgroup v1) its PID is written there right after start.
+func startProcess(path string, env []string, cgroupFD int, cgroupProcs string, onLine lineFunc, stdout, stderr io.Writer) (*process, error) {
 	cmd := exec.Command(path)
 	cmd.Env = env
 	cmd.Dir = filepath.Dir(path)
@@ -78,6 +80,16 @@ func startProcess(path string, env []string, cgroupFD int, onLine lineFunc, stdo
 			f.Close()
 		}
 		return nil, fmt.Errorf("start %s: %w", path, err)
+	}
+	if cgroupProcs != "" {
+		if err := joinCgroup(cgroupProcs, cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill() // the start failed; Wait below reaps it
+			_ = cmd.Wait()         // its error is the kill we just sent
+			for _, f := range []*os.File{outR, outW, errR, errW} {
+				f.Close()
+			}
+			return nil, fmt.Errorf("start %s: join cgroup: %w", path, err)
+		}
 	}
 	// The child holds its own copies of the write ends; ours serve sync.
 	p := &process{name: filepath.Base(path), cmd: cmd, pid: cmd.Process.Pid, startedAt: time.Now(),
@@ -215,6 +227,28 @@ func (p *process) waitExit(d time.Duration) bool {
 func (p *process) kill() {
 	p.signal(syscall.SIGKILL)
 	p.waitExit(5 * time.Second)
+}
+
+// File system magics of linux/magic.h.
+const (
+	cgroup1Magic = 0x27e0eb   // CGROUP_SUPER_MAGIC
+	cgroup2Magic = 0x63677270 // CGROUP2_SUPER_MAGIC
+)
+
+// isCgroup1 reports whether dir is on a cgroup v1 file system.
+func isCgroup1(dir string) bool {
+	var st syscall.Statfs_t
+	return syscall.Statfs(dir, &st) == nil && st.Type == cgroup1Magic
+}
+
+// joinCgroup moves pid into the cgroup v1 whose cgroup.procs file is procs.
+func joinCgroup(procs string, pid int) error {
+	f, err := os.OpenFile(procs, os.O_WRONLY, 0) // never create: it must be a cgroup's file
+	if err != nil {
+		return err
+	}
+	_, werr := f.WriteString(strconv.Itoa(pid))
+	return errors.Join(werr, f.Close())
 }
 
 // maxMemoryUsedMB reads VmHWM (peak resident set) of pid from /proc and

@@ -87,7 +87,7 @@ func e2eBuildAll() (*e2eBinaries, error) {
 	b := &e2eBinaries{dir: dir, agent: filepath.Join(dir, "extensions", e2eAgentName), function: filepath.Join(dir, "bootstrap")}
 	for _, x := range []struct{ pkg, out string }{{"./cmd/slipstream", b.agent}, {"./examples/function", b.function}} {
 		// As the layer ships: static, trimmed, stripped.
-		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", x.out, x.pkg)
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", x.out, x.pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

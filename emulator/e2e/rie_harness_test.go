@@ -129,7 +129,7 @@ func rieRepoRoot() (string, error) {
 
 // rieGoBuild builds a static binary (CGO_ENABLED=0, as the layer ships).
 func rieGoBuild(root, out, pkg string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", out, pkg)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
