@@ -47,7 +47,8 @@ type Config struct {
 	TelemetryTypes []string
 	// TelemetryMaxItems: SLIPSTREAM_TELEMETRY_MAX_ITEMS (1000..10000, default 1000).
 	TelemetryMaxItems int
-	// TelemetryMaxBytes: SLIPSTREAM_TELEMETRY_MAX_BYTES (262144..1048576, default 262144).
+	// TelemetryMaxBytes: SLIPSTREAM_TELEMETRY_MAX_BYTES (262144..1048576, default
+	// 1048576: fewer, larger deliveries keep up with a log flood).
 	TelemetryMaxBytes int
 	// TelemetryTimeoutMs: SLIPSTREAM_TELEMETRY_TIMEOUT_MS (25..30000, default 25).
 	TelemetryTimeoutMs int

@@ -37,7 +37,7 @@ func TestLoadDefaults(t *testing.T) {
 		InitType:           "on-demand",
 		TelemetryTypes:     []string{"platform", "function", "extension"},
 		TelemetryMaxItems:  1000,
-		TelemetryMaxBytes:  262144,
+		TelemetryMaxBytes:  1048576,
 		TelemetryTimeoutMs: 25,
 		ListenerPort:       4243,
 		ServiceName:        "orders",

@@ -17,7 +17,7 @@ const (
 	defaultMaxItems       = 1000
 	minMaxItems           = 1000
 	maxMaxItems           = 10000
-	defaultMaxBytes       = 262144
+	defaultMaxBytes       = 1048576
 	minMaxBytes           = 262144
 	maxMaxBytes           = 1048576
 	defaultTimeoutMs      = 25

@@ -72,7 +72,7 @@ func run() error {
 	sub, _ := json.Marshal(map[string]any{ // cannot fail
 		"schemaVersion": "2025-01-29",
 		"types":         []string{"platform", "function", "extension"},
-		"buffering":     map[string]int{"maxItems": 1000, "maxBytes": 262144, "timeoutMs": 25},
+		"buffering":     map[string]int{"maxItems": 1000, "maxBytes": 1048576, "timeoutMs": 25},
 		"destination":   map[string]string{"protocol": "HTTP", "URI": "http://sandbox.localdomain:" + strconv.Itoa(port)},
 	})
 	req, err = http.NewRequest(http.MethodPut, base+"/2022-07-01/telemetry", bytes.NewReader(sub))
