@@ -47,6 +47,11 @@ type Config struct {
 
 	// Freeze stops (SIGSTOP) all processes between invocations (spec §1.6).
 	Freeze bool
+	// ReportAfterShutdown delivers the telemetry still pending at shutdown
+	// (typically the last invocation's platform.report) only after
+	// SHUTDOWN has been sent, as Lambda does (spec §2.3 "Timing relative
+	// to /next"). False flushes it before SHUTDOWN, as AWS's emulator does.
+	ReportAfterShutdown bool
 	// TelemetrySupported serves the Telemetry API; false answers 202
 	// Telemetry.NotSupported like AWS's classic emulator (spec §2.2).
 	TelemetrySupported bool

@@ -50,10 +50,16 @@ func procState(pid int) byte {
 	return b[i+2]
 }
 
-// thaw resumes every child with SIGCONT (next invoke or shutdown).
-func (e *Emulator) thaw() {
+// thaw resumes every child with SIGCONT (next invoke or shutdown). With
+// holdTelemetry, telemetry delivery stays paused until releaseTelemetry.
+func (e *Emulator) thaw(holdTelemetry bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if holdTelemetry {
+		for _, s := range e.subs {
+			s.setFrozen(true)
+		}
+	}
 	if !e.frozen {
 		return
 	}
@@ -61,6 +67,17 @@ func (e *Emulator) thaw() {
 	for _, p := range e.procsLocked() {
 		p.signal(syscall.SIGCONT)
 	}
+	if !holdTelemetry {
+		for _, s := range e.subs {
+			s.setFrozen(false)
+		}
+	}
+}
+
+// releaseTelemetry resumes telemetry delivery paused by thaw(true).
+func (e *Emulator) releaseTelemetry() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	for _, s := range e.subs {
 		s.setFrozen(false)
 	}

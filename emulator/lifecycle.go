@@ -272,7 +272,7 @@ func (e *Emulator) invoke(ctx context.Context, payload []byte, opts InvokeOption
 	if id == "" {
 		id = newUUID()
 	}
-	e.thaw()
+	e.thaw(false)
 	if needsInit {
 		if err := e.initLocked(ctx, phaseInvoke); err != nil {
 			var ie *InitError
@@ -457,21 +457,24 @@ func (e *Emulator) Shutdown(ctx context.Context, reason string) (ShutdownResult,
 // SIGKILL), extensions registered for SHUTDOWN get it with deadline = start +
 // ShutdownTimeout and are SIGKILLed at the deadline (spec §1.6).
 func (e *Emulator) stopProcesses(reason string) ShutdownResult {
-	e.thaw()
+	lateReport := e.cfg.ReportAfterShutdown
+	e.thaw(lateReport)
 	start := time.Now()
 	deadline := start.Add(e.cfg.ShutdownTimeout)
 	res := ShutdownResult{Reason: reason, ExtensionExit: map[string]time.Duration{}}
-	fctx, cancel := context.WithTimeout(context.Background(), min(time.Second, e.cfg.ShutdownTimeout/2))
-	e.wait(fctx, func() bool { // best effort: a slow subscriber only delays by the bound
-		idle := true
-		for _, s := range e.subs {
-			if !s.flush() {
-				idle = false
+	if !lateReport {
+		fctx, cancel := context.WithTimeout(context.Background(), min(time.Second, e.cfg.ShutdownTimeout/2))
+		e.wait(fctx, func() bool { // best effort: a slow subscriber only delays by the bound
+			idle := true
+			for _, s := range e.subs {
+				if !s.flush() {
+					idle = false
+				}
 			}
-		}
-		return idle
-	})
-	cancel()
+			return idle
+		})
+		cancel()
+	}
 
 	e.mu.Lock()
 	rt := e.runtime
@@ -500,6 +503,11 @@ func (e *Emulator) stopProcesses(reason string) ShutdownResult {
 	}
 	e.notifyLocked()
 	e.mu.Unlock()
+	if lateReport {
+		// spec §2.3: the last invocation's report reaches extensions after
+		// SHUTDOWN in Lambda; RIE flushes before it (RIE_NOTES item 27).
+		e.releaseTelemetry()
+	}
 	for _, p := range kill {
 		p.kill()
 		res.Killed = append(res.Killed, p.name)

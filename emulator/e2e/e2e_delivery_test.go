@@ -357,10 +357,9 @@ func TestE2EDelivery(t *testing.T) {
 		defer cancel()
 		s, endpoint := e2eSink(t, "")
 		// Frozen after each invocation like Lambda, so the last report is
-		// still buffered when Shutdown starts. The emulator delivers it on
-		// the thaw, just before the SHUTDOWN event (Lambda may deliver it
-		// after): an emulator option would be needed for that order.
-		r := e2eStart(ctx, t, e2eConfig{endpoint: endpoint, freeze: true})
+		// still buffered when Shutdown starts; it reaches the agent only
+		// after the SHUTDOWN event, as in Lambda (spec §2.3).
+		r := e2eStart(ctx, t, e2eConfig{endpoint: endpoint, freeze: true, lateReport: true})
 		var results []emulator.InvokeResult
 		for range 3 {
 			results = append(results, r.invoke(ctx, `{"action":"alloc","mb":8}`, ""))

@@ -137,6 +137,8 @@ type e2eConfig struct {
 	// endpoint is SLIPSTREAM_OTLP_ENDPOINT (required).
 	endpoint string
 	freeze   bool
+	// lateReport delivers the telemetry pending at shutdown after SHUTDOWN.
+	lateReport bool
 	// timeout is the function timeout (default 3 s).
 	timeout time.Duration
 	// bufferBytes is the emulator's per-subscriber log buffer (0: its default).
@@ -185,6 +187,7 @@ func e2eStart(ctx context.Context, t *testing.T, c e2eConfig) *e2eRun {
 		MemoryMB:             128,
 		Timeout:              c.timeout,
 		Freeze:               c.freeze,
+		ReportAfterShutdown:  c.lateReport,
 		TelemetrySupported:   true,
 		TelemetryBufferBytes: c.bufferBytes,
 		Stderr:               r.stderr,
