@@ -15,12 +15,18 @@
 //
 // # Concurrency
 //
-// One worker goroutine, Run, owns the mapper, the queue and every export;
-// Enqueue, Invoke, Shutdown and Close only hand it requests under a mutex
-// and wake it, and the ones that wait (Invoke in end mode, Shutdown, Close)
-// carry a context and a reply channel, like sdk/log's BatchProcessor.
-// Enqueue never blocks. Each export attempt runs a small timer goroutine
-// that is stopped and waited for before the attempt returns.
+// One worker goroutine, Run, owns the mapper, the queue, the retry and
+// breaker policy and every decision to send; Enqueue, Invoke, Shutdown and
+// Close only hand it requests under a mutex and wake it, and the ones that
+// wait (Invoke in end mode, Shutdown, Close) carry a context and a reply
+// channel, like sdk/log's BatchProcessor. The worker never waits on the
+// network: each request runs on a sender goroutine it starts (at most one
+// in flight per signal, so traces, logs and metrics go out concurrently)
+// and whose result comes back over a channel, so mapping and intake
+// draining go on while requests are in flight; Run reaps every sender
+// before it returns. Enqueue never blocks. Each export attempt runs a
+// small timer goroutine that is stopped and waited for before the attempt
+// returns.
 //
 // # Transport
 //
@@ -44,8 +50,8 @@
 // extension log events are dropped first (the incoming ones, then queued
 // ones, oldest first) and platform events last; each drop is counted
 // (Stats, slipstream.exporter.items{outcome=dropped}). The output queue is
-// bounded by SLIPSTREAM_BUFFER_MAX_BYTES: when full, log records are
-// evicted before spans. Metrics are never queued nor dropped for space:
+// bounded by SLIPSTREAM_BUFFER_MAX_BYTES, the batches in flight included:
+// when full, log records are evicted before spans. Metrics are never queued nor dropped for space:
 // they are aggregated state in the MeterProvider, collected at each flush.
 //
 // # Flush policy and budget
@@ -53,16 +59,18 @@
 // async: Invoke returns at once; the worker sends while the environment is
 // awake (when a batch is full or BatchDelay old, every MetricInterval for
 // metrics, at SHUTDOWN). end: Invoke waits until the invocation's
-// platform.runtimeDone has been mapped and sends what is known then; the
+// platform.runtimeDone has been mapped and sends what is known then (the
+// invocation span, closed at runtimeDone, its logs and counters); the
 // invocation's platform.report cannot be known before the next
 // /event/next, so its figures leave with the next flush. adaptive: end for
-// the first invocation and after a gap longer than SLIPSTREAM_MAX_DATA_AGE,
+// the first invocation and after a gap longer than SLIPSTREAM_MAX_DATA_AGE
+// (Invocation.EndFlush tells the mapper to close that span at runtimeDone),
 // async otherwise. periodic,<d>: every d while awake. The wait for
 // runtimeDone is bounded by the invocation's deadline minus a margin (the
 // function is running meanwhile, so it costs nothing); the export after it
 // by SLIPSTREAM_FLUSH_TIMEOUT, counted from the moment Enqueue sees the
-// runtimeDone (so a worker still busy with an earlier request does not
-// stretch it). No invocation waits while the circuit
+// runtimeDone; the requests themselves are not cut when the invocation
+// stops waiting (that would send them twice). No invocation waits while the circuit
 // breaker is open, and end/adaptive run as async when platform events are
 // not subscribed (no runtimeDone would ever come).
 //
@@ -73,6 +81,11 @@
 // its items are counted as duplicate_suspected once delivered.
 //
 // # Spill
+//
+// SHUTDOWN's flush ends, whatever the backend does, at its deadline minus
+// twice the margin: the requests still in flight are canceled, their items
+// taken back, and the spill is written in the last margin; nothing is sent
+// after that (Close spills what arrives later).
 //
 // The exporters expose no payload, so what cannot be sent at SHUTDOWN (or
 // Close) is spilled as our own data: the decoded Telemetry API events, after

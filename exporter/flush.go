@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,62 @@ import (
 // maxPendingMetrics bounds the delta collections kept for retry.
 const maxPendingMetrics = 8
 
+// Indexes of worker.flights.
+const (
+	flTraces = iota
+	flLogs
+	flMetrics
+)
+
+func flightIndex(sig signal) int {
+	switch sig {
+	case sigTraces:
+		return flTraces
+	case sigLogs:
+		return flLogs
+	}
+	return flMetrics
+}
+
+// flight is one export request running on its sender goroutine. The
+// worker keeps it in worker.flights until the result comes back, or until
+// it abandons the request (SHUTDOWN's cut, Close) and takes its items back.
+type flight struct {
+	sig    signal
+	items  []*item         // traces, logs
+	minSeq uint64          // lowest qseq of items
+	rm     *pendingMetrics // metrics
+	cancel context.CancelFunc
+}
+
+// pendingMetrics is one metrics collection waiting to be sent.
+type pendingMetrics struct {
+	rm  *metricdata.ResourceMetrics
+	gen uint64 // collection number
+	n   int64  // data points
+	// self: taken at SHUTDOWN only to carry the self-metrics of the final
+	// requests; cut off, it is given up without counting (best effort).
+	self bool
+}
+
+// sendResult is what a sender goroutine hands back to the worker.
+type sendResult struct {
+	f          *flight
+	v          verdict
+	retryAfter time.Duration
+	res        attemptResult
+	err        error
+	end        time.Time
+}
+
+// finalFlush is SHUTDOWN's flush: everything is sent until cut, then what
+// is left (in flight included) is spilled before the reply.
+type finalFlush struct {
+	sd   *shutdownReq
+	cut  time.Time
+	mgen uint64 // a collection of at least this generation must be sent
+}
+
 // worker is the state owned by the goroutine running Run.
 type worker struct {
 	m   Mapper
@@ -28,20 +85,41 @@ type worker struct {
 	cur consumeCtx
 	q   queue
 
-	waiters     []*waiter
-	sd          *shutdownReq
-	started     bool      // an INVOKE or SHUTDOWN was seen: sending is allowed
+	waiters []*waiter
+	sd      *shutdownReq // SHUTDOWN waiting for the last reports
+	final   *finalFlush  // SHUTDOWN flushing
+	started bool         // an INVOKE or SHUTDOWN was seen: sending is allowed
+	// finished: SHUTDOWN's flush is over and its spill written; nothing is
+	// sent any more (the process is about to exit: Close spills the rest).
+	finished    bool
 	retryAt     time.Time // no send before this (backoff / Retry-After)
 	attempts    int       // consecutive failed attempts
 	lastMetrics time.Time
-	dirty       bool // events consumed since metrics were last sent
+	dirty       bool // events consumed since metrics were last collected
 	nextPeriod  time.Time
-	// pendingMetrics are delta collections that failed to send (a
-	// cumulative collection supersedes the failed one instead).
-	pendingMetrics []*metricdata.ResourceMetrics
+
+	// flights are the requests in flight: at most one per signal.
+	flights [3]*flight
+	// live counts the sender goroutines not yet reaped (abandoned ones
+	// included): Run does not return before it is zero.
+	live int
+	// qseq numbers queued items; items queued up to drainMark are sent
+	// without waiting for BatchDelay (a batch became due).
+	qseq, drainMark uint64
+	// mq are metrics collections waiting to be sent (a delta collection
+	// that failed is kept for the next attempt, bounded; a cumulative one
+	// is superseded by the next collection). mgen numbers collections;
+	// one is taken when mgen < mwant; msettled: collections up to it have
+	// been sent or given up.
+	mq                    []*pendingMetrics
+	mgen, mwant, msettled uint64
 	// metricsFailed: the last metrics export did not go through.
 	metricsFailed bool
-	authLogged    bool
+	// selfDirty: a span/log request was settled since the last collection
+	// (its self-metrics are not collected yet); selfOnly: the next
+	// collection is taken for them alone.
+	selfDirty, selfOnly bool
+	authLogged          bool
 	// shutdown is the SHUTDOWN that closed open invocations, written into
 	// spill files so that a replay closes them the same way.
 	shutdown *spillShutdown
@@ -53,9 +131,12 @@ type worker struct {
 }
 
 // step does all the work that is due and returns when it wants to be woken
-// next (zero: only on a signal), or stop when Close asked the worker to end.
+// next (zero: only on a signal or a send result), or stop when Close asked
+// the worker to end. It never waits on the network: requests run on
+// sender goroutines and their results come back through p.results.
 func (p *Pipeline) step() (next time.Time, stop bool) {
 	w := &p.w
+	p.reap()
 	p.mu.Lock()
 	invs := p.invokes
 	p.invokes = nil
@@ -83,38 +164,53 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 		return time.Time{}, true
 	}
 	if sreq != nil {
-		w.started = true
-		w.sd = sreq
+		if w.final != nil {
+			sreq.reply <- errors.New("exporter: shutdown: already flushing")
+		} else {
+			w.started = true
+			w.sd = sreq
+		}
 	}
 	now := p.now()
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
 
 	// Shutdown: wait (bounded) for the last reports, then close what is
-	// open, flush within the deadline and spill the rest.
+	// open and flush until the cut; what is left is spilled.
 	if sd := w.sd; sd != nil {
 		waitUntil := sd.deadline.Add(-p.flushTimeout() - 200*time.Millisecond)
 		if t := sd.at.Add(time.Second); t.Before(waitUntil) {
 			waitUntil = t
 		}
 		if w.m.OpenInvocations() > 0 && now.Before(waitUntil) && sd.ctx.Err() == nil {
-			return waitUntil, false
+			earliest(waitUntil)
+		} else {
+			w.sd = nil
+			w.shutdown = &spillShutdown{Reason: sd.reason, At: sd.at}
+			p.withCur(w.tr, nil, func() { w.m.Shutdown(sd.reason, sd.at) })
+			if f, ok := w.m.(logFlusher); ok {
+				p.withCur(w.tr, nil, f.FlushLogs)
+			}
+			// The spill gets the last Margin of the budget.
+			w.final = &finalFlush{sd: sd, cut: sd.deadline.Add(-p.o.Margin)}
 		}
-		w.sd = nil
-		w.shutdown = &spillShutdown{Reason: sd.reason, At: sd.at}
-		p.withCur(w.tr, nil, func() { w.m.Shutdown(sd.reason, sd.at) })
-		ctx, cancel := context.WithDeadline(sd.ctx, sd.deadline)
-		sent := false
-		if !p.br.blocking(p.now()) {
-			sent = p.flushAll(ctx, sd.deadline)
+	}
+	if f := w.final; f != nil {
+		switch {
+		case w.dirty || f.mgen == 0:
+			// The final collection comes after the last event consumed.
+			f.mgen = w.mgen + 1
+			w.mwant = max(w.mwant, f.mgen)
+		case w.selfDirty && w.msettled >= f.mgen && p.flushed(math.MaxUint64, 0):
+			// Metrics went out beside the last spans and logs: one more
+			// collection carries those requests' self-metrics.
+			f.mgen = w.mgen + 1
+			w.mwant = max(w.mwant, f.mgen)
+			w.selfOnly = true
 		}
-		cancel()
-		if !sent && w.dirty {
-			w.metricsFailed = true // what changed since the last export is not delivered
-		}
-		err := p.spillAll()
-		p.releaseWaiters()
-		p.summary()
-		sd.reply <- err
-		return time.Time{}, false
 	}
 
 	// end/adaptive invocations waiting for their runtimeDone.
@@ -122,11 +218,10 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 		keep := w.waiters[:0]
 		for _, wt := range w.waiters {
 			switch {
-			case wt.ctx.Err() != nil:
+			case wt.ctx.Err() != nil, !wt.flushStarted && p.br.blocking(now):
 				close(wt.done)
-			case p.br.blocking(now):
-				close(wt.done)
-			case w.m.RuntimeDone(wt.requestID):
+				continue
+			case !wt.flushStarted && w.m.RuntimeDone(wt.requestID):
 				if f, ok := w.m.(logFlusher); ok {
 					p.withCur(w.tr, nil, f.FlushLogs)
 				}
@@ -134,21 +229,79 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 				if fdl := now.Add(wt.flush); dl.IsZero() || fdl.Before(dl) {
 					dl = fdl
 				}
+				wt.flushStarted, wt.deadline = true, dl
+				wt.mark, wt.mgen = w.qseq, w.mgen+1
+				w.mwant = max(w.mwant, wt.mgen)
 				close(wt.flushing)
-				p.flushAll(context.Background(), dl)
-				close(wt.done)
-			default:
-				keep = append(keep, wt)
 			}
+			keep = append(keep, wt)
 		}
 		clear(w.waiters[len(keep):])
 		w.waiters = keep
 	}
 
-	// Background export while awake.
-	next = p.background()
+	// Start what is due: background batches and metrics, and everything a
+	// flush waits for.
+	p.background(now)
+	eager := w.drainMark
+	if w.sd != nil || w.final != nil {
+		eager = math.MaxUint64
+	}
+	for _, wt := range w.waiters {
+		if wt.flushStarted && wt.mark > eager {
+			eager = wt.mark
+		}
+	}
+	p.pump(now, eager)
+
+	// Settle the flushes that are complete or cannot complete in time.
+	if len(w.waiters) > 0 {
+		keep := w.waiters[:0]
+		for _, wt := range w.waiters {
+			if wt.flushStarted && (p.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || p.stuck(now, wt.deadline)) {
+				close(wt.done)
+				continue
+			}
+			if wt.flushStarted {
+				earliest(wt.deadline)
+			}
+			keep = append(keep, wt)
+		}
+		clear(w.waiters[len(keep):])
+		w.waiters = keep
+	}
+	if f := w.final; f != nil {
+		switch {
+		case p.flushed(math.MaxUint64, f.mgen):
+			p.finishShutdown(true)
+		case !now.Before(f.cut), f.sd.ctx.Err() != nil, p.stuck(now, f.cut):
+			p.finishShutdown(false)
+		default:
+			earliest(f.cut)
+		}
+	}
+
+	earliest(p.nextLook(now, eager))
 	p.summary()
 	return next, false
+}
+
+// finishShutdown ends SHUTDOWN's flush: requests still in flight are
+// canceled and their items taken back, everything left is spilled (or
+// counted as dropped) and Shutdown gets its reply.
+func (p *Pipeline) finishShutdown(sent bool) {
+	w := &p.w
+	f := w.final
+	w.final = nil
+	p.abandonFlights()
+	if !sent && w.dirty {
+		w.metricsFailed = true // what changed since the last export is not delivered
+	}
+	err := p.spillAll()
+	w.finished = true
+	p.releaseWaiters()
+	p.summary()
+	f.sd.reply <- err
 }
 
 // releaseWaiters lets every waiting Invoke return.
@@ -159,13 +312,49 @@ func (p *Pipeline) releaseWaiters() {
 	p.w.waiters = nil
 }
 
-// background sends what is due under the flush policy without blocking on
-// retries, and returns when the worker should look again.
-func (p *Pipeline) background() time.Time {
+// flushed reports whether every item queued up to mark and a metrics
+// collection of generation mgen have been sent or given up.
+func (p *Pipeline) flushed(mark, mgen uint64) bool {
 	w := &p.w
-	now := p.now()
-	if !w.started {
-		return time.Time{}
+	for _, f := range w.flights[:flMetrics] {
+		if f != nil && f.minSeq <= mark {
+			return false
+		}
+	}
+	if len(w.q.spans) > 0 && w.q.spans[0].qseq <= mark || len(w.q.logs) > 0 && w.q.logs[0].qseq <= mark {
+		return false
+	}
+	return w.msettled >= mgen
+}
+
+// stuck reports whether nothing is in flight and nothing may be sent
+// before deadline (retry backoff, open breaker): a flush bounded by
+// deadline cannot complete.
+func (p *Pipeline) stuck(now, deadline time.Time) bool {
+	for _, f := range p.w.flights {
+		if f != nil {
+			return false
+		}
+	}
+	return p.gate().After(deadline) || !p.w.started || p.w.finished
+}
+
+// gate is when the next send may start: the retry backoff or the end of
+// the breaker's open period, whichever is later (zero when none).
+func (p *Pipeline) gate() time.Time {
+	g := p.w.retryAt
+	if t := p.br.retryAt(); t.After(g) {
+		g = t
+	}
+	return g
+}
+
+// background marks what is due under the flush policy: batches that are
+// full or BatchDelay old (or the period), and metrics every MetricInterval.
+func (p *Pipeline) background(now time.Time) {
+	w := &p.w
+	if !w.started || !p.sendable(now) {
+		return
 	}
 	periodic := p.mode == config.FlushPeriodic && p.cfg.FlushPeriod > 0
 	due := false
@@ -183,6 +372,9 @@ func (p *Pipeline) background() time.Time {
 	case w.q.len() > 0 && !now.Before(w.q.oldest().Add(p.o.BatchDelay)):
 		due = true
 	}
+	if due {
+		w.drainMark = w.qseq
+	}
 	metricsDue := w.dirty && !now.Before(w.lastMetrics.Add(p.o.MetricInterval))
 	if w.lastMetrics.IsZero() && w.dirty {
 		w.lastMetrics = now // first data: start the interval
@@ -191,43 +383,61 @@ func (p *Pipeline) background() time.Time {
 	if periodic {
 		metricsDue = metricsDue && due
 	}
-	if (due || metricsDue) && p.sendable(now) {
-		ctx := context.Background()
-		ok := true
-		if due {
-			ok = p.drain(ctx)
-		}
-		if ok && (metricsDue || due && periodic) {
-			p.sendMetrics(ctx)
-		}
+	if metricsDue || due && periodic {
+		w.mwant = max(w.mwant, w.mgen+1)
 	}
+}
 
-	// When to look again.
+// nextLook returns when the worker should look again for background work
+// (zero: only on a signal or a send result). A signal with a request in
+// flight is looked at again when its result comes back.
+func (p *Pipeline) nextLook(now time.Time, eager uint64) time.Time {
+	w := &p.w
+	if !w.started || w.finished {
+		return time.Time{}
+	}
 	var next time.Time
 	earliest := func(t time.Time) {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
 	}
-	gate := w.retryAt
-	if t := p.br.retryAt(); t.After(gate) {
-		gate = t
+	gate := p.gate()
+	after := func(t time.Time) time.Time {
+		if gate.After(t) {
+			return gate
+		}
+		return t
 	}
-	switch {
-	case periodic:
-		if w.q.len() > 0 || w.dirty {
-			earliest(w.nextPeriod)
+	periodic := p.mode == config.FlushPeriodic && p.cfg.FlushPeriod > 0
+	for i, list := range [][]*item{w.q.spans, w.q.logs} {
+		if w.flights[i] != nil || len(list) == 0 {
+			continue
 		}
-	default:
-		if w.q.len() > 0 {
-			earliest(w.q.oldest().Add(p.o.BatchDelay))
-		}
-		if w.dirty {
-			earliest(w.lastMetrics.Add(p.o.MetricInterval))
+		switch {
+		case list[0].qseq <= eager:
+			// Blocked by the gate (or by a half-open probe in flight,
+			// whose result wakes the worker).
+			if gate.After(now) {
+				earliest(gate)
+			}
+		case periodic:
+			earliest(after(w.nextPeriod))
+		default:
+			earliest(after(list[0].at.Add(p.o.BatchDelay)))
 		}
 	}
-	if !next.IsZero() && next.Before(gate) {
-		next = gate
+	if w.flights[flMetrics] == nil {
+		switch {
+		case w.mgen < w.mwant || len(w.mq) > 0:
+			if gate.After(now) {
+				earliest(gate)
+			}
+		case w.dirty && periodic:
+			earliest(after(w.nextPeriod))
+		case w.dirty:
+			earliest(after(w.lastMetrics.Add(p.o.MetricInterval)))
+		}
 	}
 	return next
 }
@@ -235,91 +445,210 @@ func (p *Pipeline) background() time.Time {
 // sendable reports whether a send may start now (retry gate; the breaker
 // is asked per request).
 func (p *Pipeline) sendable(now time.Time) bool {
-	return p.w.started && !now.Before(p.w.retryAt)
+	return p.w.started && !p.w.finished && !now.Before(p.w.retryAt)
 }
 
-// drain sends queued batches until the queue is empty or a send fails. It
-// reports whether everything went out.
-func (p *Pipeline) drain(ctx context.Context) bool {
+// pump starts a request for every signal that has none in flight and has
+// something to send now: queued items up to eager, or metrics.
+func (p *Pipeline) pump(now time.Time, eager uint64) {
 	w := &p.w
-	for w.q.len() > 0 {
-		if ctx.Err() != nil || !p.sendable(p.now()) {
-			return false
-		}
-		spans, logs := w.q.takeBatch(p.o.BatchMaxBytes)
-		p.queueBytes.Store(w.q.bytes)
-		if len(spans) > 0 && !p.sendItems(ctx, sigTraces, spans) {
-			p.putBack(sigLogs, logs)
-			return false
-		}
-		if len(logs) > 0 && !p.sendItems(ctx, sigLogs, logs) {
-			return false
-		}
+	if !p.sendable(now) {
+		return
 	}
-	return true
-}
-
-// flushAll sends everything queued and the metrics, retrying until
-// deadline (blocking the worker for at most that long). ctx bounds the
-// requests themselves: at SHUTDOWN it ends with the deadline; for an
-// end-mode invocation it does not, so that a slow request is not cut (and
-// duplicated) when the invocation stops waiting: Invoke returns at its
-// budget on its own and the request completes in the background.
-func (p *Pipeline) flushAll(ctx context.Context, deadline time.Time) bool {
-	w := &p.w
-	for {
-		if p.drain(ctx) && p.sendMetrics(ctx) {
-			return true
-		}
-		at := w.retryAt
-		if t := p.br.retryAt(); t.After(at) {
-			at = t
-		}
-		if ctx.Err() != nil || at.IsZero() || at.After(deadline) {
-			return false
-		}
-		t := time.NewTimer(max(at.Sub(p.now()), 0))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return false
-		case <-t.C:
-		}
-	}
-}
-
-// sendItems exports one batch of one signal and settles the outcome. It
-// reports whether the batch is done with (sent, or dropped as rejected);
-// false means it was put back for a retry or the breaker refused.
-func (p *Pipeline) sendItems(ctx context.Context, sig signal, items []*item) bool {
-	now := p.now()
-	if !p.br.allow(now) {
-		p.putBack(sig, items)
-		return false
-	}
-	var timeout time.Duration
-	if sig == sigTraces {
-		timeout = p.exp.tracesTimeout
-	} else {
-		timeout = p.exp.logsTimeout
-	}
-	v, retryAfter, res, err := p.attempt(ctx, sig, timeout, func(ctx context.Context) error {
+	for _, sig := range []signal{sigTraces, sigLogs} {
+		i := flightIndex(sig)
+		list := w.q.logs
 		if sig == sigTraces {
-			spans := make([]sdktrace.ReadOnlySpan, len(items))
-			for i, it := range items {
-				spans[i] = it.span
-			}
-			return p.exp.traces.ExportSpans(ctx, spans)
+			list = w.q.spans
 		}
-		recs := make([]sdklog.Record, len(items))
+		if w.flights[i] != nil || len(list) == 0 || list[0].qseq > eager {
+			continue
+		}
+		if !p.br.allow(now) {
+			return
+		}
+		p.startItems(sig, w.q.take(sig, p.o.BatchMaxBytes))
+	}
+	if w.flights[flMetrics] != nil {
+		return
+	}
+	if w.mgen < w.mwant {
+		p.collect(now)
+	}
+	for len(w.mq) > 0 && w.mq[0].n == 0 {
+		w.msettled = max(w.msettled, w.mq[0].gen)
+		w.mq[0] = nil
+		w.mq = w.mq[1:]
+	}
+	if len(w.mq) > 0 && p.br.allow(now) {
+		pm := w.mq[0]
+		w.mq[0] = nil
+		w.mq = w.mq[1:]
+		p.launch(&flight{sig: sigMetrics, rm: pm}, p.exp.metricsTimeout, func(ctx context.Context) error {
+			return p.exp.metrics.Export(ctx, pm.rm)
+		})
+	}
+}
+
+// collect takes a metrics collection, stamped with the mapper's resource,
+// and queues it for sending.
+func (p *Pipeline) collect(now time.Time) {
+	w := &p.w
+	self := w.selfOnly && !w.dirty
+	w.lastMetrics, w.dirty, w.selfDirty, w.selfOnly = now, false, false, false
+	w.mgen = max(w.mgen+1, w.mwant)
+	rm := &metricdata.ResourceMetrics{}
+	if err := p.reader.Collect(context.Background(), rm); err != nil {
+		w.sum.lastErr = errText(err)
+		w.metricsFailed = true
+		w.msettled = max(w.msettled, w.mgen) // nothing to wait for
+		return
+	}
+	res := w.m.Resource()
+	if res == nil {
+		res = resource.Empty()
+	}
+	rm.Resource = res
+	pm := &pendingMetrics{rm: rm, gen: w.mgen, n: dataPoints(rm), self: self}
+	if p.cumulative {
+		// The new collection carries the totals: it supersedes the
+		// collections not sent yet.
+		clear(w.mq)
+		w.mq = w.mq[:0]
+	}
+	w.mq = append(w.mq, pm)
+	p.boundMetrics()
+}
+
+// boundMetrics keeps at most maxPendingMetrics delta collections, counting
+// the oldest as dropped.
+func (p *Pipeline) boundMetrics() {
+	w := &p.w
+	for len(w.mq) > maxPendingMetrics {
+		p.count(sigMetrics, "dropped", w.mq[0].n)
+		w.mq[0] = nil
+		w.mq = w.mq[1:]
+	}
+}
+
+// startItems starts the export of one batch of spans or log records.
+func (p *Pipeline) startItems(sig signal, items []*item) {
+	p.noteQueue()
+	if len(items) == 0 {
+		return
+	}
+	f := &flight{sig: sig, items: items, minSeq: items[0].qseq}
+	if sig == sigTraces {
+		spans := make([]sdktrace.ReadOnlySpan, len(items))
 		for i, it := range items {
-			recs[i] = it.rec
+			spans[i] = it.span
 		}
+		p.launch(f, p.exp.tracesTimeout, func(ctx context.Context) error {
+			return p.exp.traces.ExportSpans(ctx, spans)
+		})
+		return
+	}
+	recs := make([]sdklog.Record, len(items))
+	for i, it := range items {
+		recs[i] = it.rec
+	}
+	p.launch(f, p.exp.logsTimeout, func(ctx context.Context) error {
 		return p.exp.logs.Export(ctx, recs)
 	})
+}
+
+// launch runs one export attempt on a sender goroutine; its result comes
+// back to the worker through p.results. The worker reaps every sender it
+// launched (stopSenders) before Run returns.
+func (p *Pipeline) launch(f *flight, timeout time.Duration, call func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	f.cancel = cancel
+	p.w.flights[flightIndex(f.sig)] = f
+	p.w.live++
+	go func() {
+		v, retryAfter, res, err := p.attempt(ctx, f.sig, timeout, call)
+		p.results <- sendResult{f: f, v: v, retryAfter: retryAfter, res: res, err: err, end: p.now()}
+	}()
+}
+
+// reap settles the results that have come back, without waiting.
+func (p *Pipeline) reap() {
+	for {
+		select {
+		case r := <-p.results:
+			p.onResult(r)
+		default:
+			return
+		}
+	}
+}
+
+// stopSenders cancels the requests in flight and waits for every sender
+// goroutine, settling their results.
+func (p *Pipeline) stopSenders() {
+	for _, f := range p.w.flights {
+		if f != nil {
+			f.cancel()
+		}
+	}
+	for p.w.live > 0 {
+		p.onResult(<-p.results)
+	}
+}
+
+// abandonFlights cancels the requests in flight and takes their items
+// back into the queue (SHUTDOWN's cut, Close): their results, when they
+// come, are ignored. A request that completes anyway is sent again from
+// the spill: at-least-once.
+func (p *Pipeline) abandonFlights() {
+	w := &p.w
+	for i, f := range w.flights {
+		if f == nil {
+			continue
+		}
+		f.cancel()
+		w.flights[i] = nil
+		if f.sig == sigMetrics {
+			if f.rm.self {
+				continue
+			}
+			w.metricsFailed = true
+			if !p.cumulative {
+				w.mq = append([]*pendingMetrics{f.rm}, w.mq...)
+			}
+			continue
+		}
+		p.putBack(f.sig, f.items)
+	}
+}
+
+// onResult settles the outcome of one request.
+func (p *Pipeline) onResult(r sendResult) {
+	w := &p.w
+	w.live--
+	i := flightIndex(r.f.sig)
+	if w.flights[i] != r.f {
+		return // abandoned: its items were taken back
+	}
+	w.flights[i] = nil
+	r.f.cancel()
+	if r.f.sig == sigMetrics {
+		p.settleMetrics(r)
+		return
+	}
+	p.settleItems(r)
+}
+
+// settleItems settles a batch of spans or log records by its verdict:
+// sent, put back for a retry, or dropped (unauthorized, rejected).
+func (p *Pipeline) settleItems(r sendResult) {
+	sig, items := r.f.sig, r.f.items
 	n := int64(len(items))
-	switch v {
+	p.w.selfDirty = true
+	switch r.v {
 	case verdictSent:
+		p.w.q.done(items)
+		p.noteQueue()
 		p.sent()
 		p.count(sig, "sent", n)
 		var dups int64
@@ -330,10 +659,9 @@ func (p *Pipeline) sendItems(ctx context.Context, sig signal, items []*item) boo
 			p.settle(it)
 		}
 		p.count(sig, "duplicate_suspected", dups)
-		return true
 	case verdictRetry:
-		p.failed(now, retryAfter, err, res)
-		if res.netErr && res.sent {
+		p.failed(r.end, r.retryAfter, r.err, r.res)
+		if r.res.netErr && r.res.sent {
 			for _, it := range items {
 				it.maybeDup = true
 			}
@@ -341,19 +669,89 @@ func (p *Pipeline) sendItems(ctx context.Context, sig signal, items []*item) boo
 		p.count(sig, "retried", n)
 		p.w.sum.retried += n
 		p.putBack(sig, items)
-		return false
 	case verdictAuth:
-		p.failed(now, 0, err, res)
-		p.logAuth(res)
+		p.w.q.done(items)
+		p.noteQueue()
+		p.failed(r.end, 0, r.err, r.res)
+		p.logAuth(r.res)
 		p.dropItems(sig, "unauthorized", items)
-		return true
 	default:
+		p.w.q.done(items)
+		p.noteQueue()
 		p.sent() // the backend answered: it is alive
 		p.w.sum.rejected += n
-		p.w.sum.lastErr = errText(err)
+		p.w.sum.lastErr = errText(r.err)
 		p.dropItems(sig, "rejected", items)
-		return true
 	}
+}
+
+// settleMetrics settles a metrics collection by its verdict. A failed
+// collection goes back to the front of the metrics queue for the retry
+// (a newer cumulative collection, if any, supersedes it).
+func (p *Pipeline) settleMetrics(r sendResult) {
+	w := &p.w
+	pm := r.f.rm
+	switch r.v {
+	case verdictSent:
+		p.sent()
+		p.count(sigMetrics, "sent", pm.n)
+		w.msettled = max(w.msettled, pm.gen)
+		if len(w.mq) == 0 {
+			w.metricsFailed = false
+		}
+	case verdictRetry:
+		p.failed(r.end, r.retryAfter, r.err, r.res)
+		p.count(sigMetrics, "retried", pm.n)
+		if !pm.self {
+			w.metricsFailed = true
+		}
+		if !p.cumulative || len(w.mq) == 0 {
+			w.mq = append([]*pendingMetrics{pm}, w.mq...)
+			p.boundMetrics()
+		}
+	case verdictAuth:
+		p.failed(r.end, 0, r.err, r.res)
+		p.logAuth(r.res)
+		p.count(sigMetrics, "dropped", pm.n)
+		w.msettled = max(w.msettled, pm.gen)
+	default:
+		p.sent() // the backend answered: it is alive
+		w.sum.rejected += pm.n
+		w.sum.lastErr = errText(r.err)
+		p.count(sigMetrics, "dropped", pm.n)
+		w.msettled = max(w.msettled, pm.gen)
+	}
+}
+
+// dropUnsentMetrics counts as dropped, with one log line, the metric data
+// points that the final flush could not send: they are aggregated state,
+// not events, so they are not spilled (a replay does not recount them).
+func (p *Pipeline) dropUnsentMetrics() {
+	w := &p.w
+	// A cumulative collection after a successful export would count every
+	// stream again although little changed: only failed exports (and
+	// delta collections, which hold just what is new) are counted.
+	if !w.metricsFailed && len(w.mq) == 0 && (!w.dirty || p.cumulative) {
+		return
+	}
+	var n int64
+	if !p.cumulative {
+		// A cumulative collection is superseded by the fresh one below.
+		for _, pm := range w.mq {
+			n += pm.n
+		}
+	}
+	w.mq = nil
+	rm := &metricdata.ResourceMetrics{}
+	if err := p.reader.Collect(context.Background(), rm); err == nil {
+		n += dataPoints(rm)
+	}
+	w.dirty, w.metricsFailed = false, false
+	if n == 0 {
+		return
+	}
+	p.count(sigMetrics, "dropped", n)
+	p.log.Error("unsent metrics dropped at shutdown", slog.Int64("metric_points", n))
 }
 
 // attempt runs one export call bounded by timeout of awake time and
@@ -431,7 +829,7 @@ func (p *Pipeline) putBack(sig signal, items []*item) {
 	for _, d := range p.w.q.putBack(sig, items) {
 		p.dropItems(sig, "queue_full", []*item{d})
 	}
-	p.queueBytes.Store(p.w.q.bytes)
+	p.noteQueue()
 }
 
 // dropItems counts items as dropped and settles their spill origin.
@@ -464,103 +862,6 @@ func (p *Pipeline) settle(it *item) {
 // sendMetrics collects the MeterProvider, stamps the mapper's resource and
 // exports. A failed delta collection is kept for the next flush (bounded);
 // a failed cumulative one is superseded by the next collection.
-func (p *Pipeline) sendMetrics(ctx context.Context) bool {
-	w := &p.w
-	now := p.now()
-	if !p.sendable(now) {
-		return false
-	}
-	w.lastMetrics, w.dirty = now, false
-	rm := &metricdata.ResourceMetrics{}
-	if err := p.reader.Collect(ctx, rm); err != nil {
-		p.w.sum.lastErr = errText(err)
-		w.metricsFailed = true
-		return false
-	}
-	res := w.m.Resource()
-	if res == nil {
-		res = resource.Empty()
-	}
-	rm.Resource = res
-	batch := append(w.pendingMetrics, rm)
-	w.pendingMetrics = nil
-	for i, r := range batch {
-		n := dataPoints(r)
-		if n == 0 {
-			continue
-		}
-		if !p.br.allow(p.now()) {
-			p.keepMetrics(batch[i:])
-			w.metricsFailed = true
-			return false
-		}
-		v, retryAfter, res, err := p.attempt(ctx, sigMetrics, p.exp.metricsTimeout, func(ctx context.Context) error {
-			return p.exp.metrics.Export(ctx, r)
-		})
-		switch v {
-		case verdictSent:
-			p.sent()
-			p.count(sigMetrics, "sent", n)
-		case verdictRetry:
-			p.failed(now, retryAfter, err, res)
-			p.count(sigMetrics, "retried", n)
-			p.keepMetrics(batch[i:])
-			w.metricsFailed = true
-			return false
-		case verdictAuth:
-			p.failed(now, 0, err, res)
-			p.logAuth(res)
-			p.count(sigMetrics, "dropped", n)
-		default:
-			p.sent() // the backend answered: it is alive
-			p.w.sum.rejected += n
-			p.w.sum.lastErr = errText(err)
-			p.count(sigMetrics, "dropped", n)
-		}
-	}
-	w.metricsFailed = false
-	return true
-}
-
-// dropUnsentMetrics counts as dropped, with one log line, the metric data
-// points that the final flush could not send: they are aggregated state,
-// not events, so they are not spilled (a replay does not recount them).
-func (p *Pipeline) dropUnsentMetrics() {
-	w := &p.w
-	// A cumulative collection after a successful export would count every
-	// stream again although little changed: only failed exports (and
-	// delta collections, which hold just what is new) are counted.
-	if !w.metricsFailed && len(w.pendingMetrics) == 0 && (!w.dirty || p.cumulative) {
-		return
-	}
-	var n int64
-	for _, rm := range w.pendingMetrics {
-		n += dataPoints(rm)
-	}
-	w.pendingMetrics = nil
-	rm := &metricdata.ResourceMetrics{}
-	if err := p.reader.Collect(context.Background(), rm); err == nil {
-		n += dataPoints(rm)
-	}
-	w.dirty, w.metricsFailed = false, false
-	if n == 0 {
-		return
-	}
-	p.count(sigMetrics, "dropped", n)
-	p.log.Error("unsent metrics dropped at shutdown", slog.Int64("metric_points", n))
-}
-
-func (p *Pipeline) keepMetrics(rms []*metricdata.ResourceMetrics) {
-	if p.cumulative {
-		return // the next collection carries the totals
-	}
-	for len(rms) > maxPendingMetrics {
-		p.count(sigMetrics, "dropped", dataPoints(rms[0]))
-		rms = rms[1:]
-	}
-	p.w.pendingMetrics = append([]*metricdata.ResourceMetrics(nil), rms...)
-}
-
 func dataPoints(rm *metricdata.ResourceMetrics) int64 {
 	var n int64
 	for _, sm := range rm.ScopeMetrics {

@@ -37,6 +37,9 @@ type Invocation struct {
 	Deadline    time.Time
 	InvokedARN  string
 	TraceHeader string
+	// EndFlush: Invoke waits for this invocation's runtimeDone and sends
+	// what is known then (end mode, adaptive's end branch).
+	EndFlush bool
 }
 
 // Mapper is what the pipeline needs from the mapping (package
@@ -179,6 +182,9 @@ type Pipeline struct {
 
 	wake chan struct{} // capacity 1: "there is something to do"
 	done chan struct{} // closed when Run returns
+	// results carries the outcome of each export request from its sender
+	// goroutine back to the worker, which reaps every sender it started.
+	results chan sendResult
 
 	// mu guards in, invokes, newWaiters, waiting, shutdownReq, closeReq,
 	// invoked, lastInvoke, running, stopped and intakeDrops.
@@ -207,7 +213,7 @@ type Pipeline struct {
 	statsMu sync.Mutex
 	stats   Stats
 
-	queueBytes atomic.Int64 // mirror of w.q.bytes for Stats and the gauge
+	queueBytes atomic.Int64 // mirror of w.q.total() for Stats and the gauge
 
 	// w is owned by the goroutine running Run (or by Close when Run never ran).
 	w worker
@@ -229,6 +235,13 @@ type waiter struct {
 	// is guarded by Pipeline.mu.
 	arrived       chan struct{}
 	arrivedClosed bool
+
+	// Worker-only, once runtimeDone has been mapped: the flush covers the
+	// items queued up to mark and a metrics collection of generation
+	// mgen or later, and is given up at deadline.
+	flushStarted bool
+	mark, mgen   uint64
+	deadline     time.Time
 }
 
 type shutdownReq struct {
@@ -302,6 +315,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Pipeline, error) 
 		bo:       backoff{Initial: o.RetryInitial, Max: o.RetryMax, Rand: o.Jitter},
 		wake:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		results:  make(chan sendResult, 4),
 	}
 	if p.mode == "" {
 		p.mode = config.FlushAdaptive
@@ -480,11 +494,6 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 		return
 	}
 	wait := p.mode == config.FlushEnd || p.mode == config.FlushAdaptive && (first || gap)
-	if p.platform {
-		// Without platform events the invocation would stay open until
-		// SHUTDOWN closed it as an error.
-		p.invokes = append(p.invokes, inv)
-	}
 	// Waiting for runtimeDone costs nothing while the function runs, so it
 	// is bounded by the invocation's deadline; the export after it is
 	// bounded by FlushTimeout (and the deadline).
@@ -492,7 +501,16 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	if !inv.Deadline.IsZero() {
 		budget = inv.Deadline.Add(-p.o.Margin).Sub(now)
 	}
-	if !wait || budget <= 0 || p.stopped || p.br.blocking(now) {
+	wait = wait && budget > 0 && !p.stopped && !p.br.blocking(now)
+	// The mapper closes the span of an invocation that is waited for at
+	// its runtimeDone, so that it leaves with this flush.
+	inv.EndFlush = wait
+	if p.platform {
+		// Without platform events the invocation would stay open until
+		// SHUTDOWN closed it as an error.
+		p.invokes = append(p.invokes, inv)
+	}
+	if !wait {
 		p.mu.Unlock()
 		p.signal()
 		return
@@ -548,8 +566,10 @@ func (p *Pipeline) flushTimeout() time.Duration {
 
 // Shutdown handles SHUTDOWN (extension.Handler): it waits (bounded) for the
 // open invocations' platform.report, closes what is still open, sends
-// everything within the deadline minus the margin and spills what could
-// not be sent. The listener must stay open until Shutdown returns.
+// everything until the deadline minus twice the margin, then cancels the
+// requests still in flight and spills what was not sent, so that it
+// returns by the deadline minus the margin whatever the backend does.
+// The listener must stay open until Shutdown returns.
 func (p *Pipeline) Shutdown(ctx context.Context, ev extension.Event) error {
 	if p.disabled {
 		return nil
@@ -609,6 +629,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	for {
 		next, stop := p.step()
 		if stop {
+			p.stopSenders()
 			return nil
 		}
 		timer.Stop()
@@ -619,8 +640,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			p.stopSenders()
 			return nil
 		case <-p.wake:
+		case r := <-p.results:
+			p.onResult(r)
 		case <-tc:
 		}
 	}
@@ -833,7 +857,25 @@ func (p *Pipeline) onLog(r sdklog.Record) {
 			}
 		}
 	}
-	p.push(sigLogs, &item{rec: r, bytes: logBytes(&r) + srcBytes(src), at: p.now(), src: src, origin: cur.origin})
+	p.push(sigLogs, &item{rec: r, bytes: logBytes(&r) + srcBytes(src) - sharedBytes(&r, src), at: p.now(), src: src, origin: cur.origin})
+}
+
+// sharedBytes is what a log record's body shares with its one source
+// event: a plain-text line is the same string in both (the comparison
+// returns at once when the two point at the same bytes), and must not be
+// charged twice against the queue's bound.
+func sharedBytes(r *sdklog.Record, src []*srcEvent) int64 {
+	if len(src) != 1 {
+		return 0
+	}
+	l, ok := src[0].ev.Record.(*telemetry.Log)
+	if !ok || l == nil || len(l.Text) < 1024 {
+		return 0
+	}
+	if b := r.Body(); b.Type() != attribute.STRING || b.AsString() != l.Text {
+		return 0
+	}
+	return int64(len(l.Text))
 }
 
 func stream(ev telemetry.Event) int {
@@ -847,11 +889,15 @@ func (p *Pipeline) push(sig signal, it *item) {
 	if it.origin != nil {
 		it.origin.pending++
 	}
+	p.w.qseq++
+	it.qseq = p.w.qseq
 	for _, d := range p.w.q.push(sig, it) {
 		p.dropItems(signalOf(d), "queue_full", []*item{d})
 	}
-	p.queueBytes.Store(p.w.q.bytes)
+	p.noteQueue()
 }
+
+func (p *Pipeline) noteQueue() { p.queueBytes.Store(p.w.q.total()) }
 
 func signalOf(it *item) signal {
 	if it.span != nil {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -461,11 +462,15 @@ func TestLostResponseCountsDuplicateSuspected(t *testing.T) {
 // as if the connection broke before the response.
 type lostResponseRT struct {
 	base http.RoundTripper
+	// mu guards *lose (signals are sent concurrently).
+	mu   sync.Mutex
 	lose *bool
 }
 
 func (l *lostResponseRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := l.base.RoundTrip(req)
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if err == nil && *l.lose && req.URL.Path == "/v1/traces" {
 		*l.lose = false
 		resp.Body.Close()
@@ -629,10 +634,16 @@ func TestStalledRequestTimesOutAndIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
 		h, rt := synctestHarness(t, config.FlushAsync, col, Options{BatchDelay: time.Millisecond, RetryInitial: time.Second})
+		var mu sync.Mutex // guards stalls: signals are sent concurrently
 		stalls := 1
 		rt.setRefuse(func(req *http.Request) error {
-			if stalls > 0 {
+			mu.Lock()
+			stall := req.URL.Path == "/v1/traces" && stalls > 0
+			if stall {
 				stalls--
+			}
+			mu.Unlock()
+			if stall {
 				<-req.Context().Done() // never answers; the request's context ends it
 				return req.Context().Err()
 			}

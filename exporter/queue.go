@@ -139,19 +139,25 @@ type item struct {
 	src      []*srcEvent // source events (re-mappable form)
 	origin   *spillFile  // replayed from this file; nil for live data
 	maybeDup bool        // a failed attempt may have reached the server
+	qseq     uint64      // queue order: a flush covers the items queued up to a mark
 }
 
 // queue is the ONE bounded buffer of mapped outputs (spans and log
-// records), bounded in estimated bytes. When full, log records are evicted
-// before spans (oldest first). Metrics are not queued: they are aggregated
-// state in the MeterProvider and collected at each flush, never dropped.
-// Worker-only: no lock.
+// records), bounded in estimated bytes, including the items of the requests
+// in flight (held): a send does not make room for more. When full, log
+// records are evicted before spans (oldest first). Metrics are not queued:
+// they are aggregated state in the MeterProvider and collected at each
+// flush. Worker-only: no lock.
 type queue struct {
 	spans []*item
 	logs  []*item
-	bytes int64
+	bytes int64 // queued, not in flight
+	held  int64 // taken by requests in flight, not yet settled
 	max   int64
 }
+
+// total is the bytes the queue accounts for: queued and in flight.
+func (q *queue) total() int64 { return q.bytes + q.held }
 
 func (q *queue) len() int { return len(q.spans) + len(q.logs) }
 
@@ -169,7 +175,7 @@ func (q *queue) oldest() time.Time {
 
 // push queues it and returns the items dropped to make room (possibly it).
 func (q *queue) push(sig signal, it *item) (dropped []*item) {
-	for q.bytes+it.bytes > q.max {
+	for q.bytes+q.held+it.bytes > q.max {
 		switch {
 		case len(q.logs) > 0:
 			dropped = append(dropped, q.logs[0])
@@ -196,14 +202,25 @@ func (q *queue) push(sig signal, it *item) (dropped []*item) {
 	return dropped
 }
 
-// takeBatch removes up to maxBytes of the oldest spans and log records
-// (at least one item when any is queued).
-func (q *queue) takeBatch(maxBytes int64) (spans, logs []*item) {
-	var n int64
-	spans, n = takeFront(&q.spans, n, maxBytes)
-	logs, n = takeFront(&q.logs, n, maxBytes)
+// take removes up to maxBytes of the oldest items of one signal (at least
+// one when any is queued); they stay accounted as held until done or
+// putBack.
+func (q *queue) take(sig signal, maxBytes int64) []*item {
+	list := &q.logs
+	if sig == sigTraces {
+		list = &q.spans
+	}
+	items, n := takeFront(list, 0, maxBytes)
 	q.bytes -= n
-	return spans, logs
+	q.held += n
+	return items
+}
+
+// done releases taken items that left the pipeline (sent or dropped).
+func (q *queue) done(items []*item) {
+	for _, it := range items {
+		q.held -= it.bytes
+	}
 }
 
 // takeFront removes from the front of *list the items that fit in maxBytes
@@ -229,15 +246,16 @@ func takeFront(list *[]*item, n, maxBytes int64) ([]*item, int64) {
 	return out, n
 }
 
-// putBack returns items of a failed export to the front of the queue, in
-// their order, if there is room (else they are returned as dropped: logs
-// first, as in push).
+// putBack returns taken items of a failed export to the front of the
+// queue, in their order. They were accounted while in flight, so they fit;
+// should they not, the oldest of the batch are returned as dropped.
 func (q *queue) putBack(sig signal, items []*item) (dropped []*item) {
 	var n int64
 	for _, it := range items {
 		n += it.bytes
 	}
-	for q.bytes+n > q.max && len(items) > 0 {
+	q.held -= n
+	for q.bytes+q.held+n > q.max && len(items) > 0 {
 		// Newer data already queued wins; drop the oldest of the batch.
 		dropped = append(dropped, items[0])
 		n -= items[0].bytes
@@ -255,7 +273,7 @@ func (q *queue) putBack(sig signal, items []*item) (dropped []*item) {
 // drain removes and returns everything queued.
 func (q *queue) drain() []*item {
 	out := append(q.spans, q.logs...)
-	q.spans, q.logs, q.bytes = nil, nil, 0
+	q.spans, q.logs, q.bytes, q.held = nil, nil, 0, 0
 	return out
 }
 

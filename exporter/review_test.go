@@ -249,22 +249,18 @@ func TestReplayRebuildsAnUnsentColdStartInitSpan(t *testing.T) {
 // invocation must not then wait until its deadline.
 func TestRuntimeDoneDroppedByAFullIntakeDoesNotHoldTheInvocation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, rt := synctestHarness(t, config.FlushEnd, newCollector(), Options{IntakeMaxBytes: 1000})
-		stall := make(chan struct{})
-		defer close(stall)
-		rt.setRefuse(func(req *http.Request) error {
-			select {
-			case <-stall:
-				return nil
-			case <-req.Context().Done():
-				return req.Context().Err()
-			}
-		})
+		hold := make(chan struct{})
+		defer close(hold)
+		nm := func(o MapperOptions) (Mapper, error) {
+			m, err := newFakeMapper(o)
+			return holdingMapper{Mapper: m, id: "d1", hold: hold}, err
+		}
+		h, _ := synctestHarness(t, config.FlushEnd, newCollector(), Options{IntakeMaxBytes: 1000, NewMapper: nm})
 		h.run(t)
 		ctx := context.Background()
-		// d1's flush keeps the worker in a stalled request: the intake fills.
-		h.p.Enqueue(invocation("d1", 0, time.Now()))
-		h.p.Invoke(ctx, invokeEvent("d1", time.Now().Add(time.Minute)))
+		// The worker is held mapping d1's start: the intake fills.
+		h.p.Enqueue([]telemetry.Event{start("d1", time.Now())})
+		synctest.Wait()
 		returned := make(chan time.Time, 1)
 		go func() {
 			h.p.Invoke(ctx, invokeEvent("d2", time.Now().Add(10*time.Minute)))
@@ -283,6 +279,21 @@ func TestRuntimeDoneDroppedByAFullIntakeDoesNotHoldTheInvocation(t *testing.T) {
 			t.Errorf("Invoke returned %v after its runtimeDone arrived (and was dropped), want at most FlushTimeout", d)
 		}
 	})
+}
+
+// holdingMapper blocks the worker in Consume of the start of invocation id
+// until hold is closed.
+type holdingMapper struct {
+	Mapper
+	id   string
+	hold chan struct{}
+}
+
+func (m holdingMapper) Consume(ev telemetry.Event) {
+	if s, ok := ev.Record.(*telemetry.Start); ok && s.RequestID == m.id {
+		<-m.hold
+	}
+	m.Mapper.Consume(ev)
 }
 
 // A healthy shutdown, even with a late event before Close, drops no

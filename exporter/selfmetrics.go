@@ -14,7 +14,7 @@ import (
 //	slipstream.exporter.items{signal, outcome}  counter: items by outcome
 //	    (sent|dropped|retried|duplicate_suspected|spilled); signal is
 //	    traces|logs|metrics, or platform_events for intake drops
-//	slipstream.queue.bytes                      gauge: estimated queued bytes
+//	slipstream.queue.bytes                      gauge: estimated bytes queued or in flight
 //	slipstream.export.duration{signal, result}  histogram (s) per request
 //	slipstream.breaker.state                    gauge: 0 closed, 1 half-open, 2 open
 type selfMetrics struct {
@@ -58,7 +58,7 @@ func newSelfMetrics(mp metric.MeterProvider, p *Pipeline) (*selfMetrics, error) 
 		return nil, err
 	}
 	if _, err = m.Int64ObservableGauge("slipstream.queue.bytes",
-		metric.WithDescription("Estimated bytes of mapped telemetry waiting in the export queue."),
+		metric.WithDescription("Estimated bytes of mapped telemetry in the export queue, requests in flight included."),
 		metric.WithUnit("By"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			o.Observe(p.queueBytes.Load())

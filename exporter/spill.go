@@ -266,11 +266,13 @@ func (s *spill) read(name string) (*spillDoc, error) {
 	return &doc, nil
 }
 
-// spillAll maps what is left in the intake, then writes the source events
+// spillAll cancels the requests in flight and takes their items back,
+// maps what is left in the intake, then writes the source events
 // of every queued item to one spill file (or counts them dropped when
 // spill is off or fails). Worker-only.
 func (p *Pipeline) spillAll() error {
 	w := &p.w
+	p.abandonFlights()
 	p.mu.Lock()
 	evs := p.in.take()
 	p.mu.Unlock()

@@ -274,9 +274,6 @@ func TestE2EDelivery(t *testing.T) {
 		})
 
 		t.Run("leave every span delivered or spilled, and the spill replays at the next start", func(t *testing.T) {
-			e2eKnownBug(t, "the first invocation's end-mode flush keeps the single export worker in requests bounded only by "+
-				"the OTLP timeout (10 s); SHUTDOWN then waits for it, the agent is SIGKILLed at the deadline and nothing is spilled "+
-				"(timing-dependent at 2 s, always at 3 s)")
 			e2eCheckExit(t, sres)
 			// A 2 s answer cannot fit in the SHUTDOWN budget (2 s minus
 			// the runtime's share): what is left then must be spilled.

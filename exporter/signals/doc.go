@@ -14,7 +14,8 @@
 // or platform.start) to platform.report, so overlapping invocations of
 // Lambda Managed Instances are handled like sequential ones. The
 // invocation span runs from platform.start to platform.report (else
-// runtimeDone); the init and restore spans are held until the first
+// runtimeDone; at runtimeDone in end mode and for an Invocation with
+// EndFlush, whose report figures follow as metrics); the init and restore spans are held until the first
 // invocation's report tells whether they delayed it (cold start: placed in
 // its trace) or not (own trace, linked from that invocation).
 //

@@ -59,6 +59,10 @@ type Invocation struct {
 	Deadline    time.Time
 	InvokedARN  string
 	TraceHeader string
+	// EndFlush: the agent waits for this invocation's runtimeDone and
+	// sends what is known then (end mode, adaptive's end branch): its span
+	// is closed at runtimeDone, as in end mode.
+	EndFlush bool
 }
 
 // Limits that keep memory bounded whatever the input.
@@ -180,6 +184,7 @@ type invocation struct {
 	oom        bool
 	oomCounted bool
 	spanSent   bool // span emitted at runtimeDone (end mode)
+	endFlush   bool // Invocation.EndFlush: span at runtimeDone
 
 	cpu0  ProcSample
 	cpuOK bool
@@ -315,6 +320,9 @@ func (m *Mapper) Invoke(inv Invocation) {
 		in.invokedAt = m.now()
 	}
 	in.deadline = inv.Deadline
+	if inv.EndFlush {
+		in.endFlush = true
+	}
 	if inv.InvokedARN != "" {
 		in.invokedARN = inv.InvokedARN
 	}
@@ -654,9 +662,10 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 		}
 		inv.cpuOK = false
 	}
-	if m.cfg.Flush == config.FlushEnd && !inv.spanSent {
-		// In end mode the span leaves at runtimeDone; the report's figures
-		// follow as metrics (and the post-runtime span) later.
+	if (m.cfg.Flush == config.FlushEnd || inv.endFlush) && !inv.spanSent {
+		// In end mode (and adaptive's end branch) the span leaves at
+		// runtimeDone; the report's figures follow as metrics (and the
+		// post-runtime span) later.
 		m.emitInvocation(inv, nil, time.Time{}, "", ev.Time)
 		inv.spanSent = true
 	}
