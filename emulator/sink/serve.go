@@ -216,7 +216,7 @@ func writeStatus(w http.ResponseWriter, mediaType string, status, code int, msg 
 func encodeRPCStatus(code int, msg string) []byte {
 	var b bytes.Buffer
 	if code != 0 {
-		b.WriteByte(1<<3 | 0) // field 1, varint
+		b.WriteByte(1 << 3) // field 1, wire type 0 (varint)
 		b.Write(appendVarint(nil, uint64(code)))
 	}
 	if msg != "" {
