@@ -397,9 +397,13 @@ func rieStart(t *testing.T, bins *rieBinaries, opts rieOptions) *rieInstance {
 		"  chmod 0644 /var/rie-hosts",
 		"  mount --bind /var/rie-hosts /etc/hosts",
 		"fi",
+		// RIE itself too may sit under /tmp (a CI clone there): copy it out
+		// before /tmp is covered.
+		`install -m 0755 "$1" /var/aws-lambda-rie`,
+		"shift",
 		"mount -t tmpfs -o mode=1777 rie-tmp /tmp", // the agent's spill directory and any /tmp use
 		"cd /var/task",
-		`exec "$@"`,
+		`exec /var/aws-lambda-rie "$@"`,
 	}, "\n")
 	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
 		riePath, "--log-level", "debug",
