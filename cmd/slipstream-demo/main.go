@@ -140,6 +140,10 @@ func run(agentLog string) error {
 	if terr := s.Table(os.Stdout); terr != nil {
 		return terr
 	}
+	fmt.Println(`
+"-" in BILLED and MEMORY: under the default SLIPSTREAM_FLUSH=adaptive, the first invocation
+after an init waits for its runtimeDone and sends its span right away; Lambda creates the
+report (billed duration, memory) only after that, so those figures arrive as metrics.`)
 	if err != nil {
 		return fmt.Errorf("not every invocation reached the sink: %w", err)
 	}
