@@ -15,32 +15,52 @@
 // local emulators, 403, 404) yields an error matching ErrNotSupported:
 // the caller logs one warning and keeps the lifecycle.
 //
-// The Listener accepts POSTed batches of up to 2 × maxBytes + 64 KiB,
-// decodes each event on its own with DecodeBatch (an odd event is kept
-// raw and counted, the rest is used), hands the batch to the Sink and
-// answers 200 at once. Only a body that is JSON but not an array is
-// refused (400). A body that is not JSON may be the first half of a
-// record larger than maxBytes, split across two POSTs: it is kept (one at
-// a time, for FragmentTTL), answered 202, and joined with the next body;
-// what never joins is counted (FragmentsUnjoined). Memory held: at most
-// one fragment plus, briefly, the joined copy. A 4xx there would only make
-// Lambda resend the same fragment while blocking its single in-flight
-// delivery.
+// The Listener answers first and decodes after: Lambda allows one
+// telemetry POST in flight per subscriber and drops records
+// (platform.logsDropped) while its buffer fills behind it. It accepts
+// bodies of up to 2 × maxBytes + 64 KiB (413 above). A body whose first
+// and last non-space bytes are '[' and ']' is answered 200 as soon as it
+// is handed to the decode goroutine, which decodes each event on its own
+// with DecodeBatch (an odd event is kept raw and counted, the rest is
+// used) and hands the batch to the Sink, in arrival order. Only a body
+// that is empty or valid JSON but not an array is refused (400), decided
+// before answering. Any other body is not JSON and may be the first half
+// of a record larger than maxBytes, split across two POSTs: it is
+// answered 202 and, on the decode goroutine, kept (one at a time, for
+// FragmentTTL from its arrival) and joined with the next body, which is
+// answered before the join is tried (202 as well when it is not JSON on
+// its own); what never joins is counted (FragmentsUnjoined). A body in brackets that turns out
+// not to be JSON (a split record's first half ending in ']') was answered
+// 200 already; it goes through the same fragment logic and is counted the
+// same way. A 4xx for a fragment would only make Lambda resend it while
+// blocking its single in-flight delivery.
 //
-// When the sink is full, the sink drops and counts; the listener still
-// answers 200, because Lambda's retry would only resend the batch and
-// hold up the next one. The listener logs at most one debug line per odd
-// batch, never per event: its own log lines come back as "extension"
-// events, and a line per batch would feed a loop.
+// The handoff to the decode goroutine is bounded by bytes
+// (HandoffBytes, by default 2 × the body limit: one body decoding, one queued). When it is full, a POST
+// waits for room before it is answered (counted in Waited), up to the end
+// of its request: this backpressure is deliberate, as it moves the
+// buffering to Lambda, which drops on its side and says so with
+// platform.logsDropped, which is exported and counted, rather than
+// dropping silently here. A POST whose request ends while waiting is
+// answered 503 and counted (Abandoned). Memory held: the handoff bound,
+// plus one fragment and, briefly, the joined copy.
+//
+// When the sink is full, the sink drops and counts; the listener has
+// answered 200 already, because Lambda's retry would only resend the
+// batch and hold up the next one. The listener logs at most one debug
+// line per odd batch, never per event: its own log lines come back as
+// "extension" events, and a line per batch would feed a loop.
 //
 // Start binds sandbox.localdomain, resolved from /etc/hosts only
 // (HostsLookup: no DNS query may precede the first /event/next), or all
 // interfaces when the name is not listed there.
 //
-// Concurrency: net/http runs each POST on its own goroutine, so
-// DecodeBatch is pure, the counters are atomic, the one pending fragment
-// is guarded by a mutex, and Sink.Enqueue is called concurrently and must
-// not block. Start launches the single serving goroutine, which the
+// Concurrency: net/http runs each POST on its own goroutine, which only
+// reads, classifies and queues the body (atomic counters, a mutex-guarded
+// FIFO with a byte-weighted semaphore); one decode goroutine owns the
+// pending fragment, runs DecodeBatch and calls Sink.Enqueue, which must
+// not block. Start launches the serving and decode goroutines, which the
 // Listener owns and Close waits for. Close stops accepting and waits for
-// in-flight handlers (http.Server.Shutdown) until its context ends.
+// in-flight handlers (http.Server.Shutdown), then for the decode goroutine
+// to drain every accepted body into the sink, all until its context ends.
 package telemetry

@@ -1,7 +1,9 @@
 package telemetry
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,6 +25,14 @@ func FuzzDecodeBatch(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, body []byte) {
 		events, st, err := DecodeBatch(body)
+		// The listener's cheap classification, made before answering, must
+		// agree: a batch is always bracketed, a refusal always a non-array.
+		switch kind := classify(body); {
+		case err == nil && kind != bodyArray,
+			errors.Is(err, ErrNotArray) && kind != bodyNotArray,
+			errors.Is(err, ErrInvalidJSON) && kind == bodyNotArray && len(bytes.TrimSpace(body)) > 0:
+			t.Fatalf("classified %d, DecodeBatch: %v", kind, err)
+		}
 		if err != nil {
 			if events != nil || st != (BatchStats{}) {
 				t.Fatalf("error %v with %d events, stats %+v", err, len(events), st)

@@ -1,8 +1,8 @@
 package telemetry
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // SandboxHost is the host name Lambda delivers telemetry to.
@@ -26,8 +28,9 @@ const DefaultFragmentTTL = 2 * time.Second
 const bodySlack = 64 << 10
 
 // Sink receives decoded events. Enqueue must not block: it is the
-// exporter's bounded queue, which drops and counts when full. Enqueue
-// takes ownership of the slice.
+// exporter's bounded queue, which drops and counts when full. The
+// Listener calls it from its one decode goroutine, in arrival order, after
+// the POST was answered. Enqueue takes ownership of the slice.
 type Sink interface {
 	Enqueue(events []Event)
 }
@@ -49,6 +52,11 @@ type ListenerConfig struct {
 	// Host, when set, is bound instead of SandboxHost and no name is
 	// looked up (tests, AWS_SAM_LOCAL).
 	Host string
+	// HandoffBytes bounds the bodies answered but not yet decoded, in
+	// bytes; zero means 2 × the body limit (Lambda has one POST in flight:
+	// one body decoding and one queued). When it is reached, a POST
+	// waits for room before it is answered (backpressure).
+	HandoffBytes int
 	// LookupHost resolves SandboxHost; nil means HostsLookup, which reads
 	// /etc/hosts and sends no DNS query (no network call may precede the
 	// first /event/next). When the name does not resolve the listener
@@ -68,11 +76,13 @@ type ListenerStats struct {
 	FragmentsKept     uint64 // bodies that did not parse, kept to join with the next one
 	FragmentsJoined   uint64 // fragments joined with the next body into a batch
 	FragmentsUnjoined uint64 // fragments that expired, never joined, or were pending at Close
+	Waited            uint64 // POSTs that waited for room in the handoff before being answered
+	Abandoned         uint64 // bodies read but never decoded: the request ended while waiting (503) or Close gave up
 }
 
 type counters struct {
 	batches, events, bad, unknown, bytes, rejected, oversize atomic.Uint64
-	kept, joined, unjoined                                   atomic.Uint64
+	kept, joined, unjoined, waited, abandoned                atomic.Uint64
 }
 
 // Listener receives Telemetry API batches over HTTP and hands them to a
@@ -88,22 +98,30 @@ type Listener struct {
 	ttl    time.Duration
 	stats  counters
 
-	// fragMu guards frag and fragAt: the one pending body that did not
-	// parse, and when it arrived.
-	fragMu sync.Mutex
+	// queue hands accepted bodies to the decode goroutine.
+	queue *handoff
+	// abort tells the decode goroutine to discard what is left: Close's
+	// context ended.
+	abort atomic.Bool
+	// frag and fragAt are the one pending body that did not parse and
+	// when it arrived; only the decode goroutine touches them.
 	frag   []byte
 	fragAt time.Time
+
+	// waitHook, when set, runs when a POST starts waiting for room (tests).
+	waitHook func()
 
 	// closingCh is closed when Close begins (observed by tests).
 	closingCh chan struct{}
 	closeOnce sync.Once
 
-	// lifeMu guards srv, ln, done and closed.
-	lifeMu sync.Mutex
-	srv    *http.Server
-	ln     net.Listener
-	done   chan struct{}
-	closed bool
+	// lifeMu guards srv, ln, done, decoded and closed.
+	lifeMu  sync.Mutex
+	srv     *http.Server
+	ln      net.Listener
+	done    chan struct{} // closed when the serving goroutine returns
+	decoded chan struct{} // closed when the decode goroutine returns
+	closed  bool
 }
 
 // NewListener returns a Listener that will hand batches to sink.
@@ -124,6 +142,11 @@ func NewListener(cfg ListenerConfig, sink Sink) *Listener {
 		maxBytes = MaxBufferBytes
 	}
 	l.limit = 2*int64(maxBytes) + bodySlack
+	bound := int64(cfg.HandoffBytes)
+	if bound <= 0 {
+		bound = 2 * l.limit
+	}
+	l.queue = newHandoff(bound)
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
@@ -172,14 +195,18 @@ func (l *Listener) Start() (uri string, err error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(l.log.Handler(), slog.LevelDebug),
 	}
-	done := make(chan struct{})
+	done, decoded := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(decoded)
+		l.decodeLoop()
+	}()
 	go func() {
 		defer close(done)
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			l.log.Error("telemetry listener stopped", "error", err)
 		}
 	}()
-	l.srv, l.ln, l.done = srv, ln, done
+	l.srv, l.ln, l.done, l.decoded = srv, ln, done, decoded
 	port := ln.Addr().(*net.TCPAddr).Port
 	return "http://" + net.JoinHostPort(SandboxHost, strconv.Itoa(port)), nil
 }
@@ -241,12 +268,16 @@ func (l *Listener) Addr() net.Addr {
 	return l.ln.Addr()
 }
 
-// Close stops accepting, waits for in-flight requests until ctx ends, and
-// counts a pending fragment as unjoined. If ctx ends first, connections
-// are closed and the error is returned. Close may be called more than once.
+// Close stops accepting (http.Server.Shutdown waits for the requests in
+// flight), then waits until the decode goroutine has handed every
+// accepted body to the sink; a pending fragment is counted as unjoined.
+// If ctx ends first, connections are closed, the bodies not yet decoded
+// are discarded (counted in Abandoned) and the error is returned; the
+// decode goroutine exits once the sink returns. Close may be called more
+// than once.
 func (l *Listener) Close(ctx context.Context) error {
 	l.lifeMu.Lock()
-	srv, done := l.srv, l.done
+	srv, done, decoded := l.srv, l.done, l.decoded
 	l.closed = true
 	l.lifeMu.Unlock()
 	l.closeOnce.Do(func() { close(l.closingCh) })
@@ -261,12 +292,21 @@ func (l *Listener) Close(ctx context.Context) error {
 		}
 		<-done
 	}
-	l.fragMu.Lock()
-	if l.frag != nil {
-		l.frag = nil
-		l.stats.unjoined.Add(1)
+	l.queue.close()
+	if decoded != nil {
+		select {
+		case <-decoded:
+		case <-ctx.Done():
+			l.abort.Store(true)
+			select {
+			case <-decoded: // it finished meanwhile
+			default:
+				if err == nil {
+					err = fmt.Errorf("close telemetry listener: drain: %w", ctx.Err())
+				}
+			}
+		}
 	}
-	l.fragMu.Unlock()
 	return err
 }
 
@@ -286,11 +326,16 @@ func (l *Listener) Stats() ListenerStats {
 		FragmentsKept:     c.kept.Load(),
 		FragmentsJoined:   c.joined.Load(),
 		FragmentsUnjoined: c.unjoined.Load(),
+		Waited:            c.waited.Load(),
+		Abandoned:         c.abandoned.Load(),
 	}
 }
 
-// ServeHTTP handles one Telemetry API POST: read, decode, enqueue,
-// answer. It never waits on the sink.
+// ServeHTTP handles one Telemetry API POST: read, classify, hand over,
+// answer. A body that looks like a complete array ('[' … ']') is answered
+// 200 as soon as the decode goroutine has it; decoding and Sink.Enqueue
+// happen after the answer, so Lambda's one delivery in flight is released
+// at once. ServeHTTP waits only for room in the handoff.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -313,7 +358,48 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.stats.bytes.Add(uint64(len(body)))
-	w.WriteHeader(l.accept(body))
+	at := l.now()
+
+	status := http.StatusOK
+	switch classify(body) {
+	case bodyNotArray:
+		// Refused; the decode goroutine still learns of it, in order, so
+		// that a pending fragment is dropped as before. The push fails
+		// only once the listener is closed, when no fragment can follow.
+		l.queue.push(item{at: at, refused: true}, 0)
+		l.reject(w, http.StatusBadRequest, "not a JSON array")
+		return
+	case bodyFragment:
+		status = http.StatusAccepted
+	}
+	if !l.handOver(r.Context(), item{body: body, at: at}) {
+		l.stats.abandoned.Add(1)
+		l.log.Debug("telemetry body abandoned", "status", http.StatusServiceUnavailable, "bytes", len(body))
+		http.Error(w, "listener closing or busy", http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(status)
+}
+
+// handOver queues it for the decode goroutine, waiting (bounded by ctx)
+// for room when the handoff is full. It reports false when ctx ended or
+// the listener is closed.
+func (l *Listener) handOver(ctx context.Context, it item) bool {
+	weight := min(max(int64(len(it.body)), 1), l.queue.bound)
+	if !l.queue.room.TryAcquire(weight) {
+		l.stats.waited.Add(1)
+		if l.waitHook != nil {
+			l.waitHook()
+		}
+		if l.queue.room.Acquire(ctx, weight) != nil {
+			return false
+		}
+	}
+	if !l.queue.push(it, weight) {
+		l.queue.room.Release(weight)
+		return false
+	}
+	return true
 }
 
 func (l *Listener) reject(w http.ResponseWriter, code int, msg string) {
@@ -333,61 +419,197 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return io.ReadAll(rd)
 }
 
-// accept decodes body, joining it with a pending fragment when needed,
-// and returns the status to answer.
-func (l *Listener) accept(body []byte) int {
+type bodyKind int
+
+const (
+	bodyArray    bodyKind = iota // '[' … ']': answered 200, decoded after
+	bodyFragment                 // cannot be JSON: answered 202, fragment logic after
+	bodyNotArray                 // empty, or valid JSON that is not an array: 400
+)
+
+// classify looks at a body's first and last non-space bytes, and runs
+// json.Valid only on a body that could be a JSON value other than an
+// array. A '[' … ']' body is not validated here: if it is not JSON after
+// all (a split record's first half ending in ']'), the decode goroutine
+// treats it as a fragment.
+func classify(body []byte) bodyKind {
+	first := skipWS(body, 0)
+	if first == len(body) {
+		return bodyNotArray
+	}
+	last := len(body) - 1
+	for last > first && isSpace(body[last]) {
+		last--
+	}
+	switch c := body[first]; {
+	case c == '[':
+		if body[last] == ']' {
+			return bodyArray
+		}
+		return bodyFragment
+	case c == '{' || c == '"' || c == '-' || c == 't' || c == 'f' || c == 'n' || ('0' <= c && c <= '9'):
+		if json.Valid(body) {
+			return bodyNotArray
+		}
+	}
+	return bodyFragment
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// item is one body handed to the decode goroutine.
+type item struct {
+	body    []byte
+	at      time.Time // when it was received (fragment expiry)
+	refused bool      // answered 400: only drops a pending fragment
+	weight  int64     // room it holds in the handoff
+}
+
+// handoff is the FIFO between the handlers and the decode goroutine,
+// bounded by bytes: a handler takes room before pushing, the decode
+// goroutine gives it back once the body reached the sink.
+type handoff struct {
+	bound int64
+	room  *semaphore.Weighted // FIFO: waiting POSTs are served in order
+	wake  chan struct{}       // capacity 1: an item was pushed or the handoff closed
+
+	// mu guards items and closed.
+	mu     sync.Mutex
+	items  []item
+	closed bool
+}
+
+func newHandoff(bound int64) *handoff {
+	return &handoff{bound: bound, room: semaphore.NewWeighted(bound), wake: make(chan struct{}, 1)}
+}
+
+// push queues it; false once the handoff is closed.
+func (h *handoff) push(it item, weight int64) bool {
+	it.weight = weight
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return false
+	}
+	h.items = append(h.items, it)
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// pop waits for the next item; false once the handoff is closed and empty.
+func (h *handoff) pop() (item, bool) {
+	for {
+		h.mu.Lock()
+		if len(h.items) > 0 {
+			it := h.items[0]
+			h.items[0] = item{}
+			h.items = h.items[1:]
+			h.mu.Unlock()
+			return it, true
+		}
+		closed := h.closed
+		h.mu.Unlock()
+		if closed {
+			return item{}, false
+		}
+		<-h.wake
+	}
+}
+
+// close refuses further pushes; pop returns what is queued, then false.
+func (h *handoff) close() {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// decodeLoop is the decode goroutine: it decodes the handed-over bodies in
+// arrival order and hands their events to the sink, until the handoff is
+// closed and empty.
+func (l *Listener) decodeLoop() {
+	for {
+		it, ok := l.queue.pop()
+		if !ok {
+			break
+		}
+		if l.abort.Load() {
+			if !it.refused {
+				l.stats.abandoned.Add(1)
+			}
+		} else {
+			l.process(it)
+		}
+		if it.weight > 0 {
+			l.queue.room.Release(it.weight)
+		}
+	}
+	if l.frag != nil {
+		l.frag = nil
+		l.stats.unjoined.Add(1)
+	}
+}
+
+// process handles one item, containing a panic of the sink or the decoder
+// as net/http did when decoding ran in the handler.
+func (l *Listener) process(it item) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.log.Error("telemetry batch lost: panic while decoding or enqueueing", "panic", fmt.Sprint(r))
+		}
+	}()
+	if it.refused {
+		l.dropFragment()
+		return
+	}
+	l.accept(it.body, it.at)
+}
+
+// accept decodes body, received at at, joining it with a pending fragment
+// when it does not parse on its own. It runs on the decode goroutine.
+func (l *Listener) accept(body []byte, at time.Time) {
 	events, st, err := DecodeBatch(body)
-	switch {
-	case err == nil:
+	if err == nil {
 		l.dropFragment()
 		l.deliver(events, st, false)
-		return http.StatusOK
-	case errors.Is(err, ErrNotArray) || len(bytes.TrimSpace(body)) == 0:
-		l.dropFragment()
-		l.stats.rejected.Add(1)
-		l.log.Debug("telemetry body rejected", "status", http.StatusBadRequest, "reason", err.Error())
-		return http.StatusBadRequest
+		return
 	}
 
 	// Not JSON: maybe one half of a record split across two POSTs.
-	now := l.now()
-	l.fragMu.Lock()
 	prev, prevAt := l.frag, l.fragAt
 	l.frag = nil
-	l.fragMu.Unlock()
 	if prev != nil {
-		if now.Sub(prevAt) <= l.ttl {
+		if at.Sub(prevAt) <= l.ttl {
 			joined := make([]byte, 0, len(prev)+len(body))
 			joined = append(append(joined, prev...), body...)
 			if events, st, err := DecodeBatch(joined); err == nil {
 				l.stats.joined.Add(1)
 				l.deliver(events, st, true)
-				return http.StatusOK
+				return
 			}
 		}
 		l.stats.unjoined.Add(1)
 	}
 	l.stats.kept.Add(1)
-	l.fragMu.Lock()
-	if l.frag != nil { // another fragment arrived meanwhile: keep one only
-		l.stats.unjoined.Add(1)
-	}
-	l.frag, l.fragAt = body, now
-	l.fragMu.Unlock()
+	l.frag, l.fragAt = body, at
 	l.log.Debug("telemetry body kept as fragment", "bytes", len(body), "replaced", prev != nil)
-	return http.StatusAccepted
 }
 
 // dropFragment discards a pending fragment, counting it as unjoined.
 func (l *Listener) dropFragment() {
-	l.fragMu.Lock()
-	had := l.frag != nil
-	l.frag = nil
-	l.fragMu.Unlock()
-	if had {
-		l.stats.unjoined.Add(1)
-		l.log.Debug("telemetry fragment dropped: a complete batch arrived instead")
+	if l.frag == nil {
+		return
 	}
+	l.frag = nil
+	l.stats.unjoined.Add(1)
+	l.log.Debug("telemetry fragment dropped: a complete batch arrived instead")
 }
 
 func (l *Listener) deliver(events []Event, st BatchStats, joined bool) {

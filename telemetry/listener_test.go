@@ -117,7 +117,6 @@ func TestListenerStartBinds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer l.Close(context.Background())
 			addr := l.Addr().(*net.TCPAddr)
 			if addr.IP.IsUnspecified() != tt.unspecified || (!tt.unspecified && !addr.IP.Equal(net.IPv4(127, 0, 0, 1))) {
 				t.Errorf("bound %v", addr)
@@ -128,6 +127,9 @@ func TestListenerStartBinds(t *testing.T) {
 			url := fmt.Sprintf("http://127.0.0.1:%d/", addr.Port)
 			if code := post(t, newTestClient(), url, readFixture(t, "telemetry.post-body.invoke-batch.json")); code != 200 {
 				t.Errorf("status %d", code)
+			}
+			if err := l.Close(context.Background()); err != nil { // drains into the sink
+				t.Fatal(err)
 			}
 			if sink.events.Load() != 3 {
 				t.Errorf("%d events reached the sink", sink.events.Load())
@@ -190,6 +192,13 @@ func TestListenerAnswers(t *testing.T) {
 				}
 			}},
 		{"a body just under the limit is accepted", "POST", tooBig[:limit-3-1], false, 202, 0, nil},
+		{"a body of spaces is answered 400", "POST", []byte(" \n\t "), false, 400, 0, nil},
+		{"a body in brackets that is not JSON is answered 200 and kept as a fragment", "POST", []byte(`[{"time":"2022-10-21T14:05:03.165Z","record":"a]`), false, 200, 0,
+			func(t *testing.T, st ListenerStats, _ []Event) {
+				if st.FragmentsKept != 1 || st.Batches != 0 || st.Rejected4xx != 0 {
+					t.Errorf("stats %+v", st)
+				}
+			}},
 		{"invalid UTF-8 is answered 200 and decoded", "POST",
 			[]byte("[{\"time\":\"2022-10-21T14:05:03.165Z\",\"type\":\"function\",\"record\":\"caf\xe9 \xff\"}]"), false, 200, 1,
 			func(t *testing.T, _ ListenerStats, got []Event) {
@@ -232,6 +241,9 @@ func TestListenerAnswers(t *testing.T) {
 			if resp.StatusCode != tt.status {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
 			}
+			if err := l.Close(context.Background()); err != nil { // drains into the sink
+				t.Fatal(err)
+			}
 			if n := sink.events.Load(); n != tt.events {
 				t.Errorf("%d events enqueued, want %d", n, tt.events)
 			}
@@ -262,8 +274,12 @@ func TestListenerStitchesSplitRecords(t *testing.T) {
 		if code := post(t, hc, url, first); code != http.StatusAccepted {
 			t.Errorf("first half: status %d", code)
 		}
-		if code := post(t, hc, url, second); code != http.StatusOK {
+		// The second half is answered before it is joined: 202, not 200.
+		if code := post(t, hc, url, second); code != http.StatusAccepted {
 			t.Errorf("second half: status %d", code)
+		}
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 		got := sink.all()
 		if len(got) != 2 {
@@ -294,7 +310,7 @@ func TestListenerStitchesSplitRecords(t *testing.T) {
 			if code := post(t, hc, url, first); code != http.StatusAccepted {
 				t.Errorf("status %d", code)
 			}
-			if code := post(t, hc, url, second); code != 200 {
+			if code := post(t, hc, url, second); code != http.StatusAccepted {
 				t.Errorf("status %d", code)
 			}
 		}, 1, 2},
@@ -372,11 +388,17 @@ func TestListenerUnderConcurrentPosts(t *testing.T) {
 	if n := failures.Load(); n != 0 {
 		t.Errorf("%d posts failed or were not answered 200", n)
 	}
-	if n := sink.events.Load(); n != 2*posts {
-		t.Errorf("%d events reached the sink, want %d", n, 2*posts)
+	if code := post(t, hc, url, readFixture(t, "telemetry.post-body.invoke-batch.json")); code != 200 {
+		t.Errorf("listener unhealthy afterwards: status %d", code)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := sink.events.Load(); n != 2*posts+3 {
+		t.Errorf("%d events reached the sink, want %d", n, 2*posts+3)
 	}
 	st := l.Stats()
-	if st.Batches != posts || st.Events != 2*posts || st.BadEvents != 0 || st.Rejected4xx != 0 || st.FragmentsKept != 0 {
+	if st.Batches != posts+1 || st.Events != 2*posts+3 || st.BadEvents != 0 || st.Rejected4xx != 0 || st.FragmentsKept != 0 {
 		t.Errorf("stats %+v", st)
 	}
 	seen := make(map[string]bool, posts)
@@ -385,11 +407,8 @@ func TestListenerUnderConcurrentPosts(t *testing.T) {
 			seen[s.RequestID] = true
 		}
 	}
-	if len(seen) != posts {
-		t.Errorf("%d distinct requests seen, want %d", len(seen), posts)
-	}
-	if code := post(t, hc, url, readFixture(t, "telemetry.post-body.invoke-batch.json")); code != 200 {
-		t.Errorf("listener unhealthy afterwards: status %d", code)
+	if len(seen) != posts+1 {
+		t.Errorf("%d distinct requests seen, want %d", len(seen), posts+1)
 	}
 }
 
@@ -401,9 +420,12 @@ func (s *fullSink) Enqueue(events []Event) { s.dropped.Add(int64(len(events))) }
 func TestListenerLifecycle(t *testing.T) {
 	t.Run("a full sink still gets 200: a retry would only resend", func(t *testing.T) {
 		sink := &fullSink{}
-		_, url := startListener(t, ListenerConfig{}, sink)
+		l, url := startListener(t, ListenerConfig{}, sink)
 		if code := post(t, newTestClient(), url, readFixture(t, "telemetry.post-body.invoke-batch.json")); code != 200 {
 			t.Errorf("status %d", code)
+		}
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
 		}
 		if sink.dropped.Load() != 3 {
 			t.Errorf("sink saw %d events", sink.dropped.Load())
@@ -428,7 +450,7 @@ func TestListenerLifecycle(t *testing.T) {
 			t.Error("Start after Close succeeded")
 		}
 	})
-	t.Run("Close waits for a request in flight", func(t *testing.T) {
+	t.Run("Close waits for an answered body still on its way to the sink", func(t *testing.T) {
 		sink := &blockingSink{entered: make(chan struct{}), release: make(chan struct{})}
 		l := NewListener(ListenerConfig{Host: "127.0.0.1"}, sink)
 		if _, err := l.Start(); err != nil {
@@ -449,17 +471,17 @@ func TestListenerLifecycle(t *testing.T) {
 		closed := make(chan error, 1)
 		go func() { closed <- l.Close(context.Background()) }()
 		<-l.closing()
-		select { // Close cannot return while the handler is blocked in the sink
+		if code := <-status; code != 200 { // answered while the sink holds the batch
+			t.Errorf("request got %d", code)
+		}
+		select { // Close cannot return while the batch is blocked in the sink
 		case err := <-closed:
-			t.Fatalf("Close returned (%v) with a handler in flight", err)
+			t.Fatalf("Close returned (%v) with a batch not yet delivered", err)
 		default:
 		}
 		close(sink.release)
 		if err := <-closed; err != nil {
 			t.Error(err)
-		}
-		if code := <-status; code != 200 {
-			t.Errorf("in-flight request got %d", code)
 		}
 	})
 	t.Run("Close with an expired context reports it and does not wait", func(t *testing.T) {
@@ -484,6 +506,9 @@ func TestListenerLifecycle(t *testing.T) {
 		}
 		close(sink.release)
 		<-answered
+		if err := l.Close(context.Background()); err != nil { // waits for the decode goroutine
+			t.Error(err)
+		}
 	})
 }
 
@@ -514,4 +539,246 @@ func TestListenerDefaultLookupSendsNoDNSQuery(t *testing.T) {
 			t.Fatalf("localhost: %v %v", addrs, err)
 		}
 	})
+}
+
+// gateSink blocks every Enqueue until released and reports each batch.
+type gateSink struct {
+	release chan struct{}
+	got     chan []Event // unbuffered: a receive means Enqueue was entered
+}
+
+func newGateSink() *gateSink {
+	return &gateSink{release: make(chan struct{}), got: make(chan []Event, 64)}
+}
+
+func (s *gateSink) Enqueue(events []Event) {
+	s.got <- events
+	<-s.release
+}
+
+func lineBody(i int) []byte {
+	return fmt.Appendf(nil, `[{"time":"2026-11-26T00:45:33.185Z","type":"function","record":"line %d"}]`, i)
+}
+
+func TestListenerAnswersBeforeDecoding(t *testing.T) {
+	t.Run("a batch is answered 200 while the sink still holds it", func(t *testing.T) {
+		sink := &blockingSink{entered: make(chan struct{}), release: make(chan struct{})}
+		l, url := startListener(t, ListenerConfig{}, sink)
+		if code := post(t, newTestClient(), url, lineBody(1)); code != http.StatusOK {
+			t.Errorf("status %d", code)
+		}
+		<-sink.entered // the batch reaches the sink after the answer, and stays there
+		close(sink.release)
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st := l.Stats(); st.Batches != 1 || st.Events != 1 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("bodies posted one after another reach the sink in order", func(t *testing.T) {
+		const n = 200
+		sink := &countingSink{}
+		l, url := startListener(t, ListenerConfig{}, sink)
+		hc := newTestClient()
+		for i := range n {
+			if code := post(t, hc, url, lineBody(i)); code != http.StatusOK {
+				t.Fatalf("post %d: status %d", i, code)
+			}
+		}
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := sink.all()
+		if len(got) != n {
+			t.Fatalf("%d events, want %d", len(got), n)
+		}
+		for i, ev := range got {
+			if want := fmt.Sprintf("line %d", i); ev.Record.(*Log).Text != want {
+				t.Fatalf("event %d is %q, want %q", i, ev.Record.(*Log).Text, want)
+			}
+		}
+	})
+
+	t.Run("Close drains every answered body into the sink", func(t *testing.T) {
+		const n = 5
+		sink := newGateSink()
+		l, url := startListener(t, ListenerConfig{}, sink)
+		hc := newTestClient()
+		for i := range n {
+			if code := post(t, hc, url, lineBody(i)); code != http.StatusOK {
+				t.Fatalf("post %d: status %d", i, code)
+			}
+		}
+		<-sink.got // the first batch is in the sink, the others are queued
+		closed := make(chan error, 1)
+		go func() { closed <- l.Close(context.Background()) }()
+		<-l.closing()
+		close(sink.release)
+		if err := <-closed; err != nil {
+			t.Fatal(err)
+		}
+		if got := len(sink.got); got != n-1 {
+			t.Errorf("%d more batches reached the sink, want %d", got, n-1)
+		}
+		if st := l.Stats(); st.Batches != n || st.Events != n || st.Abandoned != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("Close whose context ends discards what is left and counts it", func(t *testing.T) {
+		const n = 3
+		sink := newGateSink()
+		l, url := startListener(t, ListenerConfig{}, sink)
+		hc := newTestClient()
+		for i := range n {
+			if code := post(t, hc, url, lineBody(i)); code != http.StatusOK {
+				t.Fatalf("post %d: status %d", i, code)
+			}
+		}
+		<-sink.got
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := l.Close(ctx); !errors.Is(err, context.Canceled) {
+			t.Errorf("err %v, want context.Canceled", err)
+		}
+		close(sink.release)
+		if err := l.Close(context.Background()); err != nil { // waits for the decode goroutine
+			t.Fatal(err)
+		}
+		if st := l.Stats(); st.Batches != 1 || st.Abandoned != n-1 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("a full handoff makes the next POST wait, not drop", func(t *testing.T) {
+		sink := newGateSink()
+		waiting := make(chan struct{})
+		l := NewListener(ListenerConfig{Host: "127.0.0.1", HandoffBytes: 1}, sink)
+		l.waitHook = func() { close(waiting) }
+		if _, err := l.Start(); err != nil {
+			t.Fatal(err)
+		}
+		url := "http://" + l.Addr().String() + "/"
+		hc := newTestClient()
+		if code := post(t, hc, url, lineBody(0)); code != http.StatusOK {
+			t.Fatalf("status %d", code)
+		}
+		<-sink.got // the first batch holds all the room until the sink returns
+		status := make(chan int, 1)
+		go func() { // not post: t.Fatal belongs to the test goroutine
+			resp, err := hc.Post(url, "application/json", bytes.NewReader(lineBody(1)))
+			if err != nil {
+				status <- -1
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+		<-waiting
+		select {
+		case code := <-status:
+			t.Fatalf("second POST answered %d while the handoff was full", code)
+		default:
+		}
+		close(sink.release)
+		if code := <-status; code != http.StatusOK {
+			t.Errorf("second POST: status %d", code)
+		}
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st := l.Stats(); st.Waited != 1 || st.Abandoned != 0 || st.Events != 2 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("a POST whose request ends while waiting is answered 503 and counted", func(t *testing.T) {
+		sink := newGateSink()
+		l, url := startListener(t, ListenerConfig{HandoffBytes: 1}, sink)
+		defer close(sink.release)
+		if code := post(t, newTestClient(), url, lineBody(0)); code != http.StatusOK {
+			t.Fatalf("status %d", code)
+		}
+		<-sink.got
+		ctx, cancel := context.WithCancel(context.Background())
+		l.waitHook = cancel // the request ends as soon as it waits
+		req := httptestRequest(ctx, lineBody(1))
+		rec := &recorder{header: http.Header{}}
+		l.ServeHTTP(rec, req)
+		if rec.code != http.StatusServiceUnavailable {
+			t.Errorf("status %d", rec.code)
+		}
+		if st := l.Stats(); st.Waited != 1 || st.Abandoned != 1 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("a split record whose first half ends in ']' is answered 200 and still joined", func(t *testing.T) {
+		sink := &countingSink{}
+		l, url := startListener(t, ListenerConfig{}, sink)
+		hc := newTestClient()
+		if code := post(t, hc, url, []byte(`[{"time":"2022-10-21T14:05:03.165Z","type":"function","record":"abc]`)); code != http.StatusOK {
+			t.Errorf("first half: status %d", code)
+		}
+		if code := post(t, hc, url, []byte(`def"}]`)); code != http.StatusAccepted {
+			t.Errorf("second half: status %d", code)
+		}
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got := sink.all()
+		if len(got) != 1 || got[0].Record.(*Log).Text != "abc]def" {
+			t.Errorf("events %+v", got)
+		}
+		if st := l.Stats(); st.FragmentsKept != 1 || st.FragmentsJoined != 1 || st.FragmentsUnjoined != 0 || st.Batches != 1 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+
+	t.Run("a body refused 400 still drops a pending fragment, in order", func(t *testing.T) {
+		sink := &countingSink{}
+		l, url := startListener(t, ListenerConfig{}, sink)
+		hc := newTestClient()
+		post(t, hc, url, []byte(`[{"time":"2022-10-21T14:05:03.165Z","type":"function","record":"abc`))
+		if code := post(t, hc, url, []byte(`{"not":"an array"}`)); code != http.StatusBadRequest {
+			t.Errorf("status %d", code)
+		}
+		post(t, hc, url, []byte(`def"}]`)) // would have joined the first
+		if err := l.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if st := l.Stats(); st.FragmentsKept != 2 || st.FragmentsUnjoined != 2 || st.FragmentsJoined != 0 || st.Rejected4xx != 1 {
+			t.Errorf("stats %+v", st)
+		}
+		if n := sink.events.Load(); n != 0 {
+			t.Errorf("%d events", n)
+		}
+	})
+}
+
+func httptestRequest(ctx context.Context, body []byte) *http.Request {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1/", bytes.NewReader(body))
+	if err != nil {
+		panic(err)
+	}
+	return req
+}
+
+// recorder is a minimal http.ResponseWriter.
+type recorder struct {
+	header http.Header
+	code   int
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+}
+func (r *recorder) Write(b []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
