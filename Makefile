@@ -16,6 +16,8 @@ FUZZPKGS ?= ./...
 # the binary: about 3 MiB less on each architecture. The agent does not use
 # gRPC tracing.
 BUILD_TAGS := grpcnotrace
+# telemetry.distro.version of the agent.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 
 STATICCHECK_VERSION := v0.8.2
 RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
@@ -32,7 +34,7 @@ help: ## List the targets
 build: ## Build the agent for linux/amd64 and linux/arm64 into dist/<arch>/slipstream
 	@set -e; for arch in $(ARCHES); do \
 		echo "build $(DIST)/$$arch/slipstream (linux/$$arch)"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "-s -w" \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -tags $(BUILD_TAGS) -ldflags "-s -w -X main.version=$(VERSION)" \
 			-o $(DIST)/$$arch/slipstream $(PKG); \
 	done
 

@@ -36,9 +36,14 @@ import (
 
 	"github.com/slipstream-otel/slipstream/config"
 	"github.com/slipstream-otel/slipstream/exporter"
+	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/extension"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
+
+// version is telemetry.distro.version; release builds set it with
+// -ldflags "-X main.version=...".
+var version = signals.DefaultVersion
 
 // apiTimeout bounds every Lambda API call except the /event/next long poll.
 const apiTimeout = 5 * time.Second
@@ -64,7 +69,10 @@ type pipe interface {
 type newPipelineFunc func(cfg *config.Config, log *slog.Logger, accountID string) (pipe, error)
 
 func newPipeline(cfg *config.Config, log *slog.Logger, accountID string) (pipe, error) {
-	p, err := exporter.New(cfg, log, exporter.Options{AccountID: accountID})
+	p, err := exporter.New(cfg, log, exporter.Options{
+		AccountID: accountID,
+		NewMapper: exporter.SignalsMapper(func(o *signals.MapperOptions) { o.Version = version }),
+	})
 	if err != nil {
 		return nil, err
 	}
