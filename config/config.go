@@ -121,7 +121,7 @@ type Config struct {
 	// GCPercent: SLIPSTREAM_GOGC (1..10000 or off = -1, default 100).
 	GCPercent int
 	// MemoryLimit: SLIPSTREAM_GOMEMLIMIT (byte size 8MiB..64GiB, default
-	// DefaultMemoryLimit(BufferMaxBytes) = 4 × BufferMaxBytes + 16 MiB,
+	// DefaultMemoryLimit(BufferMaxBytes) = 2 × BufferMaxBytes + 12 MiB,
 	// filled in by Load).
 	MemoryLimit int64
 

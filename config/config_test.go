@@ -60,7 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		SpillDir:       "/tmp/slipstream",
 		SpillTTL:       15 * time.Minute,
 		GCPercent:      100,
-		MemoryLimit:    32 << 20,
+		MemoryLimit:    20 << 20,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load() =\n%+v\nwant\n%+v", c, want)
@@ -154,13 +154,13 @@ func TestLoadSettings(t *testing.T) {
 			func(c *Config) bool { return c.MaxDataAge == 5*time.Minute }},
 		{"max data age rejects a negative duration", map[string]string{"SLIPSTREAM_MAX_DATA_AGE": "-1s"}, `SLIPSTREAM_MAX_DATA_AGE="-1s": accepted a Go duration from 1s to 24h`, nil},
 		{"buffer scales with memory", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256"}, "",
-			func(c *Config) bool { return c.BufferMaxBytes == 8<<20 && c.MemoryLimit == 48<<20 }},
+			func(c *Config) bool { return c.BufferMaxBytes == 8<<20 && c.MemoryLimit == 28<<20 }},
 		{"buffer default has a floor", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "16"}, "",
 			func(c *Config) bool { return c.BufferMaxBytes == 1<<20 }},
 		{"buffer default has a ceiling", map[string]string{"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "10240"}, "",
 			func(c *Config) bool { return c.BufferMaxBytes == 16<<20 }},
 		{"buffer accepts a MiB suffix", map[string]string{"SLIPSTREAM_BUFFER_MAX_BYTES": "2MiB"}, "",
-			func(c *Config) bool { return c.BufferMaxBytes == 2<<20 && c.MemoryLimit == 24<<20 }},
+			func(c *Config) bool { return c.BufferMaxBytes == 2<<20 && c.MemoryLimit == 16<<20 }},
 		{"buffer rejects MB", map[string]string{"SLIPSTREAM_BUFFER_MAX_BYTES": "2MB"}, `SLIPSTREAM_BUFFER_MAX_BYTES="2MB": accepted bytes from 1MiB to 1GiB (suffix B, KiB, MiB or GiB allowed)`, nil},
 		{"buffer rejects an overflowing size", map[string]string{"SLIPSTREAM_BUFFER_MAX_BYTES": "9223372036854775807GiB"}, `SLIPSTREAM_BUFFER_MAX_BYTES="9223372036854775807GiB": accepted bytes from 1MiB to 1GiB (suffix B, KiB, MiB or GiB allowed)`, nil},
 		{"spill accepts 0 to disable", map[string]string{"SLIPSTREAM_SPILL_MAX_BYTES": "0"}, "",
@@ -181,7 +181,7 @@ func TestLoadSettings(t *testing.T) {
 			func(c *Config) bool { return c.MemoryLimit == 1<<30 }},
 		{"gomemlimit rejects a tiny limit", map[string]string{"SLIPSTREAM_GOMEMLIMIT": "1KiB"}, `SLIPSTREAM_GOMEMLIMIT="1KiB": accepted bytes from 8MiB to 64GiB (suffix B, KiB, MiB or GiB allowed)`, nil},
 		{"the function's GOGC and GOMEMLIMIT are not read", map[string]string{"GOGC": "off", "GOMEMLIMIT": "1MiB"}, "",
-			func(c *Config) bool { return c.GCPercent == 100 && c.MemoryLimit == 32<<20 }},
+			func(c *Config) bool { return c.GCPercent == 100 && c.MemoryLimit == 20<<20 }},
 		{"service name falls back to the resource attribute", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=billing", "AWS_LAMBDA_FUNCTION_NAME": "fn"}, "",
 			func(c *Config) bool { return c.ServiceName == "billing" }},
 		{"service name variable wins over the resource attribute", map[string]string{"OTEL_SERVICE_NAME": "svc", "OTEL_RESOURCE_ATTRIBUTES": "service.name=billing"}, "",
@@ -284,9 +284,9 @@ func TestApplyRuntime(t *testing.T) {
 		beforeGC  int
 		beforeMem int64
 	}{
-		{"a loaded config replaces the function's GOGC=off", *Load(env(map[string]string{"GOGC": "off"})), 100, 32 << 20, -1, 1 << 62},
+		{"a loaded config replaces the function's GOGC=off", *Load(env(map[string]string{"GOGC": "off"})), 100, 20 << 20, -1, 1 << 62},
 		{"explicit values are applied", Config{GCPercent: 50, MemoryLimit: 64 << 20}, 50, 64 << 20, 200, 1 << 30},
-		{"a hand-built zero config gets safe values", Config{}, 100, 32 << 20, -1, 1 << 30},
+		{"a hand-built zero config gets safe values", Config{}, 100, 20 << 20, -1, 1 << 30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

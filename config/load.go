@@ -44,7 +44,7 @@ const (
 	assumedMemorySizeMB   = 128
 	minMemoryLimit        = 8 << 20
 	maxMemoryLimit        = 64 << 30
-	memoryLimitHeadroom   = 16 << 20
+	memoryLimitHeadroom   = 12 << 20
 	initTypeManaged       = "lambda-managed-instances"
 	unknownServiceName    = "unknown_service"
 )
@@ -185,7 +185,7 @@ func DefaultMemoryLimit(bufferMaxBytes int64) int64 {
 	if bufferMaxBytes <= 0 {
 		bufferMaxBytes = DefaultBufferMaxBytes(0)
 	}
-	return 4*bufferMaxBytes + memoryLimitHeadroom
+	return 2*bufferMaxBytes + memoryLimitHeadroom
 }
 
 // boolean parses true|false (also 1|0, any case).
