@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
 // discardRT answers every request 200 with an empty body.
@@ -62,5 +63,56 @@ func BenchmarkExportInvocation(b *testing.B) {
 				b.Fatalf("stats = %+v", st)
 			}
 		})
+	}
+}
+
+// BenchmarkExportAsyncInvocation measures the pipeline's work for one
+// invocation (INVOKE, then start, 5 log lines, runtimeDone, report) in
+// async mode, the default's steady state: Invoke hands the INVOKE over and
+// returns, the worker maps the events and sends full or BatchDelay-old
+// batches (and metrics every MetricInterval) through the real OTLP/HTTP
+// exporters to a discarding transport. Each iteration waits until the
+// worker has mapped the report, so that the intake never overflows.
+func BenchmarkExportAsyncInvocation(b *testing.B) {
+	cfg := testConfig(b, "http://collector.invalid", config.FlushAsync)
+	cfg.SpillMaxBytes = 0
+	cfg.ServiceName = "fn"
+	reported := make(chan struct{}, 1)
+	newMapper := func(o MapperOptions) (Mapper, error) {
+		m, err := SignalsMapper(nil)(o)
+		return reportNotifier{m, reported}, err
+	}
+	h := newHarness(b, cfg, Options{HTTPClient: &http.Client{Transport: discardRT{}}, NewMapper: newMapper})
+	h.run(b)
+	ctx := context.Background()
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprintf("bench-%d", i)
+		h.p.Invoke(ctx, invokeEvent(id, now.Add(time.Hour)))
+		h.p.Enqueue(invocation(id, 5, now))
+		<-reported
+	}
+	b.StopTimer()
+	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(10*time.Second), "spindown")); err != nil {
+		b.Fatal(err)
+	}
+	if st := h.p.Stats(); st.Traces.Dropped+st.Logs.Dropped+st.IntakeDroppedLogs != 0 || st.Traces.Sent == 0 {
+		b.Fatalf("stats = %+v", st)
+	}
+}
+
+// reportNotifier tells a channel each time its mapper has consumed a
+// platform.report.
+type reportNotifier struct {
+	Mapper
+	reported chan<- struct{}
+}
+
+func (r reportNotifier) Consume(ev telemetry.Event) {
+	r.Mapper.Consume(ev)
+	if ev.Type == telemetry.TypeReport {
+		r.reported <- struct{}{}
 	}
 }

@@ -17,7 +17,9 @@
 //
 // One worker goroutine, Run, owns the mapper, the queue, the retry and
 // breaker policy and every decision to send; Enqueue, Invoke, Shutdown and
-// Close only hand it requests under a mutex and wake it, and the ones that
+// Close only hand it requests under a mutex and wake it (Invoke under its
+// own, so that the extension loop never waits behind intake work before
+// its next /event/next), and the ones that
 // wait (Invoke in end mode, Shutdown, Close) carry a context and a reply
 // channel, like sdk/log's BatchProcessor. The worker never waits on the
 // network: each request runs on a sender goroutine it starts (at most one
@@ -58,7 +60,16 @@
 //
 // async: Invoke returns at once; the worker sends while the environment is
 // awake (when a batch is full or BatchDelay old, every MetricInterval for
-// metrics, at SHUTDOWN). end: Invoke waits until the invocation's
+// metrics, at SHUTDOWN). Batch age and the metric interval are awake time,
+// not wall time: a freeze between invocations does not make a batch due
+// at thaw (which would send a small request nearly every thaw). The worker
+// counts the steps of the wall clock between its readings that are no
+// longer than Options.FreezeGap and that do not end at an INVOKE (the
+// environment may have been frozen until then), a lower bound of the time
+// awake. The only bound on data age in wall time is adaptive's
+// SLIPSTREAM_MAX_DATA_AGE: besides flushing the invocation after a longer
+// gap as in end mode, adaptive sends queued data and metrics that old at
+// the worker's first look while awake. end: Invoke waits until the invocation's
 // platform.runtimeDone has been mapped and sends what is known then (the
 // invocation span, closed at runtimeDone, its logs and counters); the
 // invocation's platform.report cannot be known before the next

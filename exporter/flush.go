@@ -91,12 +91,21 @@ type worker struct {
 	started bool         // an INVOKE or SHUTDOWN was seen: sending is allowed
 	// finished: SHUTDOWN's flush is over and its spill written; nothing is
 	// sent any more (the process is about to exit: Close spills the rest).
-	finished    bool
-	retryAt     time.Time // no send before this (backoff / Retry-After)
-	attempts    int       // consecutive failed attempts
-	lastMetrics time.Time
-	dirty       bool // events consumed since metrics were last collected
-	nextPeriod  time.Time
+	finished bool
+	retryAt  time.Time // no send before this (backoff / Retry-After)
+	attempts int       // consecutive failed attempts
+	// awake is the worker's awake-time clock (tickAwake), read from the
+	// wall clock at awakeAt: batch age (item.at) and the metric interval
+	// are measured on it, so that a freeze does not make them due.
+	awake   time.Duration
+	awakeAt time.Time
+	// lastMetrics is the awake time of the last collection (or of the
+	// first data, metricsArmed), lastMetricsWall its wall time.
+	lastMetrics     time.Duration
+	lastMetricsWall time.Time
+	metricsArmed    bool
+	dirty           bool // events consumed since metrics were last collected
+	nextPeriod      time.Time
 
 	// flights are the requests in flight: at most one per signal.
 	flights [3]*flight
@@ -138,9 +147,6 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 	w := &p.w
 	p.reap()
 	p.mu.Lock()
-	invs := p.invokes
-	p.invokes = nil
-	invoked := p.invoked > 0
 	evs := p.in.take()
 	w.waiters = append(w.waiters, p.newWaiters...)
 	p.newWaiters = nil
@@ -149,6 +155,16 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 	creq := p.closeReq
 	p.closeReq = nil
 	p.mu.Unlock()
+	// After mu: an INVOKE handed over before the events just taken is
+	// taken with them, and mapped first.
+	p.invMu.Lock()
+	invs := p.invokes
+	p.invokes = nil
+	invoked := p.invoked > 0
+	thaw := p.thawAt
+	p.thawAt = time.Time{}
+	p.invMu.Unlock()
+	p.tickAwake(p.now(), thaw)
 
 	for _, inv := range invs {
 		w.m.Invoke(inv)
@@ -369,15 +385,21 @@ func (p *Pipeline) background(now time.Time) {
 			due = true
 			w.nextPeriod = now.Add(p.cfg.FlushPeriod)
 		}
-	case w.q.len() > 0 && !now.Before(w.q.oldest().Add(p.o.BatchDelay)):
-		due = true
+	default:
+		if at, ok := w.q.oldest(); ok && w.awake-at >= p.o.BatchDelay {
+			due = true
+		}
+		if t, ok := w.q.oldestWall(); ok && p.tooOld(now, t) {
+			due = true
+		}
 	}
 	if due {
 		w.drainMark = w.qseq
 	}
-	metricsDue := w.dirty && !now.Before(w.lastMetrics.Add(p.o.MetricInterval))
-	if w.lastMetrics.IsZero() && w.dirty {
-		w.lastMetrics = now // first data: start the interval
+	metricsDue := w.dirty && (w.awake-w.lastMetrics >= p.o.MetricInterval || p.tooOld(now, w.lastMetricsWall))
+	if !w.metricsArmed && w.dirty {
+		// First data: start the interval.
+		w.lastMetrics, w.lastMetricsWall, w.metricsArmed = w.awake, now, true
 		metricsDue = false
 	}
 	if periodic {
@@ -386,6 +408,60 @@ func (p *Pipeline) background(now time.Time) {
 	if metricsDue || due && periodic {
 		w.mwant = max(w.mwant, w.mgen+1)
 	}
+}
+
+// tickAwake advances the worker's awake clock to now, the way awakeContext
+// counts a request's awake time: a step of the wall clock longer than
+// FreezeGap is a freeze of the environment and does not count (a timer
+// that expired during a freeze fires at thaw; the thaw's first telemetry
+// may reach the worker before the INVOKE does), and neither does the time
+// before an INVOKE that arrived since the last reading (thaw): Lambda
+// freezes the environment only while every extension waits in
+// /event/next, so that wait may have been a freeze too short to see.
+// Awake time is therefore a lower bound (a CPU-throttled process loses
+// some too); while it is awaited, the worker reads the clock every
+// FreezeGap/2 (awakeWake).
+func (p *Pipeline) tickAwake(now, thaw time.Time) {
+	w := &p.w
+	from := w.awakeAt
+	w.awakeAt = now
+	if from.IsZero() {
+		return
+	}
+	if thaw.After(from) {
+		from = thaw
+	}
+	if el := now.Sub(from); el > 0 && el <= p.o.FreezeGap {
+		w.awake += el
+	}
+}
+
+// maxDataAge is the bound on data age in wall time that the flush policy
+// sets: adaptive's SLIPSTREAM_MAX_DATA_AGE (zero: none). Adaptive flushes
+// the invocation after a longer gap as in end mode; a function invoked
+// more often than that has its data sent once it is MaxDataAge old, at
+// the worker's first look while the environment is awake.
+func (p *Pipeline) maxDataAge() time.Duration {
+	if p.mode != config.FlushAdaptive {
+		return 0
+	}
+	return p.cfg.MaxDataAge
+}
+
+// tooOld reports whether data queued (or collected) at t is older than
+// maxDataAge.
+func (p *Pipeline) tooOld(now, t time.Time) bool {
+	d := p.maxDataAge()
+	return d > 0 && !t.IsZero() && now.Sub(t) >= d
+}
+
+// awakeWake returns the wall time at which the worker should look again
+// for something due at awake time at: as soon as it may be due, and no
+// later than FreezeGap/2 from now, so that, while the environment is
+// awake, its readings of the clock stay within the FreezeGap tickAwake
+// counts.
+func (p *Pipeline) awakeWake(now time.Time, at time.Duration) time.Time {
+	return now.Add(min(max(at-p.w.awake, 0), max(p.o.FreezeGap/2, time.Millisecond)))
 }
 
 // nextLook returns when the worker should look again for background work
@@ -424,7 +500,10 @@ func (p *Pipeline) nextLook(now time.Time, eager uint64) time.Time {
 		case periodic:
 			earliest(after(w.nextPeriod))
 		default:
-			earliest(after(list[0].at.Add(p.o.BatchDelay)))
+			earliest(after(p.awakeWake(now, list[0].at+p.o.BatchDelay)))
+			if d := p.maxDataAge(); d > 0 {
+				earliest(after(list[0].queued.Add(d)))
+			}
 		}
 	}
 	if w.flights[flMetrics] == nil {
@@ -436,7 +515,10 @@ func (p *Pipeline) nextLook(now time.Time, eager uint64) time.Time {
 		case w.dirty && periodic:
 			earliest(after(w.nextPeriod))
 		case w.dirty:
-			earliest(after(w.lastMetrics.Add(p.o.MetricInterval)))
+			earliest(after(p.awakeWake(now, w.lastMetrics+p.o.MetricInterval)))
+			if d := p.maxDataAge(); d > 0 && w.metricsArmed {
+				earliest(after(w.lastMetricsWall.Add(d)))
+			}
 		}
 	}
 	return next
@@ -495,7 +577,8 @@ func (p *Pipeline) pump(now time.Time, eager uint64) {
 func (p *Pipeline) collect(now time.Time) {
 	w := &p.w
 	self := w.selfOnly && !w.dirty
-	w.lastMetrics, w.dirty, w.selfDirty, w.selfOnly = now, false, false, false
+	w.lastMetrics, w.lastMetricsWall, w.metricsArmed = w.awake, now, true
+	w.dirty, w.selfDirty, w.selfOnly = false, false, false
 	w.mgen = max(w.mgen+1, w.mwant)
 	rm := &metricdata.ResourceMetrics{}
 	if err := p.reader.Collect(context.Background(), rm); err != nil {

@@ -145,6 +145,13 @@ type Options struct {
 	// AwakeTick is the resolution of the awake-time clock that bounds a
 	// request (default 100ms).
 	AwakeTick time.Duration
+	// FreezeGap is the resolution of the worker's awake-time clock, on
+	// which batch age and the metric interval are measured (default
+	// 25ms): a step of the wall clock longer than FreezeGap between two
+	// of the worker's readings is a freeze of the environment and does
+	// not count; while it waits for awake time, the worker reads the
+	// clock every FreezeGap/2.
+	FreezeGap time.Duration
 	// Breaker: open after BreakerThreshold consecutive failures (default
 	// 3), for BreakerMinOpen (default 5s) doubling to BreakerMaxOpen
 	// (default 5m) while probes fail.
@@ -186,19 +193,27 @@ type Pipeline struct {
 	// goroutine back to the worker, which reaps every sender it started.
 	results chan sendResult
 
-	// mu guards in, invokes, newWaiters, waiting, shutdownReq, closeReq,
-	// invoked, lastInvoke, running, stopped and intakeDrops.
+	// invMu guards invokes, invoked, lastInvoke and thawAt: Invoke's own
+	// lock, so that handing an INVOKE over never waits behind Enqueue's
+	// intake work (a flood) under mu. The worker takes mu, then invMu.
+	invMu      sync.Mutex
+	invokes    []Invocation
+	invoked    int
+	lastInvoke time.Time
+	// thawAt is when the latest INVOKE not yet seen by the worker arrived:
+	// the environment may have been frozen until then (see tickAwake).
+	thawAt time.Time
+
+	// mu guards in, newWaiters, waiting, shutdownReq, closeReq, running,
+	// stopped and intakeDrops.
 	mu         sync.Mutex
 	in         intake
-	invokes    []Invocation
 	newWaiters []*waiter
 	// waiting are the end/adaptive Invokes waiting, by request ID: Enqueue
 	// tells them when their runtimeDone arrives.
 	waiting     map[string]*waiter
 	shutdownReq *shutdownReq
 	closeReq    *closeReq
-	invoked     int
-	lastInvoke  time.Time
 	running     bool
 	stopped     bool
 	intakeDrops [2]int64 // logs, platform
@@ -303,6 +318,9 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Pipeline, error) 
 	}
 	if o.AwakeTick <= 0 {
 		o.AwakeTick = 100 * time.Millisecond
+	}
+	if o.FreezeGap <= 0 {
+		o.FreezeGap = 25 * time.Millisecond
 	}
 	p := &Pipeline{
 		cfg:      cfg,
@@ -484,13 +502,14 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	if ev.Tracing != nil {
 		inv.TraceHeader = ev.Tracing.Value
 	}
-	p.mu.Lock()
+	p.invMu.Lock()
 	first := p.invoked == 0
 	gap := !first && now.Sub(p.lastInvoke) > p.cfg.MaxDataAge
 	p.invoked++
 	p.lastInvoke = now
+	p.thawAt = now
 	if p.disabled {
-		p.mu.Unlock()
+		p.invMu.Unlock()
 		return
 	}
 	wait := p.mode == config.FlushEnd || p.mode == config.FlushAdaptive && (first || gap)
@@ -501,7 +520,7 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	if !inv.Deadline.IsZero() {
 		budget = inv.Deadline.Add(-p.o.Margin).Sub(now)
 	}
-	wait = wait && budget > 0 && !p.stopped && !p.br.blocking(now)
+	wait = wait && budget > 0 && !p.br.blocking(now)
 	// The mapper closes the span of an invocation that is waited for at
 	// its runtimeDone, so that it leaves with this flush.
 	inv.EndFlush = wait
@@ -510,8 +529,8 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 		// SHUTDOWN closed it as an error.
 		p.invokes = append(p.invokes, inv)
 	}
+	p.invMu.Unlock()
 	if !wait {
-		p.mu.Unlock()
 		p.signal()
 		return
 	}
@@ -519,6 +538,11 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	defer cancel()
 	w := &waiter{requestID: inv.RequestID, ctx: wctx, flush: p.flushTimeout(),
 		flushing: make(chan struct{}), done: make(chan struct{}), arrived: make(chan struct{})}
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
 	p.newWaiters = append(p.newWaiters, w)
 	if p.waiting == nil {
 		p.waiting = make(map[string]*waiter)
@@ -791,7 +815,6 @@ type consumeCtx struct {
 func (p *Pipeline) onSpans(spans []sdktrace.ReadOnlySpan) {
 	w := &p.w
 	cur := w.cur
-	now := p.now()
 	for _, s := range spans {
 		var src []*srcEvent
 		if cur.tr != nil {
@@ -816,7 +839,7 @@ func (p *Pipeline) onSpans(spans []sdktrace.ReadOnlySpan) {
 		if len(src) == 0 && cur.se != nil {
 			src = []*srcEvent{cur.se}
 		}
-		p.push(sigTraces, &item{span: s, bytes: spanBytes(s) + srcBytes(src), at: now, src: src, origin: cur.origin})
+		p.push(sigTraces, &item{span: s, bytes: spanBytes(s) + srcBytes(src), at: w.awake, src: src, origin: cur.origin})
 	}
 }
 
@@ -857,7 +880,7 @@ func (p *Pipeline) onLog(r sdklog.Record) {
 			}
 		}
 	}
-	p.push(sigLogs, &item{rec: r, bytes: logBytes(&r) + srcBytes(src) - sharedBytes(&r, src), at: p.now(), src: src, origin: cur.origin})
+	p.push(sigLogs, &item{rec: r, bytes: logBytes(&r) + srcBytes(src) - sharedBytes(&r, src), at: w.awake, src: src, origin: cur.origin})
 }
 
 // sharedBytes is what a log record's body shares with its one source
@@ -891,6 +914,9 @@ func (p *Pipeline) push(sig signal, it *item) {
 	}
 	p.w.qseq++
 	it.qseq = p.w.qseq
+	if it.queued = p.w.awakeAt; it.queued.IsZero() {
+		it.queued = p.now()
+	}
 	for _, d := range p.w.q.push(sig, it) {
 		p.dropItems(signalOf(d), "queue_full", []*item{d})
 	}

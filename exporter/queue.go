@@ -135,11 +135,12 @@ type item struct {
 	span     sdktrace.ReadOnlySpan // set for traces
 	rec      sdklog.Record         // set for logs
 	bytes    int64
-	at       time.Time   // when it was queued
-	src      []*srcEvent // source events (re-mappable form)
-	origin   *spillFile  // replayed from this file; nil for live data
-	maybeDup bool        // a failed attempt may have reached the server
-	qseq     uint64      // queue order: a flush covers the items queued up to a mark
+	at       time.Duration // when it was queued, in the worker's awake time
+	queued   time.Time     // when it was queued, wall clock (adaptive's MaxDataAge)
+	src      []*srcEvent   // source events (re-mappable form)
+	origin   *spillFile    // replayed from this file; nil for live data
+	maybeDup bool          // a failed attempt may have reached the server
+	qseq     uint64        // queue order: a flush covers the items queued up to a mark
 }
 
 // queue is the ONE bounded buffer of mapped outputs (spans and log
@@ -159,18 +160,28 @@ type queue struct {
 // total is the bytes the queue accounts for: queued and in flight.
 func (q *queue) total() int64 { return q.bytes + q.held }
 
-func (q *queue) len() int { return len(q.spans) + len(q.logs) }
-
-// oldest returns the time the oldest queued item was queued.
-func (q *queue) oldest() time.Time {
-	var t time.Time
+// oldest returns the awake time at which the oldest queued item was
+// queued; ok is false when the queue is empty.
+func (q *queue) oldest() (at time.Duration, ok bool) {
 	if len(q.spans) > 0 {
-		t = q.spans[0].at
+		at, ok = q.spans[0].at, true
 	}
-	if len(q.logs) > 0 && (t.IsZero() || q.logs[0].at.Before(t)) {
-		t = q.logs[0].at
+	if len(q.logs) > 0 && (!ok || q.logs[0].at < at) {
+		at, ok = q.logs[0].at, true
 	}
-	return t
+	return at, ok
+}
+
+// oldestWall returns the wall time at which the oldest queued item was
+// queued; ok is false when the queue is empty.
+func (q *queue) oldestWall() (t time.Time, ok bool) {
+	if len(q.spans) > 0 {
+		t, ok = q.spans[0].queued, true
+	}
+	if len(q.logs) > 0 && (!ok || q.logs[0].queued.Before(t)) {
+		t, ok = q.logs[0].queued, true
+	}
+	return t, ok
 }
 
 // push queues it and returns the items dropped to make room (possibly it).
