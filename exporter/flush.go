@@ -996,7 +996,7 @@ func (p *Pipeline) summary() {
 // consume maps one event, remembering it as the source of what it produces.
 func (p *Pipeline) consume(m Mapper, tr *tracker, ev telemetry.Event, origin *spillFile) {
 	w := &p.w
-	if typedNil(ev.Record) {
+	if telemetry.NilRecord(ev.Record) {
 		ev.Record = nil // a decoder bug must not panic the worker
 	}
 	w.seq++

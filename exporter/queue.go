@@ -308,39 +308,6 @@ func newTracker() *tracker {
 	return &tracker{byKey: make(map[string][]*srcEvent), maxKeys: 64}
 }
 
-// typedNil reports whether r is a nil pointer of a record type.
-func typedNil(r any) bool {
-	switch r := r.(type) {
-	case *telemetry.Log:
-		return r == nil
-	case *telemetry.Start:
-		return r == nil
-	case *telemetry.RuntimeDone:
-		return r == nil
-	case *telemetry.Report:
-		return r == nil
-	case *telemetry.InitStart:
-		return r == nil
-	case *telemetry.InitRuntimeDone:
-		return r == nil
-	case *telemetry.InitReport:
-		return r == nil
-	case *telemetry.RestoreStart:
-		return r == nil
-	case *telemetry.RestoreRuntimeDone:
-		return r == nil
-	case *telemetry.RestoreReport:
-		return r == nil
-	case *telemetry.LogsDropped:
-		return r == nil
-	case *telemetry.Extension:
-		return r == nil
-	case *telemetry.TelemetrySubscription:
-		return r == nil
-	}
-	return false
-}
-
 // phaseKey returns the phase an event belongs to ("" for none).
 func phaseKey(ev telemetry.Event) string {
 	switch r := ev.Record.(type) {

@@ -338,7 +338,7 @@ func (m *Mapper) Invoke(inv Invocation) {
 // Consume maps one event. Events must be given in the order the Telemetry
 // API delivered them.
 func (m *Mapper) Consume(ev telemetry.Event) {
-	if nilRecord(ev.Record) {
+	if telemetry.NilRecord(ev.Record) {
 		return // a typed nil pointer: nothing to map (the decoder never makes one)
 	}
 	if ev.Time.IsZero() {
@@ -388,39 +388,6 @@ func (m *Mapper) Consume(ev telemetry.Event) {
 	if m.cfg.PlatformLogs && ev.Record != nil && after {
 		m.platformLog(ev)
 	}
-}
-
-// nilRecord reports whether r is a nil pointer of a record type.
-func nilRecord(r any) bool {
-	switch r := r.(type) {
-	case *telemetry.Log:
-		return r == nil
-	case *telemetry.Start:
-		return r == nil
-	case *telemetry.RuntimeDone:
-		return r == nil
-	case *telemetry.Report:
-		return r == nil
-	case *telemetry.InitStart:
-		return r == nil
-	case *telemetry.InitRuntimeDone:
-		return r == nil
-	case *telemetry.InitReport:
-		return r == nil
-	case *telemetry.RestoreStart:
-		return r == nil
-	case *telemetry.RestoreRuntimeDone:
-		return r == nil
-	case *telemetry.RestoreReport:
-		return r == nil
-	case *telemetry.LogsDropped:
-		return r == nil
-	case *telemetry.Extension:
-		return r == nil
-	case *telemetry.TelemetrySubscription:
-		return r == nil
-	}
-	return false
 }
 
 // ConsumeContext takes from a platform.initStart or platform.restoreStart
