@@ -9,6 +9,10 @@ import (
 	"time"
 )
 
+// The emulator writes the Telemetry API's wire format with its own types,
+// from the spec, rather than importing the agent's telemetry package: a peer
+// that shared the agent's field names would also share its mistakes.
+
 // Telemetry event types (spec §2.4).
 const (
 	TypeInitStart             = "platform.initStart"
