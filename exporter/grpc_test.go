@@ -93,7 +93,8 @@ func TestGRPCExportHonoursRetryInfo(t *testing.T) {
 
 	cfg := testConfig(t, "", config.FlushAsync)
 	for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
-		s.Protocol, s.Endpoint, s.Insecure = "grpc", "http://"+lis.Addr().String(), true
+		// An http:// endpoint means plaintext even without _INSECURE.
+		s.Protocol, s.Endpoint, s.Insecure = "grpc", "http://"+lis.Addr().String(), false
 	}
 	h := newHarness(t, cfg, Options{})
 	h.run(t)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -288,6 +289,19 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 		}
 		return &http.Client{Transport: observingTransport{base: rt}}, nil
 	}
+	// grpcPlaintext: an http:// endpoint or _INSECURE=true means no TLS
+	// (the specification applies INSECURE only to endpoints without a
+	// scheme; an explicit https:// always uses TLS).
+	grpcPlaintext := func(s config.Signal, endpoint string) bool {
+		e := strings.ToLower(endpoint)
+		switch {
+		case strings.HasPrefix(e, "https://"):
+			return false
+		case strings.HasPrefix(e, "http://"):
+			return true
+		}
+		return s.Insecure
+	}
 	grpcCreds := func(s config.Signal) (credentials.TransportCredentials, error) {
 		tc, err := tlsConfig(s)
 		if err != nil {
@@ -324,7 +338,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 		if gzip(s) {
 			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
 		}
-		if s.Insecure {
+		if grpcPlaintext(s, endpointOr(s, p, "/v1/traces")) {
 			opts = append(opts, otlptracegrpc.WithInsecure())
 		} else if c, err := grpcCreds(s); err != nil {
 			return nil, fmt.Errorf("traces exporter: %w", err)
@@ -375,7 +389,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 		if gzip(s) {
 			opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
 		}
-		if s.Insecure {
+		if grpcPlaintext(s, endpointOr(s, p, "/v1/metrics")) {
 			opts = append(opts, otlpmetricgrpc.WithInsecure())
 		} else if c, err := grpcCreds(s); err != nil {
 			return nil, fmt.Errorf("metrics exporter: %w", err)
@@ -423,7 +437,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 		if gzip(s) {
 			opts = append(opts, otlploggrpc.WithCompressor("gzip"))
 		}
-		if s.Insecure {
+		if grpcPlaintext(s, endpointOr(s, p, "/v1/logs")) {
 			opts = append(opts, otlploggrpc.WithInsecure())
 		} else if c, err := grpcCreds(s); err != nil {
 			return nil, fmt.Errorf("logs exporter: %w", err)
