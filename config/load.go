@@ -179,8 +179,9 @@ func DefaultBufferMaxBytes(memorySizeMB int) int64 {
 	return min(max(b, minBufferMaxBytes), maxDefaultBufferBytes)
 }
 
-// DefaultMemoryLimit is the SLIPSTREAM_GOMEMLIMIT default: four times the
-// buffer plus 16 MiB for the agent itself.
+// DefaultMemoryLimit is the SLIPSTREAM_GOMEMLIMIT default: twice the
+// buffer plus 12 MiB for the agent itself (the executable's own pages come
+// on top: about 11.5 MiB resident).
 func DefaultMemoryLimit(bufferMaxBytes int64) int64 {
 	if bufferMaxBytes <= 0 {
 		bufferMaxBytes = DefaultBufferMaxBytes(0)
