@@ -137,6 +137,9 @@ type worker struct {
 		dropped, failed, retried, rejected int64
 		lastErr                            string
 	}
+	// intakeReported is the intake drop count (logs + platform events)
+	// the last summary line included.
+	intakeReported int64
 }
 
 // step does all the work that is due and returns when it wants to be woken
@@ -979,11 +982,17 @@ func dataPoints(rm *metricdata.ResourceMetrics) int64 {
 // summary writes one log line for a flush that had drops or failures.
 func (p *Pipeline) summary() {
 	s := &p.w.sum
-	if s.dropped == 0 && s.failed == 0 && s.rejected == 0 {
+	p.mu.Lock()
+	intake := p.intakeDrops[0] + p.intakeDrops[1]
+	p.mu.Unlock()
+	intakeDropped := intake - p.w.intakeReported
+	if s.dropped == 0 && s.failed == 0 && s.rejected == 0 && intakeDropped == 0 {
 		return
 	}
+	p.w.intakeReported = intake
 	p.log.Warn("export summary",
-		slog.Int64("dropped", s.dropped), slog.Int64("failed_requests", s.failed),
+		slog.Int64("dropped", s.dropped), slog.Int64("intake_dropped", intakeDropped),
+		slog.Int64("failed_requests", s.failed),
 		slog.Int64("retried", s.retried), slog.Int64("rejected", s.rejected),
 		slog.Int64("queue_bytes", p.w.q.bytes), slog.String("breaker", p.br.current().String()),
 		slog.String("last_error", s.lastErr))

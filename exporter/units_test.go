@@ -3,12 +3,14 @@ package exporter
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/slipstream-otel/slipstream/config"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -218,4 +220,23 @@ func TestQueueEvictsLogsBeforeSpans(t *testing.T) {
 	if q.bytes != 300 {
 		t.Errorf("bytes = %d, want 300", q.bytes)
 	}
+}
+
+// Intake drops are reported in the summary line, not only counted.
+func TestIntakeDropsReachTheSummaryLine(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{IntakeMaxBytes: 1000})
+		at := time.Now()
+		for range 50 {
+			h.p.Enqueue([]telemetry.Event{logLine("line", at)})
+		}
+		h.run(t)
+		synctest.Wait()
+		if !strings.Contains(h.logs.String(), `"intake_dropped":`) {
+			t.Fatalf("no summary line with intake_dropped; log:\n%s", h.logs.String())
+		}
+		if strings.Contains(h.logs.String(), `"intake_dropped":0`) {
+			t.Errorf("summary reports no intake drops; log:\n%s", h.logs.String())
+		}
+	})
 }
