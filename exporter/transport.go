@@ -1,6 +1,8 @@
 package exporter
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -122,6 +124,71 @@ func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	a.status = resp.StatusCode
 	a.retryAfter = resp.Header.Get("Retry-After")
 	return resp, nil
+}
+
+// gzipTransport gzips request bodies itself, for the HTTP exporters (built
+// with compression off). The exporters keep their gzip writers in a
+// sync.Pool that every GC cycle empties, so an export right after a GC
+// allocated ~0.8 MB of compressor state per signal, often started a GC
+// cycle of its own, and a freeze cut through both: at the thaw the
+// goroutine reading the next INVOKE waited behind them (BENCHMARKS.md). One
+// writer kept for the exporters' life, at BestSpeed, avoids that and costs
+// less CPU per request. It sits outside observingTransport, so "the body
+// was written" still means the compressed bytes on the wire.
+type gzipTransport struct {
+	base http.RoundTripper
+	z    *gzipper
+}
+
+// gzipper is one gzip.Writer shared by the exporters' senders.
+type gzipper struct {
+	mu sync.Mutex // guards w
+	w  *gzip.Writer
+}
+
+func (z *gzipper) compress(raw []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(raw)/4 + 64)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.w == nil {
+		w, err := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		if err != nil {
+			return nil, err
+		}
+		z.w = w
+	} else {
+		z.w.Reset(&buf)
+	}
+	if _, err := z.w.Write(raw); err != nil {
+		return nil, err
+	}
+	if err := z.w.Close(); err != nil {
+		return nil, err
+	}
+	z.w.Reset(io.Discard) // do not keep the last body alive
+	return buf.Bytes(), nil
+}
+
+func (t *gzipTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody || req.Header.Get("Content-Encoding") != "" {
+		return t.base.RoundTrip(req)
+	}
+	raw, err := io.ReadAll(req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("read request body: %w", err)
+	}
+	b, err := t.z.compress(raw)
+	if err != nil {
+		return nil, fmt.Errorf("gzip request body: %w", err)
+	}
+	r2 := req.Clone(req.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(b))
+	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	r2.ContentLength = int64(len(b))
+	r2.Header.Set("Content-Encoding", "gzip")
+	return t.base.RoundTrip(r2)
 }
 
 // sentBody notes when the transport has read the whole request body: from
@@ -275,6 +342,8 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 		logsTimeout:    timeoutOf(o.Logs),
 		metricsTimeout: timeoutOf(o.Metrics),
 	}
+	// One compressor for the three HTTP exporters (see gzipTransport).
+	z := &gzipper{}
 	client := func(s config.Signal) (*http.Client, error) {
 		rt := base
 		if rt == nil {
@@ -287,7 +356,11 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			e.idle = append(e.idle, c)
 		}
-		return &http.Client{Transport: observingTransport{base: rt}}, nil
+		var t http.RoundTripper = observingTransport{base: rt}
+		if s.Compression == "" || s.Compression == "gzip" {
+			t = &gzipTransport{base: t, z: z}
+		}
+		return &http.Client{Transport: t}, nil
 	}
 	// grpcPlaintext: an http:// endpoint or _INSECURE=true means no TLS
 	// (the specification applies INSECURE only to endpoints without a
@@ -362,9 +435,6 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlptracehttp.WithRetry(otlptracehttp.RetryConfig{Enabled: false}),
 			otlptracehttp.WithCompression(otlptracehttp.NoCompression),
 		}
-		if gzip(s) {
-			opts = append(opts, otlptracehttp.WithCompression(otlptracehttp.GzipCompression))
-		}
 		if p == protoHTTPJSON {
 			opts = append(opts, otlptracehttp.WithEncoding(otlptracehttp.EncodingJSON))
 		}
@@ -413,9 +483,6 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false}),
 			otlpmetrichttp.WithCompression(otlpmetrichttp.NoCompression),
 		}
-		if gzip(s) {
-			opts = append(opts, otlpmetrichttp.WithCompression(otlpmetrichttp.GzipCompression))
-		}
 		x, err := otlpmetrichttp.New(ctx, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("metrics exporter: %w", err)
@@ -460,9 +527,6 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlploghttp.WithHTTPClient(hc),
 			otlploghttp.WithRetry(otlploghttp.RetryConfig{Enabled: false}),
 			otlploghttp.WithCompression(otlploghttp.NoCompression),
-		}
-		if gzip(s) {
-			opts = append(opts, otlploghttp.WithCompression(otlploghttp.GzipCompression))
 		}
 		x, err := otlploghttp.New(ctx, opts...)
 		if err != nil {

@@ -3,10 +3,12 @@ package exporter
 import (
 	"context"
 	"encoding/pem"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -48,5 +50,45 @@ func TestBadCertificateFailsNew(t *testing.T) {
 	_, err := New(cfg, nil, Options{NewMapper: newFakeMapper})
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("New = %v, want a certificate error", err)
+	}
+}
+
+// Bodies are gzipped by our transport (one long-lived writer) when the
+// compression is gzip, and sent plain when it is none; either way the
+// collector decodes them.
+func TestCompressionIsOursAndHonoured(t *testing.T) {
+	for _, tc := range []struct{ compression, want string }{{"gzip", "gzip"}, {"none", ""}} {
+		t.Run("compression "+tc.compression, func(t *testing.T) {
+			col := newCollector()
+			var mu sync.Mutex
+			encodings := map[string]int{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				encodings[r.Header.Get("Content-Encoding")]++
+				mu.Unlock()
+				col.ServeHTTP(w, r)
+			}))
+			defer srv.Close()
+			cfg := testConfig(t, srv.URL, config.FlushAsync)
+			for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
+				s.Compression = tc.compression
+			}
+			h := newHarness(t, cfg, Options{})
+			h.run(t)
+			ctx := context.Background()
+			h.p.Enqueue(invocation("z1", 3, time.Now()))
+			h.p.Invoke(ctx, invokeEvent("z1", time.Now().Add(time.Minute)))
+			if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+				t.Fatal(err)
+			}
+			if spans, logs, _ := col.snapshot(); spans["z1"] != 1 || len(logs) == 0 {
+				t.Errorf("spans %v, logs %v", spans, logs)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(encodings) != 1 || encodings[tc.want] == 0 {
+				t.Errorf("Content-Encoding seen: %v, want only %q", encodings, tc.want)
+			}
+		})
 	}
 }
