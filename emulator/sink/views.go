@@ -346,28 +346,14 @@ func metricPoints(md pmetric.Metrics) []MetricPoint {
 						out = append(out, p)
 					}
 				case pmetric.MetricTypeHistogram:
+					t := m.Histogram().AggregationTemporality().String()
 					for _, dp := range m.Histogram().DataPoints().All() {
-						p := base
-						p.Temporality = m.Histogram().AggregationTemporality().String()
-						p.Start, p.Time = timeOf(dp.StartTimestamp()), timeOf(dp.Timestamp())
-						p.Attributes = dp.Attributes().AsRaw()
-						p.Value, p.Count = dp.Sum(), dp.Count()
-						if dp.HasMin() && dp.HasMax() {
-							p.HasMinMax, p.Min, p.Max = true, dp.Min(), dp.Max()
-						}
-						out = append(out, p)
+						out = append(out, histogramPoint(base, t, dp))
 					}
 				case pmetric.MetricTypeExponentialHistogram:
+					t := m.ExponentialHistogram().AggregationTemporality().String()
 					for _, dp := range m.ExponentialHistogram().DataPoints().All() {
-						p := base
-						p.Temporality = m.ExponentialHistogram().AggregationTemporality().String()
-						p.Start, p.Time = timeOf(dp.StartTimestamp()), timeOf(dp.Timestamp())
-						p.Attributes = dp.Attributes().AsRaw()
-						p.Value, p.Count = dp.Sum(), dp.Count()
-						if dp.HasMin() && dp.HasMax() {
-							p.HasMinMax, p.Min, p.Max = true, dp.Min(), dp.Max()
-						}
-						out = append(out, p)
+						out = append(out, histogramPoint(base, t, dp))
 					}
 				case pmetric.MetricTypeSummary:
 					for _, dp := range m.Summary().DataPoints().All() {
@@ -382,4 +368,30 @@ func metricPoints(md pmetric.Metrics) []MetricPoint {
 		}
 	}
 	return out
+}
+
+// histogramDataPoint is what explicit and exponential histogram points share.
+type histogramDataPoint interface {
+	StartTimestamp() pcommon.Timestamp
+	Timestamp() pcommon.Timestamp
+	Attributes() pcommon.Map
+	Sum() float64
+	Count() uint64
+	HasMin() bool
+	HasMax() bool
+	Min() float64
+	Max() float64
+}
+
+// histogramPoint flattens one histogram data point of either kind.
+func histogramPoint[P histogramDataPoint](base MetricPoint, temporality string, dp P) MetricPoint {
+	p := base
+	p.Temporality = temporality
+	p.Start, p.Time = timeOf(dp.StartTimestamp()), timeOf(dp.Timestamp())
+	p.Attributes = dp.Attributes().AsRaw()
+	p.Value, p.Count = dp.Sum(), dp.Count()
+	if dp.HasMin() && dp.HasMax() {
+		p.HasMinMax, p.Min, p.Max = true, dp.Min(), dp.Max()
+	}
+	return p
 }
