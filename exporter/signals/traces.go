@@ -476,16 +476,22 @@ func (m *Mapper) consumeInitRuntimeDone(ev telemetry.Event, r *telemetry.InitRun
 }
 
 func (m *Mapper) consumeInitReport(ev telemetry.Event, r *telemetry.InitReport) {
-	p := m.initPhase(ev.Time)
-	p.end = ev.Time
-	p.durationMs, p.hasDuration = r.Metrics.DurationMs, true
-	if r.Status != "" && r.Status != telemetry.StatusSuccess || p.status == "" {
-		p.status, p.errorType = r.Status, r.ErrorType
-	}
-	p.spans = append(p.spans, r.Spans...)
+	m.initPhase(ev.Time).report(ev.Time, r.Status, r.ErrorType, r.Metrics.DurationMs, r.Spans)
 	m.inst.initDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
 	m.initDurDone = true
 	m.completePhase(&m.init, &m.heldInit)
+}
+
+// report applies an init or restore report to its phase: the end, the
+// duration, a non-success status (or any status when none is known yet),
+// and the platform's spans.
+func (p *phase) report(at time.Time, status telemetry.Status, errorType string, durationMs float64, spans []telemetry.Span) {
+	p.end = at
+	p.durationMs, p.hasDuration = durationMs, true
+	if status != "" && status != telemetry.StatusSuccess || p.status == "" {
+		p.status, p.errorType = status, errorType
+	}
+	p.spans = append(p.spans, spans...)
 }
 
 func (m *Mapper) consumeRestoreStart(ev telemetry.Event, r *telemetry.RestoreStart) {
@@ -514,13 +520,7 @@ func (m *Mapper) consumeRestoreRuntimeDone(ev telemetry.Event, r *telemetry.Rest
 }
 
 func (m *Mapper) consumeRestoreReport(ev telemetry.Event, r *telemetry.RestoreReport) {
-	p := m.restorePhase(ev.Time)
-	p.end = ev.Time
-	p.durationMs, p.hasDuration = r.Metrics.DurationMs, true
-	if r.Status != "" && r.Status != telemetry.StatusSuccess || p.status == "" {
-		p.status, p.errorType = r.Status, r.ErrorType
-	}
-	p.spans = append(p.spans, r.Spans...)
+	m.restorePhase(ev.Time).report(ev.Time, r.Status, r.ErrorType, r.Metrics.DurationMs, r.Spans)
 	m.inst.restoreDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
 	m.restDurDone = true
 	m.completePhase(&m.restore, &m.heldRestore)
