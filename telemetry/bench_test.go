@@ -55,6 +55,30 @@ func (s signalSink) Enqueue(events []Event) { s <- len(events) }
 // finds the listener idle.
 func BenchmarkListenerPost(b *testing.B) {
 	const maxBytes = 1 << 20
+	sink := make(signalSink, 1)
+	l := NewListener(ListenerConfig{MaxBytes: maxBytes, Host: "127.0.0.1"}, sink)
+	benchmarkListenerPost(b, l, sink, logLinesBody(maxBytes))
+}
+
+// BenchmarkListenerPostSpooled is BenchmarkListenerPost with the handoff
+// held full, so that every body is written to the spool before the answer
+// and read back by the decode goroutine.
+func BenchmarkListenerPostSpooled(b *testing.B) {
+	const maxBytes = 1 << 20
+	sink := make(signalSink, 1)
+	l := NewListener(ListenerConfig{MaxBytes: maxBytes, Host: "127.0.0.1", SpoolDir: b.TempDir(), SpoolBytes: 4 * maxBytes}, sink)
+	if !l.queue.room.TryAcquire(l.queue.bound) {
+		b.Fatal("handoff not empty")
+	}
+	defer l.queue.room.Release(l.queue.bound)
+	benchmarkListenerPost(b, l, sink, logLinesBody(maxBytes))
+	if st := l.Stats(); st.Waited != 0 || st.Spooled == 0 {
+		b.Errorf("stats %+v", st)
+	}
+}
+
+// logLinesBody is a batch of function log lines of about maxBytes.
+func logLinesBody(maxBytes int) []byte {
 	var body []byte
 	body = append(body, '[')
 	for i := 0; len(body) < maxBytes-300; i++ {
@@ -63,9 +87,10 @@ func BenchmarkListenerPost(b *testing.B) {
 		}
 		body = fmt.Appendf(body, `{"time":"2026-11-26T00:45:33.%03dZ","type":"function","record":"2026-11-26T00:45:33.%03dZ\te3c00079-0f56-4943-a190-0821f0e429bd\tINFO\tprocessed item %d of the batch"}`, i%1000, i%1000, i)
 	}
-	body = append(body, ']')
-	sink := make(signalSink, 1)
-	l := NewListener(ListenerConfig{MaxBytes: maxBytes, Host: "127.0.0.1"}, sink)
+	return append(body, ']')
+}
+
+func benchmarkListenerPost(b *testing.B, l *Listener, sink signalSink, body []byte) {
 	if _, err := l.Start(); err != nil {
 		b.Fatal(err)
 	}

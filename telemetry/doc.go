@@ -35,21 +35,30 @@
 // same way. A 4xx for a fragment would only make Lambda resend it while
 // blocking its single in-flight delivery.
 //
-// The handoff to the decode goroutine is bounded by bytes
-// (HandoffBytes, by default 2 × the body limit: one body decoding, one queued). When it is full, a POST
-// waits for room before it is answered (counted in Waited), up to the end
-// of its request: this backpressure is deliberate, as it moves the
-// buffering to Lambda, which drops on its side and says so with
-// platform.logsDropped, which is exported and counted, rather than
-// dropping silently here. A POST whose request ends while waiting is
-// answered 503 and counted (Abandoned). Memory held: the handoff bound,
-// plus one fragment and, briefly, the joined copy.
+// The handoff to the decode goroutine is bounded by bytes in memory
+// (HandoffBytes: by default the body limit with a spool, 2 × the body
+// limit without). A body that finds it full is written to the spool
+// (SpoolDir, bounded by SpoolBytes: one file, unlinked as soon as it is
+// created) and answered at once, so that a log flood waits on disk rather
+// than in Lambda's buffer, which would drop it. A burst body (spooled, or
+// at least MaxBytes/4, which Lambda sends only when its batch is full) is
+// decoded once POSTs have paused for SpoolQuiet: during a flood the
+// listener only receives, leaving the CPU to the function and to Lambda's
+// delivery. Only when the spool is off, full or failing does a POST wait
+// for room before it is answered (counted in Waited), up to the end of its
+// request: the buffering then moves to Lambda, which drops on its side and
+// says so with platform.logsDropped (exported and counted). A POST whose
+// request ends while waiting is answered 503 and counted (Abandoned).
+// Memory held: the handoff bound, the body read back from the spool, one
+// fragment and, briefly, the joined copy.
 //
-// When the sink is full, the sink drops and counts; the listener has
-// answered 200 already, because Lambda's retry would only resend the
-// batch and hold up the next one. The listener logs at most one debug
-// line per odd batch, never per event: its own log lines come back as
-// "extension" events, and a line per batch would feed a loop.
+// The sink may block (the exporter's backpressure while its queue is full
+// and a request is in flight); the bodies that arrive meanwhile go to the
+// spool. When the sink drops, it counts; the listener has answered 200
+// already, because Lambda's retry would only resend the batch and hold up
+// the next one. The listener logs at most one debug line per odd batch,
+// never per event: its own log lines come back as "extension" events, and
+// a line per batch would feed a loop.
 //
 // Start binds sandbox.localdomain, resolved from /etc/hosts only
 // (HostsLookup: no DNS query may precede the first /event/next), or all
@@ -58,9 +67,16 @@
 // Concurrency: net/http runs each POST on its own goroutine, which only
 // reads, classifies and queues the body (atomic counters, a mutex-guarded
 // FIFO with a byte-weighted semaphore); one decode goroutine owns the
-// pending fragment, runs DecodeBatch and calls Sink.Enqueue, which must
-// not block. Start launches the serving and decode goroutines, which the
-// Listener owns and Close waits for. Close stops accepting and waits for
-// in-flight handlers (http.Server.Shutdown), then for the decode goroutine
-// to drain every accepted body into the sink, all until its context ends.
+// pending fragment, runs DecodeBatch and calls Sink.Enqueue, which may
+// block for a bounded time. With SpoolDir and SpoolBytes, a body that finds the FIFO full
+// is appended, under a mutex, to one unlinked spool file and queued as a
+// reference, answered at once; the decode goroutine reads it back in queue
+// order into a new buffer, so memory stays within HandoffBytes plus the
+// body read back, and a spool that cannot be created or written is turned
+// off with one warning (POSTs wait for room again). Start launches the
+// serving and decode goroutines, which the Listener owns and Close waits
+// for. Close stops accepting and waits for in-flight handlers
+// (http.Server.Shutdown), then for the decode goroutine to drain every
+// accepted body, spooled ones too, into the sink, all until its context
+// ends; the decode goroutine closes the spool file when it is done.
 package telemetry

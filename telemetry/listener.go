@@ -24,13 +24,19 @@ const SandboxHost = "sandbox.localdomain"
 // waiting for the rest of a split record.
 const DefaultFragmentTTL = 2 * time.Second
 
+// DefaultSpoolQuiet is how long POSTs must have paused before a spooled
+// body is read back (ListenerConfig.SpoolQuiet).
+const DefaultSpoolQuiet = 10 * time.Millisecond
+
 // bodySlack is the metadata allowance on top of 2 × maxBytes.
 const bodySlack = 64 << 10
 
-// Sink receives decoded events. Enqueue must not block: it is the
-// exporter's bounded queue, which drops and counts when full. The
-// Listener calls it from its one decode goroutine, in arrival order, after
-// the POST was answered. Enqueue takes ownership of the slice.
+// Sink receives decoded events: the exporter's bounded intake. Enqueue
+// may block for a bounded time (backpressure while the exporter's queue is
+// full and a request is in flight) and drops and counts otherwise; the
+// bodies that arrive meanwhile go to the spool. The Listener calls it from
+// its one decode goroutine, in arrival order, after the POST was answered.
+// Enqueue takes ownership of the slice.
 type Sink interface {
 	Enqueue(events []Event)
 }
@@ -52,11 +58,28 @@ type ListenerConfig struct {
 	// Host, when set, is bound instead of SandboxHost and no name is
 	// looked up (tests, AWS_SAM_LOCAL).
 	Host string
-	// HandoffBytes bounds the bodies answered but not yet decoded, in
-	// bytes; zero means 2 × the body limit (Lambda has one POST in flight:
-	// one body decoding and one queued). When it is reached, a POST
-	// waits for room before it is answered (backpressure).
+	// HandoffBytes bounds the bodies answered but not yet decoded that
+	// are held in memory, in bytes; zero means 2 × the body limit (Lambda
+	// has one POST in flight: one body decoding and one queued), or the
+	// body limit when the spool is on (a body decoding; the rest of a
+	// burst waits on disk rather than in the function's memory). When it
+	// is reached, a POST goes to the spool (SpoolDir) if it has room, and
+	// otherwise waits for room before it is answered (backpressure).
 	HandoffBytes int
+	// SpoolDir, when set with SpoolBytes > 0, is a directory for bodies
+	// that do not fit in the handoff: such a POST is written to a spool
+	// file there and answered at once instead of waiting for room.
+	SpoolDir string
+	// SpoolBytes bounds the bytes in the spool (bodies answered, not yet
+	// decoded); beyond it a POST waits for room as without a spool.
+	SpoolBytes int64
+	// SpoolQuiet: a burst body (spooled, or of at least MaxBytes/4: a
+	// batch Lambda flushed because it was full) is decoded only once no
+	// POST has arrived for SpoolQuiet (zero means DefaultSpoolQuiet;
+	// negative, at once). During a flood the listener then only receives
+	// (to memory, then to the spool), which leaves the CPU to the function
+	// and to Lambda's delivery, whose buffer overflows otherwise.
+	SpoolQuiet time.Duration
 	// LookupHost resolves SandboxHost; nil means HostsLookup, which reads
 	// /etc/hosts and sends no DNS query (no network call may precede the
 	// first /event/next). When the name does not resolve the listener
@@ -77,12 +100,15 @@ type ListenerStats struct {
 	FragmentsJoined   uint64 // fragments joined with the next body into a batch
 	FragmentsUnjoined uint64 // fragments that expired, never joined, or were pending at Close
 	Waited            uint64 // POSTs that waited for room in the handoff before being answered
+	Spooled           uint64 // bodies written to the spool (SpoolDir) and answered without waiting for room
+	SpooledBytes      uint64 // bytes of the bodies counted in Spooled
 	Abandoned         uint64 // bodies read but never decoded: the request ended while waiting (503) or Close gave up
 }
 
 type counters struct {
 	batches, events, bad, unknown, bytes, rejected, oversize atomic.Uint64
 	kept, joined, unjoined, waited, abandoned                atomic.Uint64
+	spooled, spooledBytes                                    atomic.Uint64
 }
 
 // Listener receives Telemetry API batches over HTTP and hands them to a
@@ -100,6 +126,9 @@ type Listener struct {
 
 	// queue hands accepted bodies to the decode goroutine.
 	queue *handoff
+	// spool holds the bodies that found no room in queue; nil without
+	// SpoolDir or SpoolBytes.
+	spool *spool
 	// abort tells the decode goroutine to discard what is left: Close's
 	// context ended.
 	abort atomic.Bool
@@ -107,6 +136,14 @@ type Listener struct {
 	// when it arrived; only the decode goroutine touches them.
 	frag   []byte
 	fragAt time.Time
+	// quiet is SpoolQuiet, burst the size from which a body waits for
+	// it; lastPost is when the latest POST arrived (Unix nanoseconds).
+	quiet    time.Duration
+	burst    int
+	lastPost atomic.Int64
+	// readWarned is set once a spooled body could not be read back; only
+	// the decode goroutine touches it.
+	readWarned bool
 
 	// waitHook, when set, runs when a POST starts waiting for room (tests).
 	waitHook func()
@@ -142,14 +179,20 @@ func NewListener(cfg ListenerConfig, sink Sink) *Listener {
 		maxBytes = MaxBufferBytes
 	}
 	l.limit = 2*int64(maxBytes) + bodySlack
-	bound := int64(cfg.HandoffBytes)
-	if bound <= 0 {
-		bound = 2 * l.limit
-	}
-	l.queue = newHandoff(bound)
+	l.burst = maxBytes / 4
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	l.spool = newSpool(cfg.SpoolDir, cfg.SpoolBytes, l.log)
+	bound := int64(cfg.HandoffBytes)
+	switch {
+	case bound > 0:
+	case l.spool != nil:
+		bound = l.limit
+	default:
+		bound = 2 * l.limit
+	}
+	l.queue = newHandoff(bound)
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -158,6 +201,9 @@ func NewListener(cfg ListenerConfig, sink Sink) *Listener {
 	}
 	if l.ttl <= 0 {
 		l.ttl = DefaultFragmentTTL
+	}
+	if l.quiet = cfg.SpoolQuiet; l.quiet == 0 {
+		l.quiet = DefaultSpoolQuiet
 	}
 	if l.sink == nil {
 		l.sink = discardSink{}
@@ -293,6 +339,11 @@ func (l *Listener) Close(ctx context.Context) error {
 		<-done
 	}
 	l.queue.close()
+	if decoded == nil && l.spool != nil { // never started: no decode goroutine closes it
+		if cerr := l.spool.close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close telemetry listener: %w", cerr))
+		}
+	}
 	if decoded != nil {
 		select {
 		case <-decoded:
@@ -328,6 +379,8 @@ func (l *Listener) Stats() ListenerStats {
 		FragmentsUnjoined: c.unjoined.Load(),
 		Waited:            c.waited.Load(),
 		Abandoned:         c.abandoned.Load(),
+		Spooled:           c.spooled.Load(),
+		SpooledBytes:      c.spooledBytes.Load(),
 	}
 }
 
@@ -335,7 +388,9 @@ func (l *Listener) Stats() ListenerStats {
 // answer. A body that looks like a complete array ('[' … ']') is answered
 // 200 as soon as the decode goroutine has it; decoding and Sink.Enqueue
 // happen after the answer, so Lambda's one delivery in flight is released
-// at once. ServeHTTP waits only for room in the handoff.
+// at once. ServeHTTP waits only for room in the handoff, and only when the
+// spool (SpoolDir) is off, full or failing: a body that does not fit in
+// memory is written there and answered at once.
 func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -359,6 +414,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.stats.bytes.Add(uint64(len(body)))
 	at := l.now()
+	l.lastPost.Store(time.Now().UnixNano()) // wall clock: awaitQuiet's timer runs on it
 
 	status := http.StatusOK
 	switch classify(body) {
@@ -381,12 +437,18 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
-// handOver queues it for the decode goroutine, waiting (bounded by ctx)
-// for room when the handoff is full. It reports false when ctx ended or
-// the listener is closed.
+// handOver queues it for the decode goroutine. When the handoff is full,
+// the body goes to the spool if it has room, and otherwise handOver waits
+// (bounded by ctx) for room in the handoff. It reports false when ctx
+// ended or the listener is closed.
 func (l *Listener) handOver(ctx context.Context, it item) bool {
 	weight := min(max(int64(len(it.body)), 1), l.queue.bound)
 	if !l.queue.room.TryAcquire(weight) {
+		if l.spool != nil {
+			if off, ok := l.spool.write(it.body); ok {
+				return l.pushSpooled(it, off)
+			}
+		}
 		l.stats.waited.Add(1)
 		if l.waitHook != nil {
 			l.waitHook()
@@ -399,6 +461,20 @@ func (l *Listener) handOver(ctx context.Context, it item) bool {
 		l.queue.room.Release(weight)
 		return false
 	}
+	return true
+}
+
+// pushSpooled queues it, whose body was written to the spool at off, as an
+// item that takes no room in the handoff and no longer holds the body.
+func (l *Listener) pushSpooled(it item, off int64) bool {
+	size := int64(len(it.body))
+	it.body, it.spooled, it.off, it.size = nil, true, off, size
+	if !l.queue.push(it, 0) {
+		l.spool.release(size)
+		return false
+	}
+	l.stats.spooled.Add(1)
+	l.stats.spooledBytes.Add(uint64(size))
 	return true
 }
 
@@ -463,6 +539,9 @@ type item struct {
 	at      time.Time // when it was received (fragment expiry)
 	refused bool      // answered 400: only drops a pending fragment
 	weight  int64     // room it holds in the handoff
+	spooled bool      // the body is in the spool, size bytes at off; body is nil
+	off     int64
+	size    int64
 }
 
 // handoff is the FIFO between the handlers and the decode goroutine,
@@ -532,19 +611,30 @@ func (h *handoff) close() {
 }
 
 // decodeLoop is the decode goroutine: it decodes the handed-over bodies in
-// arrival order and hands their events to the sink, until the handoff is
-// closed and empty.
+// arrival order, reading spooled ones back, and hands their events to the
+// sink, until the handoff is closed and empty. Then it closes the spool.
 func (l *Listener) decodeLoop() {
 	for {
 		it, ok := l.queue.pop()
 		if !ok {
 			break
 		}
-		if l.abort.Load() {
+		switch {
+		case l.abort.Load():
+			if it.spooled {
+				l.spool.release(it.size)
+			}
 			if !it.refused {
 				l.stats.abandoned.Add(1)
 			}
-		} else {
+		case (it.spooled || len(it.body) >= l.burst) && !l.awaitQuiet():
+			if it.spooled {
+				l.spool.release(it.size)
+			}
+			l.stats.abandoned.Add(1)
+		case it.spooled && !l.readBack(&it):
+			l.stats.abandoned.Add(1)
+		default:
 			l.process(it)
 		}
 		if it.weight > 0 {
@@ -555,6 +645,55 @@ func (l *Listener) decodeLoop() {
 		l.frag = nil
 		l.stats.unjoined.Add(1)
 	}
+	if l.spool != nil {
+		if err := l.spool.close(); err != nil {
+			l.log.Debug("telemetry spool not closed cleanly", "error", err)
+		}
+	}
+}
+
+// awaitQuiet waits until no POST has arrived for l.quiet. It reports false
+// when Close gave up on what is left meanwhile; Close itself ends the wait.
+func (l *Listener) awaitQuiet() bool {
+	var t *time.Timer
+	for {
+		if l.abort.Load() {
+			return false
+		}
+		wait := l.quiet - time.Since(time.Unix(0, l.lastPost.Load()))
+		if wait <= 0 {
+			return true
+		}
+		if t == nil {
+			t = time.NewTimer(wait)
+			defer t.Stop()
+		} else {
+			t.Reset(wait)
+		}
+		select {
+		case <-t.C:
+		case <-l.closingCh:
+			return !l.abort.Load()
+		}
+	}
+}
+
+// readBack loads the spooled body of it into it.body and gives its bytes
+// back to the spool before the body is decoded, as the sink may block. It
+// reports false, with one warning per listener, when the body cannot be
+// read.
+func (l *Listener) readBack(it *item) bool {
+	body, err := l.spool.read(it.off, it.size)
+	l.spool.release(it.size)
+	if err != nil {
+		if !l.readWarned {
+			l.readWarned = true
+			l.log.Warn("telemetry body lost: cannot read it back from the spool", "bytes", it.size, "error", err)
+		}
+		return false
+	}
+	it.body = body
+	return true
 }
 
 // process handles one item, containing a panic of the sink or the decoder

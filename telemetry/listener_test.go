@@ -545,7 +545,11 @@ func TestListenerDefaultLookupSendsNoDNSQuery(t *testing.T) {
 type gateSink struct {
 	release chan struct{}
 	got     chan []Event // unbuffered: a receive means Enqueue was entered
+	once    sync.Once
 }
+
+// open releases the sink; unlike close(s.release), it may be called twice.
+func (s *gateSink) open() { s.once.Do(func() { close(s.release) }) }
 
 func newGateSink() *gateSink {
 	return &gateSink{release: make(chan struct{}), got: make(chan []Event, 64)}
