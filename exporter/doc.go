@@ -48,13 +48,22 @@
 // # When it is full
 //
 // The intake between the listener and the worker is bounded
-// (Options.IntakeMaxBytes). When a batch does not fit, function and
-// extension log events are dropped first (the incoming ones, then queued
-// ones, oldest first) and platform events last; each drop is counted
-// (Stats, slipstream.exporter.items{outcome=dropped}). The output queue is
-// bounded by SLIPSTREAM_BUFFER_MAX_BYTES, the batches in flight included:
-// when full, log records are evicted before spans. Metrics are never queued nor dropped for space:
-// they are aggregated state in the MeterProvider, collected at each flush.
+// (Options.IntakeMaxBytes), and so is the output queue
+// (SLIPSTREAM_BUFFER_MAX_BYTES, the batches in flight included; a queued
+// record is charged its text plus the fixed size of its structures). While
+// a span or log request is in flight, the worker maps an event only when
+// its output cannot overflow the queue, and otherwise leaves the rest in
+// the intake until the request ends; Enqueue then waits for the intake
+// (Stats.IntakeWaits), and the listener answers Lambda from its spool
+// meanwhile: a flood waits rather than being dropped, within fixed memory.
+// Without a request in flight (dead backend, backoff, open breaker), the
+// worker maps everything: when the queue is full, log records are evicted
+// before spans; before Run and after SHUTDOWN's flush, Enqueue drops
+// function and extension log events first (incoming, then queued, oldest
+// first) and platform events last. Each drop is counted (Stats,
+// slipstream.exporter.items{outcome=dropped}). Metrics are never queued
+// nor dropped for space: they are aggregated state in the MeterProvider,
+// collected at each flush.
 //
 // # Flush policy and budget
 //

@@ -151,6 +151,7 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 	p.reap()
 	p.mu.Lock()
 	evs := p.in.take()
+	p.openRoom()
 	w.waiters = append(w.waiters, p.newWaiters...)
 	p.newWaiters = nil
 	sreq := p.shutdownReq
@@ -175,7 +176,15 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 	if invoked {
 		w.started = true // init is over: every extension called /event/next
 	}
-	for _, ev := range evs {
+	for i, ev := range evs {
+		if creq == nil && w.q.total()+2*eventSize(ev)+outputSlack > w.q.max && p.makeRoom() {
+			// Mapping ev could evict queued records: wait for the requests
+			// in flight instead, leaving the rest in the intake.
+			p.mu.Lock()
+			p.in.putBack(evs[i:])
+			p.mu.Unlock()
+			break
+		}
 		p.consume(w.m, w.tr, ev, nil)
 	}
 	if creq != nil {
@@ -305,6 +314,34 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 	return next, false
 }
 
+// outputSlack is added to twice an event's size when the worker checks
+// that mapping the event cannot overflow the queue: a log record is
+// larger than its event, and a span also carries its phase's platform
+// events (a few hundred bytes each) as its source.
+const outputSlack = 4 << 10
+
+// makeRoom reports whether a span or log request is in flight, starting
+// what is due first when none is. The worker then leaves the events it
+// could not map without evicting queued records in the intake until the
+// requests end: Enqueue waits meanwhile, which pushes back on the listener
+// (whose spool absorbs a flood) instead of dropping records. Without a
+// request in flight (a dead backend, a retry backoff, an open breaker, the
+// shutdown flush over) the events are mapped and the queue's drop policy
+// applies.
+func (p *Pipeline) makeRoom() bool {
+	w := &p.w
+	if w.finished {
+		return false
+	}
+	inFlight := func() bool { return w.flights[flightIndex(sigTraces)] != nil || w.flights[flightIndex(sigLogs)] != nil }
+	if !inFlight() {
+		now := p.now()
+		p.background(now)
+		p.pump(now, w.drainMark)
+	}
+	return inFlight()
+}
+
 // finishShutdown ends SHUTDOWN's flush: requests still in flight are
 // canceled and their items taken back, everything left is spilled (or
 // counted as dropped) and Shutdown gets its reply.
@@ -318,6 +355,10 @@ func (p *Pipeline) finishShutdown(sent bool) {
 	}
 	err := p.spillAll()
 	w.finished = true
+	p.mu.Lock()
+	p.finished = true
+	p.openRoom()
+	p.mu.Unlock()
 	p.releaseWaiters()
 	p.summary()
 	f.sd.reply <- err

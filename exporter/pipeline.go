@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -204,10 +205,15 @@ type Pipeline struct {
 	// the environment may have been frozen until then (see tickAwake).
 	thawAt time.Time
 
-	// mu guards in, newWaiters, waiting, shutdownReq, closeReq, running,
-	// stopped and intakeDrops.
-	mu         sync.Mutex
-	in         intake
+	// mu guards in, room, finished, newWaiters, waiting,
+	// shutdownReq, closeReq, running, stopped and intakeDrops.
+	mu sync.Mutex
+	in intake
+	// room is closed by the worker when it takes the intake: an Enqueue
+	// that found the intake full waits on it (created on demand).
+	room chan struct{}
+	// finished mirrors w.finished for Enqueue: nothing is taken any more.
+	finished   bool
 	newWaiters []*waiter
 	// waiting are the end/adaptive Invokes waiting, by request ID: Enqueue
 	// tells them when their runtimeDone arrives.
@@ -438,10 +444,14 @@ func (p *Pipeline) signal() {
 	}
 }
 
-// Enqueue hands decoded events to the pipeline (telemetry.Sink). It never
-// blocks: the events go through the pre-queue filter into the bounded
-// intake; when the intake is full, function/extension log events are
-// dropped first and platform events last, and every drop is counted.
+// Enqueue hands decoded events to the pipeline (telemetry.Sink): they go
+// through the pre-queue filter into the bounded intake. When the intake is
+// full while the worker runs, Enqueue waits until the worker takes it
+// (backpressure: the worker always takes it again, at the latest when the
+// requests in flight end, so the wait is bounded by the export timeout).
+// Before Run, once the worker has stopped and once SHUTDOWN's flush is
+// over, it never blocks: function/extension log events are dropped first and platform
+// events last, and every drop is counted.
 func (p *Pipeline) Enqueue(events []telemetry.Event) {
 	if p.disabled || len(events) == 0 {
 		return
@@ -454,6 +464,19 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 	if len(p.waiting) > 0 {
 		p.noteArrivals(events)
 	}
+	for waited := false; !p.in.fits(events) && p.in.bytes > 0 && p.running && !p.finished && p.closeReq == nil; waited = true {
+		if p.room == nil {
+			p.room = make(chan struct{})
+		}
+		room := p.room
+		p.mu.Unlock()
+		if !waited {
+			p.bump(func(s *Stats) { s.IntakeWaits++ })
+		}
+		p.signal()
+		<-room
+		p.mu.Lock()
+	}
 	dl, dp := p.in.add(events)
 	p.intakeDrops[0] += int64(dl)
 	p.intakeDrops[1] += int64(dp)
@@ -463,6 +486,14 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 		p.inst.items(context.Background(), "platform_events", "dropped", int64(dp))
 	}
 	p.signal()
+}
+
+// openRoom releases the Enqueues waiting for the intake. p.mu must be held.
+func (p *Pipeline) openRoom() {
+	if p.room != nil {
+		close(p.room)
+		p.room = nil
+	}
 }
 
 // noteArrivals tells the waiting Invokes whose runtimeDone (or report) is
@@ -642,6 +673,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer func() {
 		p.mu.Lock()
 		p.running, p.stopped = false, true
+		p.openRoom()
 		p.mu.Unlock()
 		close(p.done)
 	}()
@@ -695,6 +727,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	} else {
 		stopped := p.stopped
 		p.stopped = true
+		p.openRoom()
 		p.mu.Unlock()
 		if stopped {
 			// Run has returned, or an earlier Close stopped a worker that
@@ -723,15 +756,18 @@ type Stats struct {
 	// IntakeDroppedLogs and IntakeDroppedPlatform count events dropped by
 	// Enqueue because the intake was full.
 	IntakeDroppedLogs, IntakeDroppedPlatform int64
-	QueueBytes                               int64
-	IntakeBytes                              int64
-	Breaker                                  string
-	AuthFailures                             int64
-	SpillFilesWritten                        int64
-	SpillFilesReplayed                       int64
-	SpillFilesDeleted                        int64
-	SpillFilesExpired                        int64
-	SpillErrors                              int64
+	// IntakeWaits counts the times Enqueue waited for the worker to take
+	// a full intake (backpressure instead of a drop).
+	IntakeWaits        int64
+	QueueBytes         int64
+	IntakeBytes        int64
+	Breaker            string
+	AuthFailures       int64
+	SpillFilesWritten  int64
+	SpillFilesReplayed int64
+	SpillFilesDeleted  int64
+	SpillFilesExpired  int64
+	SpillErrors        int64
 }
 
 // SignalStats counts items (spans, log records, metric data points) by outcome.
@@ -941,8 +977,18 @@ func spanBytes(s sdktrace.ReadOnlySpan) int64 {
 	return n
 }
 
+// Fixed costs of a queued output and of each of its source events, in
+// bytes of memory: a log record is a large struct (inline attributes)
+// held by value in its item, and a source event is a telemetry.Event with
+// its decoded record. They matter for short log lines, where they are
+// several times the text.
+const (
+	logItemOverhead = int64(unsafe.Sizeof(item{}) + unsafe.Sizeof(srcEvent{}))
+	srcOverhead     = int64(unsafe.Sizeof(srcEvent{}) + unsafe.Sizeof(telemetry.Log{}) + 8)
+)
+
 func logBytes(r *sdklog.Record) int64 {
-	n := int64(128 + 32*r.AttributesLen())
+	n := logItemOverhead + int64(32*r.AttributesLen())
 	if b := r.Body(); b.Type() == attribute.STRING {
 		return n + int64(len(b.AsString()))
 	}
@@ -952,7 +998,7 @@ func logBytes(r *sdklog.Record) int64 {
 func srcBytes(src []*srcEvent) int64 {
 	var n int64
 	for _, s := range src {
-		n += eventSize(s.ev)
+		n += srcOverhead + eventSize(s.ev)
 	}
 	return n
 }

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"slices"
 	"time"
 
 	sdklog "go.opentelemetry.io/otel/sdk/log"
@@ -32,6 +33,15 @@ type intake struct {
 	evs   []telemetry.Event
 	bytes int64
 	max   int64
+}
+
+// fits reports whether evs fit in the intake as it is.
+func (in *intake) fits(evs []telemetry.Event) bool {
+	need := in.bytes
+	for _, ev := range evs {
+		need += eventSize(ev)
+	}
+	return need <= in.max
 }
 
 // add appends evs, dropping what does not fit. It returns the number of log
@@ -103,6 +113,15 @@ func (in *intake) evictLogs(want int64) int {
 	in.evs = out
 	in.bytes -= freed
 	return n
+}
+
+// putBack returns evs, taken earlier, to the front of the intake (which
+// may then hold more than max until the worker takes it again).
+func (in *intake) putBack(evs []telemetry.Event) {
+	for _, ev := range evs {
+		in.bytes += eventSize(ev)
+	}
+	in.evs = append(slices.Clip(evs), in.evs...)
 }
 
 // take returns every queued event and empties the intake.

@@ -245,12 +245,12 @@ func TestReplayRebuildsAnUnsentColdStartInitSpan(t *testing.T) {
 	})
 }
 
-// A runtimeDone that the full intake drops never reaches the mapper: the
-// invocation must not then wait until its deadline.
-func TestRuntimeDoneDroppedByAFullIntakeDoesNotHoldTheInvocation(t *testing.T) {
+// A runtimeDone that waits behind a full intake (the worker is busy) does
+// not hold the invocation more than FlushTimeout after it arrived, and is
+// not dropped: Enqueue waits for the worker instead.
+func TestRuntimeDoneWaitingForAFullIntakeDoesNotHoldTheInvocation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hold := make(chan struct{})
-		defer close(hold)
 		nm := func(o MapperOptions) (Mapper, error) {
 			m, err := newFakeMapper(o)
 			return holdingMapper{Mapper: m, id: "d1", hold: hold}, err
@@ -271,12 +271,23 @@ func TestRuntimeDoneDroppedByAFullIntakeDoesNotHoldTheInvocation(t *testing.T) {
 		h.p.Enqueue([]telemetry.Event{big})
 		synctest.Wait()
 		arrived := time.Now()
-		h.p.Enqueue([]telemetry.Event{runtimeDone("d2", arrived)})
-		if st := h.p.Stats(); st.IntakeDroppedPlatform != 1 {
-			t.Fatalf("intake drops = %d, want the runtimeDone dropped", st.IntakeDroppedPlatform)
-		}
+		enqueued := make(chan struct{})
+		go func() {
+			h.p.Enqueue([]telemetry.Event{runtimeDone("d2", arrived)})
+			close(enqueued)
+		}()
 		if d := (<-returned).Sub(arrived); d > 500*time.Millisecond {
-			t.Errorf("Invoke returned %v after its runtimeDone arrived (and was dropped), want at most FlushTimeout", d)
+			t.Errorf("Invoke returned %v after its runtimeDone arrived, want at most FlushTimeout", d)
+		}
+		select {
+		case <-enqueued:
+			t.Fatal("Enqueue returned while the worker could not take the full intake")
+		default:
+		}
+		close(hold)
+		<-enqueued
+		if st := h.p.Stats(); st.IntakeDroppedPlatform != 0 || st.IntakeDroppedLogs != 0 || st.IntakeWaits != 1 {
+			t.Errorf("intake drops %d/%d, waits %d; want none dropped and one wait", st.IntakeDroppedLogs, st.IntakeDroppedPlatform, st.IntakeWaits)
 		}
 	})
 }

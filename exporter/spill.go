@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -275,7 +276,12 @@ func (p *Pipeline) spillAll() error {
 	p.abandonFlights()
 	p.mu.Lock()
 	evs := p.in.take()
+	p.openRoom()
 	p.mu.Unlock()
+	// The intake goes to the spill file with the queue: the queue's bound
+	// does not evict for it (the intake is bounded itself).
+	bound := w.q.max
+	w.q.max = math.MaxInt64
 	for _, ev := range evs {
 		p.consume(w.m, w.tr, ev, nil)
 	}
@@ -285,6 +291,7 @@ func (p *Pipeline) spillAll() error {
 	p.releaseWaiters()
 	p.dropUnsentMetrics()
 	items := w.q.drain()
+	w.q.max = bound
 	p.queueBytes.Store(0)
 	if len(items) == 0 {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -242,7 +243,7 @@ func TestKillBetweenSendAndDeleteGivesAtMostOneDuplicate(t *testing.T) {
 func TestFullQueueDropsLogsBeforeSpans(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		cfg.BufferMaxBytes = 64 << 10
+		cfg.BufferMaxBytes = 256 << 10
 		cfg.SpillMaxBytes = 0
 		rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
 		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
@@ -262,6 +263,64 @@ func TestFullQueueDropsLogsBeforeSpans(t *testing.T) {
 		}
 		if st.QueueBytes > cfg.BufferMaxBytes {
 			t.Errorf("queue holds %d bytes, bound %d", st.QueueBytes, cfg.BufferMaxBytes)
+		}
+	})
+}
+
+// With a slow but healthy backend and a small buffer, a flood waits for
+// the requests in flight (Enqueue blocks) instead of evicting queued log
+// records: everything arrives once and nothing is dropped.
+func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		cfg.BufferMaxBytes = 64 << 10
+		col := newCollector()
+		var maxQueue atomic.Int64
+		var h *harness
+		slow := func(*http.Request) error { // every request takes 200 ms
+			maxQueue.Store(max(maxQueue.Load(), h.p.Stats().QueueBytes))
+			time.Sleep(200 * time.Millisecond)
+			return nil
+		}
+		h = newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: col, refuse: slow}}, IntakeMaxBytes: 8 << 10, BatchMaxBytes: 16 << 10})
+		h.run(t)
+		synctest.Wait() // the worker runs: Enqueue waits rather than drops
+		const n, lines = 40, 20
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := range n {
+				id := fmt.Sprintf("f%02d", i)
+				h.p.Invoke(context.Background(), invokeEvent(id, time.Now().Add(time.Hour)))
+				evs := invocation(id, lines, time.Now())
+				for j := range evs {
+					h.p.Enqueue(evs[j : j+1]) // one event per batch, as a busy listener would
+				}
+			}
+		}()
+		<-done
+		if err := h.p.Shutdown(context.Background(), shutdownEvent(time.Now().Add(time.Hour), "spindown")); err != nil {
+			t.Fatal(err)
+		}
+		h.close(t)
+		st := h.p.Stats()
+		spans, logs, _ := col.snapshot()
+		if len(spans) != n || len(logs) != n*lines {
+			t.Errorf("received %d spans and %d distinct log lines, want %d and %d", len(spans), len(logs), n, n*lines)
+		}
+		for b, c := range logs {
+			if c != 1 {
+				t.Errorf("log %q received %d times", b, c)
+			}
+		}
+		if st.Logs.Dropped != 0 || st.Traces.Dropped != 0 || st.IntakeDroppedLogs != 0 || st.IntakeDroppedPlatform != 0 {
+			t.Errorf("dropped: %+v", st)
+		}
+		if st.IntakeWaits == 0 {
+			t.Errorf("Enqueue never waited: the test did not fill the buffer (%+v)", st)
+		}
+		if m := maxQueue.Load(); m > cfg.BufferMaxBytes {
+			t.Errorf("queue held %d bytes, bound %d", m, cfg.BufferMaxBytes)
 		}
 	})
 }
