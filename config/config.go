@@ -111,6 +111,12 @@ type Config struct {
 	// SpillMaxBytes: SLIPSTREAM_SPILL_MAX_BYTES (byte size 0..10GiB,
 	// default 16 MiB; 0 disables spill).
 	SpillMaxBytes int64
+	// SpoolMaxBytes: SLIPSTREAM_SPOOL_MAX_BYTES (byte size 0..10GiB,
+	// default 64 MiB; 0 disables): bound of the file in SpillDir that holds
+	// telemetry batches received while the pipeline is behind (a log
+	// flood), so that Lambda's delivery is answered at once and drops
+	// nothing; the file is deleted as soon as it is opened.
+	SpoolMaxBytes int64
 	// SpillDir: SLIPSTREAM_SPILL_DIR (absolute path, default /tmp/slipstream).
 	SpillDir string
 	// SpillTTL: SLIPSTREAM_SPILL_TTL (duration 1s..24h, default 15m).

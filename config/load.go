@@ -33,6 +33,7 @@ const (
 	defaultMaxDataAge     = 60 * time.Second
 	defaultSpillMaxBytes  = 16 << 20
 	maxSpillMaxBytes      = 10 << 30 // Lambda's largest ephemeral storage
+	defaultSpoolMaxBytes  = 64 << 20
 	defaultSpillDir       = "/tmp/slipstream"
 	defaultSpillTTL       = 15 * time.Minute
 	defaultGCPercent      = 100
@@ -137,6 +138,7 @@ func (l *loader) load() {
 	c.MaxDataAge = l.duration("SLIPSTREAM_MAX_DATA_AGE", time.Second, 24*time.Hour, defaultMaxDataAge)
 	c.BufferMaxBytes = l.byteSize("SLIPSTREAM_BUFFER_MAX_BYTES", minBufferMaxBytes, maxBufferMaxBytes, DefaultBufferMaxBytes(c.MemorySizeMB))
 	c.SpillMaxBytes = l.byteSize("SLIPSTREAM_SPILL_MAX_BYTES", 0, maxSpillMaxBytes, defaultSpillMaxBytes)
+	c.SpoolMaxBytes = l.byteSize("SLIPSTREAM_SPOOL_MAX_BYTES", 0, maxSpillMaxBytes, defaultSpoolMaxBytes)
 	c.SpillDir = l.absPath("SLIPSTREAM_SPILL_DIR", defaultSpillDir)
 	c.SpillTTL = l.duration("SLIPSTREAM_SPILL_TTL", time.Second, 24*time.Hour, defaultSpillTTL)
 

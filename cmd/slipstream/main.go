@@ -137,9 +137,11 @@ func runWith(ctx context.Context, getenv func(string) string, stderr io.Writer, 
 
 	a := &agent{pipeline: pipeline, log: log}
 	a.listener = telemetry.NewListener(telemetry.ListenerConfig{
-		Port:     cfg.ListenerPort,
-		MaxBytes: cfg.TelemetryMaxBytes,
-		Logger:   log,
+		Port:       cfg.ListenerPort,
+		MaxBytes:   cfg.TelemetryMaxBytes,
+		Logger:     log,
+		SpoolDir:   cfg.SpillDir,
+		SpoolBytes: cfg.SpoolMaxBytes,
 	}, a)
 	uri, err := a.listener.Start()
 	if err == nil {
@@ -302,11 +304,29 @@ func (a *agent) Shutdown(ctx context.Context, ev extension.Event) error {
 	a.shutdown = true
 	a.deadline, _ = ctx.Deadline()
 	err := a.guard("shutdown", func() error { return a.pipeline.Shutdown(ctx, ev) })
-	return errors.Join(err, a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
+	err = errors.Join(err, a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
+	a.intakeSummary()
+	return err
+}
+
+// intakeSummary logs the listener's counters once, at the end: at WARN
+// when a body was refused, had to wait (Lambda may then have dropped
+// records) or was abandoned, at DEBUG otherwise.
+func (a *agent) intakeSummary() {
+	st := a.listener.Stats()
+	level := slog.LevelDebug
+	if st.Rejected4xx > 0 || st.Waited > 0 || st.Abandoned > 0 || st.FragmentsUnjoined > 0 {
+		level = slog.LevelWarn
+	}
+	a.log.Log(context.Background(), level, "telemetry intake summary",
+		"bodies", st.Batches, "events", st.Events, "bytes", st.Bytes, "bad_events", st.BadEvents,
+		"rejected", st.Rejected4xx, "waited", st.Waited, "spooled", st.Spooled, "spooled_bytes", st.SpooledBytes,
+		"abandoned", st.Abandoned, "fragments_joined", st.FragmentsJoined, "fragments_unjoined", st.FragmentsUnjoined)
 }
 
 func (a *agent) close(ctx context.Context) {
 	err := errors.Join(a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
+	a.intakeSummary()
 	if err != nil {
 		a.log.Warn("close", "error", err.Error())
 	}

@@ -435,6 +435,11 @@ func TestE2EDelivery(t *testing.T) {
 			t.Errorf("received %d + emulator dropped %d + agent dropped %v + agent spilled %v = %d, want the %d lines written (loss must be counted)",
 				received, st.DroppedRecords, agentDropped, agentSpilled, total, lines)
 		}
+		if agentDropped != 0 {
+			// Healthy backend: the agent's spool and backpressure hold a
+			// flood rather than drop it.
+			t.Errorf("the agent dropped %v flood lines with a healthy backend", agentDropped)
+		}
 		if platformDropped != float64(st.DroppedRecords) {
 			t.Errorf("aws.lambda.logs_dropped.records = %v, the emulator reported %d dropped records in platform.logsDropped", platformDropped, st.DroppedRecords)
 		}
