@@ -124,7 +124,9 @@ type Config struct {
 
 	// Go runtime: the agent's own GC settings, applied at start over any
 	// GOGC/GOMEMLIMIT the function set for itself.
-	// GCPercent: SLIPSTREAM_GOGC (1..10000 or off = -1, default 100).
+	// GCPercent: SLIPSTREAM_GOGC (1..10000 or off = -1, default 400; the
+	// memory limit bounds the heap, and fewer collections means fewer cut
+	// by a freeze and resumed at thaw, beside the next invocation).
 	GCPercent int
 	// MemoryLimit: SLIPSTREAM_GOMEMLIMIT (byte size 8MiB..64GiB, default
 	// DefaultMemoryLimit(BufferMaxBytes) = 2 × BufferMaxBytes + 12 MiB,

@@ -60,7 +60,7 @@ func TestLoadDefaults(t *testing.T) {
 		SpoolMaxBytes:  64 << 20,
 		SpillDir:       "/tmp/slipstream",
 		SpillTTL:       15 * time.Minute,
-		GCPercent:      100,
+		GCPercent:      400,
 		MemoryLimit:    20 << 20,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -184,7 +184,7 @@ func TestLoadSettings(t *testing.T) {
 			func(c *Config) bool { return c.MemoryLimit == 1<<30 }},
 		{"gomemlimit rejects a tiny limit", map[string]string{"SLIPSTREAM_GOMEMLIMIT": "1KiB"}, `SLIPSTREAM_GOMEMLIMIT="1KiB": accepted bytes from 8MiB to 64GiB (suffix B, KiB, MiB or GiB allowed)`, nil},
 		{"the function's GOGC and GOMEMLIMIT are not read", map[string]string{"GOGC": "off", "GOMEMLIMIT": "1MiB"}, "",
-			func(c *Config) bool { return c.GCPercent == 100 && c.MemoryLimit == 20<<20 }},
+			func(c *Config) bool { return c.GCPercent == 400 && c.MemoryLimit == 20<<20 }},
 		{"service name falls back to the resource attribute", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=billing", "AWS_LAMBDA_FUNCTION_NAME": "fn"}, "",
 			func(c *Config) bool { return c.ServiceName == "billing" }},
 		{"service name variable wins over the resource attribute", map[string]string{"OTEL_SERVICE_NAME": "svc", "OTEL_RESOURCE_ATTRIBUTES": "service.name=billing"}, "",
@@ -287,9 +287,9 @@ func TestApplyRuntime(t *testing.T) {
 		beforeGC  int
 		beforeMem int64
 	}{
-		{"a loaded config replaces the function's GOGC=off", *Load(env(map[string]string{"GOGC": "off"})), 100, 20 << 20, -1, 1 << 62},
+		{"a loaded config replaces the function's GOGC=off", *Load(env(map[string]string{"GOGC": "off"})), 400, 20 << 20, -1, 1 << 62},
 		{"explicit values are applied", Config{GCPercent: 50, MemoryLimit: 64 << 20}, 50, 64 << 20, 200, 1 << 30},
-		{"a hand-built zero config gets safe values", Config{}, 100, 20 << 20, -1, 1 << 30},
+		{"a hand-built zero config gets safe values", Config{}, 400, 20 << 20, -1, 1 << 30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

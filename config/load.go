@@ -36,7 +36,7 @@ const (
 	defaultSpoolMaxBytes  = 64 << 20
 	defaultSpillDir       = "/tmp/slipstream"
 	defaultSpillTTL       = 15 * time.Minute
-	defaultGCPercent      = 100
+	defaultGCPercent      = 400
 	maxGCPercent          = 10000
 	minBufferMaxBytes     = 1 << 20
 	maxBufferMaxBytes     = 1 << 30

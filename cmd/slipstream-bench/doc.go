@@ -14,7 +14,7 @@
 //
 // Usage:
 //
-//	go run ./cmd/slipstream-bench [-quick] [-only steps] [-tags tags] [-agent-log file] [-agent-bin file]
+//	go run ./cmd/slipstream-bench [-quick] [-only steps] [-tags tags] [-agent-log file] [-agent-bin file] [-agent-env K=V,...]
 //
 // Concurrency: the steps run one after another on the main goroutine, one
 // execution environment at a time, so that runs do not compete with each

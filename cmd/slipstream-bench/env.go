@@ -309,6 +309,9 @@ func (b *bench) runEnv(ctx context.Context, spec envSpec, payloads [][]byte) (en
 	if spec.flush != "" {
 		env = append(env, "SLIPSTREAM_FLUSH="+spec.flush)
 	}
+	if spec.ext == b.agent {
+		env = append(env, b.o.agentEnv...)
+	}
 	cfg := emulator.Config{
 		Function:           b.function,
 		FunctionName:       "slipstream-bench",

@@ -29,6 +29,7 @@ type options struct {
 	only        map[string]bool // steps to run; nil runs all
 	agentBin    string          // run this agent binary instead of the stripped build (profiling)
 	tags        string          // build tags for the agent (go build -tags)
+	agentEnv    []string        // extra KEY=value variables for the environments that run the agent
 }
 
 func defaultOptions(quick bool) options {
@@ -45,10 +46,20 @@ func main() {
 	agentLog := flag.String("agent-log", "", "file for the function's and extensions' own output (default: discarded)")
 	only := flag.String("only", "", "comma-separated steps to run (init,ready,post,rss,flood,fn; default all)")
 	agentBin := flag.String("agent-bin", "", "run this agent binary (e.g. an unstripped build for perf) instead of the stripped build; sizes stay those of the stripped build")
+	agentEnv := flag.String("agent-env", "", "comma-separated KEY=value variables added to the environments that run the agent (e.g. SLIPSTREAM_GOGC=200)")
 	tags := flag.String("tags", "grpcnotrace", "build tags for the agent, as for go build -tags (the release build uses grpcnotrace)")
 	flag.Parse()
 	o := defaultOptions(*quick)
 	o.agentLog, o.agentBin, o.tags = *agentLog, *agentBin, *tags
+	if *agentEnv != "" {
+		for kv := range strings.SplitSeq(*agentEnv, ",") {
+			if !strings.Contains(kv, "=") {
+				fmt.Fprintf(os.Stderr, "slipstream-bench: -agent-env %q: want KEY=value\n", kv)
+				os.Exit(2)
+			}
+			o.agentEnv = append(o.agentEnv, kv)
+		}
+	}
 	if *only != "" {
 		o.only = map[string]bool{}
 		for s := range strings.SplitSeq(*only, ",") {
