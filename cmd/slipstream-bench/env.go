@@ -310,7 +310,7 @@ func (b *bench) runEnv(ctx context.Context, spec envSpec, payloads [][]byte) (en
 		env = append(env, "SLIPSTREAM_FLUSH="+spec.flush)
 	}
 	if spec.ext == b.agent {
-		env = append(env, b.o.agentEnv...)
+		env = append(env, b.o.agentEnv...) // os/exec keeps the last of two settings
 	}
 	cfg := emulator.Config{
 		Function:           b.function,
