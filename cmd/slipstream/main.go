@@ -50,7 +50,9 @@ const apiTimeout = 5 * time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	stopProfile := startProfile()
 	code := run(ctx, os.Getenv, os.Stderr, filepath.Base(os.Args[0]))
+	stopProfile()
 	stop()
 	os.Exit(code)
 }
