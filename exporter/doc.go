@@ -117,7 +117,10 @@
 // an ID. Run replays them through a fresh mapper (metrics are not
 // recounted) and deletes each file once all of its outputs got a 2xx: a
 // process killed between the 2xx and the delete sends that batch once more.
-// Metrics are aggregated state, not events: the data points the final
-// flush could not send are counted as dropped (and logged once), not
-// spilled.
+// Metrics are aggregated state, not events: the collections the final flush
+// could not send (with delta temporality every unsent one, with cumulative
+// a fresh one that carries the totals) go into the same file in our own
+// encoding of the SDK's metricdata (metricspill.go), and a replay sends
+// them as they were collected, beside this process's own collections (a
+// cumulative collection never supersedes a replayed one).
 package exporter

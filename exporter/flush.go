@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -57,6 +58,10 @@ type pendingMetrics struct {
 	// self: taken at SHUTDOWN only to carry the self-metrics of the final
 	// requests; cut off, it is given up without counting (best effort).
 	self bool
+	// origin is the spill file a replayed collection came from (nil for
+	// this process's own): never superseded by a new collection, and
+	// settled against its file like a replayed span or log record.
+	origin *spillFile
 }
 
 // sendResult is what a sender goroutine hands back to the worker.
@@ -638,10 +643,9 @@ func (p *Pipeline) collect(now time.Time) {
 	rm.Resource = res
 	pm := &pendingMetrics{rm: rm, gen: w.mgen, n: dataPoints(rm), self: self}
 	if p.cumulative {
-		// The new collection carries the totals: it supersedes the
-		// collections not sent yet.
-		clear(w.mq)
-		w.mq = w.mq[:0]
+		// The new collection carries the totals: it supersedes this
+		// process's collections not sent yet (not the replayed ones).
+		w.mq = slices.DeleteFunc(w.mq, func(q *pendingMetrics) bool { return q.origin == nil })
 	}
 	w.mq = append(w.mq, pm)
 	p.boundMetrics()
@@ -653,6 +657,7 @@ func (p *Pipeline) boundMetrics() {
 	w := &p.w
 	for len(w.mq) > maxPendingMetrics {
 		p.count(sigMetrics, "dropped", w.mq[0].n)
+		p.settleMetricsOrigin(w.mq[0], true)
 		w.mq[0] = nil
 		w.mq = w.mq[1:]
 	}
@@ -823,16 +828,18 @@ func (p *Pipeline) settleMetrics(r sendResult) {
 		p.sent()
 		p.count(sigMetrics, "sent", pm.n)
 		w.msettled = max(w.msettled, pm.gen)
-		if len(w.mq) == 0 {
+		if !slices.ContainsFunc(w.mq, func(q *pendingMetrics) bool { return q.origin == nil }) {
 			w.metricsFailed = false
 		}
+		p.settleMetricsOrigin(pm, false)
 	case verdictRetry:
 		p.failed(r.end, r.retryAfter, r.err, r.res)
 		p.count(sigMetrics, "retried", pm.n)
-		if !pm.self {
+		if !pm.self && pm.origin == nil {
 			w.metricsFailed = true
 		}
-		if !p.cumulative || len(w.mq) == 0 {
+		superseded := p.cumulative && pm.origin == nil && slices.ContainsFunc(w.mq, func(q *pendingMetrics) bool { return q.origin == nil })
+		if !superseded {
 			w.mq = append([]*pendingMetrics{pm}, w.mq...)
 			p.boundMetrics()
 		}
@@ -841,44 +848,69 @@ func (p *Pipeline) settleMetrics(r sendResult) {
 		p.logAuth(r.res)
 		p.count(sigMetrics, "dropped", pm.n)
 		w.msettled = max(w.msettled, pm.gen)
+		p.settleMetricsOrigin(pm, true)
 	default:
 		p.sent() // the backend answered: it is alive
 		w.sum.rejected += pm.n
 		w.sum.lastErr = errText(r.err)
 		p.count(sigMetrics, "dropped", pm.n)
 		w.msettled = max(w.msettled, pm.gen)
+		p.settleMetricsOrigin(pm, true)
 	}
 }
 
-// dropUnsentMetrics counts as dropped, with one log line, the metric data
-// points that the final flush could not send: they are aggregated state,
-// not events, so they are not spilled (a replay does not recount them).
-func (p *Pipeline) dropUnsentMetrics() {
-	w := &p.w
-	// A cumulative collection after a successful export would count every
-	// stream again although little changed: only failed exports (and
-	// delta collections, which hold just what is new) are counted.
-	if !w.metricsFailed && len(w.mq) == 0 && (!w.dirty || p.cumulative) {
+// settleMetricsOrigin settles a replayed collection against its spill
+// file (sent, dropped or re-spilled); lost marks a drop.
+func (p *Pipeline) settleMetricsOrigin(pm *pendingMetrics, lost bool) {
+	f := pm.origin
+	if f == nil {
 		return
 	}
-	var n int64
-	if !p.cumulative {
-		// A cumulative collection is superseded by the fresh one below.
-		for _, pm := range w.mq {
-			n += pm.n
+	pm.origin = nil
+	f.lost = f.lost || lost
+	f.pending--
+	if f.pending == 0 {
+		p.deleteSpill(f)
+	}
+}
+
+// unsentMetrics takes the metric data the final flush could not send, to
+// be spilled with the spans and log records: the replayed collections
+// still queued, and this process's unsent collections (with delta
+// temporality each one holds only what is new; a cumulative one is
+// superseded by a fresh collection, which carries the totals). Nothing is
+// taken when everything up to the last event was sent: a cumulative
+// collection after a successful export would repeat every stream.
+func (p *Pipeline) unsentMetrics() []*pendingMetrics {
+	w := &p.w
+	var out []*pendingMetrics
+	own := false
+	for _, pm := range w.mq {
+		switch {
+		case pm.origin != nil:
+			out = append(out, pm)
+		case !p.cumulative:
+			out = append(out, pm)
+			own = true
+		default:
+			own = true
 		}
 	}
 	w.mq = nil
+	if !w.metricsFailed && !own && (!w.dirty || p.cumulative) {
+		return out
+	}
 	rm := &metricdata.ResourceMetrics{}
-	if err := p.reader.Collect(context.Background(), rm); err == nil {
-		n += dataPoints(rm)
+	if err := p.reader.Collect(context.Background(), rm); err == nil && dataPoints(rm) > 0 {
+		res := w.m.Resource()
+		if res == nil {
+			res = resource.Empty()
+		}
+		rm.Resource = res
+		out = append(out, &pendingMetrics{rm: rm, n: dataPoints(rm)})
 	}
 	w.dirty, w.metricsFailed = false, false
-	if n == 0 {
-		return
-	}
-	p.count(sigMetrics, "dropped", n)
-	p.log.Error("unsent metrics dropped at shutdown", slog.Int64("metric_points", n))
+	return out
 }
 
 // attempt runs one export call bounded by timeout of awake time and

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
@@ -149,8 +150,9 @@ type collector struct {
 	requests []string       // paths, in order, including refused ones
 	times    []time.Time
 	respond  func(path string, n int) (int, http.Header)
-	leaked   bool            // a request carried the X-Env header set only in OTEL_* variables
-	names    map[string]bool // metric names received
+	leaked   bool               // a request carried the X-Env header set only in OTEL_* variables
+	names    map[string]bool    // metric names received
+	sums     map[string]float64 // Σ of the data points of each Sum metric received
 }
 
 func newCollector() *collector {
@@ -245,6 +247,15 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 						c.names = map[string]bool{}
 					}
 					c.names[ms.At(k).Name()] = true
+					if m := ms.At(k); m.Type() == pmetric.MetricTypeSum {
+						if c.sums == nil {
+							c.sums = map[string]float64{}
+						}
+						for d := range m.Sum().DataPoints().Len() {
+							dp := m.Sum().DataPoints().At(d)
+							c.sums[m.Name()] += dp.DoubleValue() + float64(dp.IntValue())
+						}
+					}
 				}
 			}
 		}

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"testing"
 	"testing/synctest"
@@ -137,29 +138,41 @@ func TestTypedNilRecordsDoNotPanicTheWorker(t *testing.T) {
 	})
 }
 
-// Metrics that cannot be sent by the SHUTDOWN deadline are not spilled
-// (the replay does not recount them); they must at least be counted as
-// dropped, never lost silently.
-func TestUnsentMetricsAtShutdownAreCountedDropped(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h, rt := synctestHarness(t, config.FlushAsync, newCollector(), Options{})
-		rt.setRefuse(func(*http.Request) error { return errRefused })
-		h.run(t)
-		ctx := context.Background()
-		h.p.Invoke(ctx, invokeEvent("m1", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("m1", 1, time.Now()))
-		time.Sleep(time.Second)
-		if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
-			t.Fatal(err)
-		}
-		st := h.p.Stats()
-		if st.Metrics.Sent != 0 || st.Metrics.Dropped == 0 {
-			t.Errorf("metrics %+v: want the unsent data points counted as dropped", st.Metrics)
-		}
-		if n := h.logs.count("metric_points"); n == 0 {
-			t.Errorf("no log line names the dropped metric points: %s", h.logs.String())
-		}
-	})
+// Metrics that cannot be sent by the SHUTDOWN deadline are spilled; with
+// spill off they must at least be counted as dropped, never lost silently.
+func TestUnsentMetricsAtShutdownAreSpilledOrCountedDropped(t *testing.T) {
+	for _, spillOn := range []bool{true, false} {
+		t.Run(fmt.Sprintf("spill %v", spillOn), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+				if !spillOn {
+					cfg.SpillMaxBytes = 0
+				}
+				rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+				h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+				h.run(t)
+				ctx := context.Background()
+				h.p.Invoke(ctx, invokeEvent("m1", time.Now().Add(time.Minute)))
+				h.p.Enqueue(invocation("m1", 1, time.Now()))
+				time.Sleep(time.Second)
+				if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil && spillOn {
+					t.Fatal(err)
+				}
+				st := h.p.Stats()
+				switch {
+				case st.Metrics.Sent != 0:
+					t.Errorf("metrics %+v: nothing could be sent", st.Metrics)
+				case spillOn && (st.Metrics.Spilled == 0 || st.Metrics.Dropped != 0):
+					t.Errorf("metrics %+v: want the unsent data points spilled", st.Metrics)
+				case !spillOn && (st.Metrics.Dropped == 0 || st.Metrics.Spilled != 0):
+					t.Errorf("metrics %+v: want the unsent data points counted as dropped", st.Metrics)
+				}
+				if n := h.logs.count("metric_points"); n == 0 {
+					t.Errorf("no log line names the unsent metric points: %s", h.logs.String())
+				}
+			})
+		})
+	}
 }
 
 func initEvents(at time.Time) []telemetry.Event {

@@ -73,8 +73,8 @@ func TestShutdownWithABackendThatNeverAnswersSpillsWithinTheBudget(t *testing.T)
 				if st.Traces.Sent+st.Logs.Sent != 0 || st.Traces.Dropped+st.Logs.Dropped != 0 {
 					t.Errorf("stats %+v: want nothing sent nor dropped, everything spilled", st)
 				}
-				if st.Metrics.Dropped == 0 {
-					t.Errorf("metrics %+v: the unsent data points are not counted", st.Metrics)
+				if st.Metrics.Spilled == 0 || st.Metrics.Dropped != 0 {
+					t.Errorf("metrics %+v: want the unsent data points spilled", st.Metrics)
 				}
 				if st.QueueBytes != 0 {
 					t.Errorf("queue holds %d bytes after the spill", st.QueueBytes)

@@ -62,6 +62,9 @@ type spillDoc struct {
 	// without mapping its phase again (its span was already handled).
 	Context *spillEvent  `json:"context,omitempty"`
 	Events  []spillEvent `json:"events"`
+	// Metrics are the metric collections the final flush could not send,
+	// in our own encoding (encodeMetrics); a replay sends them as they are.
+	Metrics []json.RawMessage `json:"metrics,omitempty"`
 }
 
 // spillShutdown records the SHUTDOWN that closed open invocations, so a
@@ -185,14 +188,14 @@ func (s *spill) list() ([]spillEntry, error) {
 // write stores events as one new spill file and returns its ID. Older
 // files are deleted to keep the total within max; a batch larger than max
 // on its own is refused.
-func (s *spill) write(evs []telemetry.Event, sd *spillShutdown, context *telemetry.Event) (string, int, error) {
+func (s *spill) write(evs []telemetry.Event, metrics []json.RawMessage, sd *spillShutdown, context *telemetry.Event) (string, int, error) {
 	id, err := s.newID()
 	if err != nil {
 		return "", 0, err
 	}
 	created := s.now()
 	doc := spillDoc{V: spillVersion, ID: id, Env: s.env, Created: created, Shutdown: sd,
-		Events: make([]spillEvent, 0, len(evs))}
+		Events: make([]spillEvent, 0, len(evs)), Metrics: metrics}
 	for _, ev := range evs {
 		se, err := encodeEvent(ev)
 		if err != nil {
@@ -289,12 +292,22 @@ func (p *Pipeline) spillAll() error {
 		p.withCur(w.tr, nil, f.FlushLogs)
 	}
 	p.releaseWaiters()
-	p.dropUnsentMetrics()
+	metrics := p.unsentMetrics()
 	items := w.q.drain()
 	w.q.max = bound
 	p.queueBytes.Store(0)
-	if len(items) == 0 {
+	if len(items) == 0 && len(metrics) == 0 {
 		return nil
+	}
+	var mpoints int64
+	var mraw []json.RawMessage
+	for _, pm := range metrics {
+		mpoints += pm.n
+		if raw, err := encodeMetrics(pm.rm); err == nil {
+			mraw = append(mraw, raw)
+		} else {
+			p.log.Warn("unsent metrics cannot be encoded", slog.String("error", err.Error()))
+		}
 	}
 	var n [2]int64 // traces, logs
 	seen := make(map[uint64]bool)
@@ -335,16 +348,21 @@ func (p *Pipeline) spillAll() error {
 		}
 		var id string
 		var expired int
-		id, expired, err = p.sp.write(out, w.shutdown, context)
+		id, expired, err = p.sp.write(out, mraw, w.shutdown, context)
 		p.bump(func(s *Stats) { s.SpillFilesExpired += int64(expired) })
 		if err == nil {
 			p.bump(func(s *Stats) { s.SpillFilesWritten++ })
 			p.count(sigTraces, "spilled", n[0])
 			p.count(sigLogs, "spilled", n[1])
+			p.count(sigMetrics, "spilled", mpoints)
 			p.log.Warn("spilled unsent telemetry", slog.String("spill_id", id),
-				slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]), slog.Int("events", len(out)))
+				slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]), slog.Int64("metric_points", mpoints),
+				slog.Int("events", len(out)))
 			for _, it := range items {
 				p.settle(it)
+			}
+			for _, pm := range metrics {
+				p.settleMetricsOrigin(pm, false)
 			}
 			return nil
 		}
@@ -352,20 +370,26 @@ func (p *Pipeline) spillAll() error {
 	p.bump(func(s *Stats) { s.SpillErrors++ })
 	p.count(sigTraces, "dropped", n[0])
 	p.count(sigLogs, "dropped", n[1])
+	p.count(sigMetrics, "dropped", mpoints)
 	for _, it := range items {
 		if it.origin != nil {
 			it.origin.lost = true
 		}
 		p.settle(it)
 	}
-	p.log.Error("unsent telemetry dropped", slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]), slog.String("error", err.Error()))
+	for _, pm := range metrics {
+		p.settleMetricsOrigin(pm, true)
+	}
+	p.log.Error("unsent telemetry dropped", slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]),
+		slog.Int64("metric_points", mpoints), slog.String("error", err.Error()))
 	return err
 }
 
 // replay re-maps the spill files of this environment left by an earlier
 // process: expired ones are deleted, the others feed a fresh mapper each
 // (metrics go to a no-op provider, so nothing is counted twice) and their
-// outputs join the queue. A file is deleted once all of its outputs were
+// outputs join the queue; their spilled metric collections join the
+// metrics queue as they are. A file is deleted once all of its outputs were
 // sent (2xx), dropped or re-spilled.
 func (p *Pipeline) replay() {
 	s := p.sp
@@ -409,6 +433,17 @@ func (p *Pipeline) replay() {
 		}
 		for _, se := range doc.Events {
 			p.consume(m, tr, decodeEvent(se), f)
+		}
+		for _, raw := range doc.Metrics {
+			rm, err := decodeMetrics(raw)
+			if err != nil {
+				f.lost = true
+				p.log.Warn("spill replay: unreadable metrics dropped", slog.String("file", e.name), slog.String("error", err.Error()))
+				continue
+			}
+			f.pending++
+			p.w.mq = append(p.w.mq, &pendingMetrics{rm: rm, n: dataPoints(rm), origin: f})
+			p.boundMetrics()
 		}
 		if doc.Shutdown != nil {
 			p.withCur(tr, f, func() { m.Shutdown(doc.Shutdown.Reason, doc.Shutdown.At) })

@@ -165,7 +165,7 @@ func TestSpillIsBoundedInBytes(t *testing.T) {
 	}
 	write := func(n int) (string, error) {
 		clock = clock.Add(time.Second)
-		id, _, err := s.write(evs(n), nil, nil)
+		id, _, err := s.write(evs(n), nil, nil, nil)
 		return id, err
 	}
 	first, err := write(10)
@@ -265,6 +265,49 @@ func TestFullQueueDropsLogsBeforeSpans(t *testing.T) {
 			t.Errorf("queue holds %d bytes, bound %d", st.QueueBytes, cfg.BufferMaxBytes)
 		}
 	})
+}
+
+// Metrics the final flush could not send are spilled with the spans and
+// log records, and a replay sends them as they were collected: the
+// counters add up once, with either temporality.
+func TestUnsentMetricsAreSpilledAndReplayed(t *testing.T) {
+	for _, temporality := range []string{"cumulative", "delta"} {
+		t.Run(temporality, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+				cfg.Temporality = temporality
+				rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+				h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+				h.run(t)
+				ctx := context.Background()
+				for _, id := range []string{"m1", "m2", "m3"} {
+					h.p.Enqueue(invocation(id, 1, time.Now()))
+					h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
+					time.Sleep(15 * time.Second) // metrics are collected (and fail) every 10 s
+				}
+				if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+					t.Fatalf("Shutdown: %v", err)
+				}
+				st := h.p.Stats()
+				h.close(t)
+				if st.Metrics.Spilled == 0 || st.Metrics.Dropped != 0 || st.SpillFilesWritten != 1 {
+					t.Fatalf("metrics %+v, spill files %d: want metrics spilled, none dropped, one file", st.Metrics, st.SpillFilesWritten)
+				}
+
+				col := newCollector()
+				rst := replayInto(t, cfg, col, nil, nil)
+				col.mu.Lock()
+				got := col.sums["faas.invocations"]
+				col.mu.Unlock()
+				if got != 3 {
+					t.Errorf("replayed faas.invocations add up to %v, want 3", got)
+				}
+				if rst.Metrics.Sent == 0 || rst.SpillFilesDeleted != 1 || len(spillFiles(t, cfg.SpillDir)) != 0 {
+					t.Errorf("replay stats %+v, files left %v", rst, spillFiles(t, cfg.SpillDir))
+				}
+			})
+		})
+	}
 }
 
 // With a slow but healthy backend and a small buffer, a flood waits for

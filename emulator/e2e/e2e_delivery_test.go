@@ -340,8 +340,6 @@ func TestE2EDelivery(t *testing.T) {
 				got := e2eCumulativeSum("faas.invocations", s.Snapshot(), s2.Snapshot())
 				t.Logf("Σ faas.invocations over both runs: %v for %d + 1 successful invocations (during the run %v, after the restart %v)",
 					got, n, s.Sum("faas.invocations"), s2.Sum("faas.invocations"))
-				e2eKnownBug(t, "metrics not sent by the SHUTDOWN deadline are neither spilled nor counted as dropped "+
-					"(the replay maps spilled events with a no-op meter), so Σ faas.invocations misses the spilled invocations")
 				if got != n+1 {
 					t.Errorf("Σ faas.invocations over both runs = %v, want %d", got, n+1)
 				}

@@ -410,15 +410,6 @@ func e2eSpillFiles(dir string) []string {
 	return out
 }
 
-// e2eKnownBug skips the rest of a test that shows a known agent bug, unless
-// SLIPSTREAM_E2E_KNOWN_BUGS is set (to reproduce it).
-func e2eKnownBug(t *testing.T, what string) {
-	t.Helper()
-	if os.Getenv("SLIPSTREAM_E2E_KNOWN_BUGS") == "" {
-		t.Skip("known bug: " + what + " (SLIPSTREAM_E2E_KNOWN_BUGS=1 runs it)")
-	}
-}
-
 // e2eMillis formats durations as milliseconds with one decimal.
 func e2eMillis(ds []time.Duration) string {
 	var b bytes.Buffer
