@@ -130,7 +130,8 @@ type Options struct {
 	Jitter func() float64
 
 	// IntakeMaxBytes bounds the decoded events waiting for the worker
-	// (default BufferMaxBytes/4, at least 2 × TelemetryMaxBytes + 64 KiB).
+	// (default BufferMaxBytes/8, at least 256 KiB); a batch larger than
+	// the bound is taken whole when the intake is empty.
 	IntakeMaxBytes int64
 	// BatchMaxBytes is the largest export batch (default BufferMaxBytes/4,
 	// within 64 KiB..1 MiB); a full batch is sent at once.
@@ -308,7 +309,7 @@ func New(cfg *config.Config, log *slog.Logger, opts Options) (*Pipeline, error) 
 		buf = 4 << 20
 	}
 	if o.IntakeMaxBytes <= 0 {
-		o.IntakeMaxBytes = max(buf/4, int64(2*max(cfg.TelemetryMaxBytes, 262144)+64<<10))
+		o.IntakeMaxBytes = max(buf/8, 256<<10)
 	}
 	if o.BatchMaxBytes <= 0 {
 		o.BatchMaxBytes = min(max(buf/4, 64<<10), 1<<20)

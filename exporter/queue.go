@@ -44,8 +44,9 @@ func (in *intake) fits(evs []telemetry.Event) bool {
 	return need <= in.max
 }
 
-// add appends evs, dropping what does not fit. It returns the number of log
-// and platform events dropped.
+// add appends evs, dropping what does not fit; an empty intake takes a
+// batch of any size (one Telemetry API batch may exceed the bound). It
+// returns the number of log and platform events dropped.
 func (in *intake) add(evs []telemetry.Event) (droppedLogs, droppedPlatform int) {
 	var need, platNeed int64
 	for _, ev := range evs {
@@ -54,7 +55,7 @@ func (in *intake) add(evs []telemetry.Event) (droppedLogs, droppedPlatform int) 
 			platNeed += eventSize(ev)
 		}
 	}
-	if in.bytes+need <= in.max {
+	if in.bytes+need <= in.max || in.bytes == 0 {
 		in.evs = append(in.evs, evs...)
 		in.bytes += need
 		return 0, 0

@@ -154,10 +154,18 @@ func TestIntakeDropsLogsBeforePlatformEvents(t *testing.T) {
 	plat := func(id string) telemetry.Event { e := start(id, at); e.Size = 100; return e }
 	logEv := func(s string) telemetry.Event { e := logLine(s, at); e.Size = 100; return e }
 	t.Run("incoming logs are dropped to keep incoming platform events", func(t *testing.T) {
+		in := intake{max: 400}
+		in.add([]telemetry.Event{plat("0")})
+		dl, dp := in.add([]telemetry.Event{logEv("a"), plat("1"), logEv("b"), plat("2"), logEv("c"), plat("3")})
+		if dl != 3 || dp != 0 || in.bytes != 400 {
+			t.Errorf("dropped %d logs, %d platform, %d bytes kept; want 3, 0, 400", dl, dp, in.bytes)
+		}
+	})
+	t.Run("an empty intake takes a batch larger than its bound whole", func(t *testing.T) {
 		in := intake{max: 300}
 		dl, dp := in.add([]telemetry.Event{logEv("a"), plat("1"), logEv("b"), plat("2"), logEv("c"), plat("3")})
-		if dl != 3 || dp != 0 || in.bytes != 300 {
-			t.Errorf("dropped %d logs, %d platform, %d bytes kept; want 3, 0, 300", dl, dp, in.bytes)
+		if dl != 0 || dp != 0 || in.bytes != 600 {
+			t.Errorf("dropped %d logs, %d platform, %d bytes kept; want 0, 0, 600", dl, dp, in.bytes)
 		}
 	})
 	t.Run("queued logs are evicted, oldest first, for platform events", func(t *testing.T) {

@@ -26,7 +26,7 @@ const DefaultFragmentTTL = 2 * time.Second
 
 // DefaultSpoolQuiet is how long POSTs must have paused before a spooled
 // body is read back (ListenerConfig.SpoolQuiet).
-const DefaultSpoolQuiet = 10 * time.Millisecond
+const DefaultSpoolQuiet = 25 * time.Millisecond
 
 // bodySlack is the metadata allowance on top of 2 × maxBytes.
 const bodySlack = 64 << 10
@@ -60,9 +60,10 @@ type ListenerConfig struct {
 	Host string
 	// HandoffBytes bounds the bodies answered but not yet decoded that
 	// are held in memory, in bytes; zero means 2 × the body limit (Lambda
-	// has one POST in flight: one body decoding and one queued), or the
-	// body limit when the spool is on (a body decoding; the rest of a
-	// burst waits on disk rather than in the function's memory). When it
+	// has one POST in flight: one body decoding and one queued), or
+	// MaxBytes + 64 KiB when the spool is on (a full batch decoding; the
+	// rest of a burst waits on disk rather than in the function's memory;
+	// a larger body still fits in an empty handoff). When it
 	// is reached, a POST goes to the spool (SpoolDir) if it has room, and
 	// otherwise waits for room before it is answered (backpressure).
 	HandoffBytes int
@@ -188,7 +189,7 @@ func NewListener(cfg ListenerConfig, sink Sink) *Listener {
 	switch {
 	case bound > 0:
 	case l.spool != nil:
-		bound = l.limit
+		bound = int64(maxBytes) + bodySlack
 	default:
 		bound = 2 * l.limit
 	}
