@@ -744,9 +744,13 @@ func (p *Pipeline) abandonFlights() {
 			if f.rm.self {
 				continue
 			}
-			w.metricsFailed = true
-			if !p.cumulative {
+			// A replayed collection is kept whatever the temporality: it
+			// must be settled against its spill file (re-spilled).
+			if f.rm.origin != nil || !p.cumulative {
 				w.mq = append([]*pendingMetrics{f.rm}, w.mq...)
+			}
+			if f.rm.origin == nil {
+				w.metricsFailed = true
 			}
 			continue
 		}

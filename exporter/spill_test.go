@@ -310,6 +310,51 @@ func TestUnsentMetricsAreSpilledAndReplayed(t *testing.T) {
 	}
 }
 
+// Replayed metrics that cannot be sent again (a backend that never
+// answers, cut at SHUTDOWN) are spilled again and their old file deleted:
+// the third start sends every count once.
+func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
+	for _, temporality := range []string{"cumulative", "delta"} {
+		t.Run(temporality, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+				cfg.Temporality = temporality
+				spillWithDeadBackend(t, cfg, "r1", "r2")
+
+				// Second start: the backend takes requests and never answers.
+				rt := &memRT{h: newCollector()}
+				never := make(chan struct{})
+				stallAll(rt, never)
+				h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+				h.run(t)
+				ctx := context.Background()
+				h.p.Invoke(ctx, invokeEvent("later", time.Now().Add(time.Minute)))
+				time.Sleep(time.Second)
+				if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+					t.Fatalf("Shutdown: %v", err)
+				}
+				h.close(t)
+				st := h.p.Stats()
+				if st.SpillFilesReplayed != 1 || st.SpillFilesWritten != 1 || st.SpillFilesDeleted != 1 {
+					t.Fatalf("second start: %+v; want the file replayed, spilled again and the old one deleted", st)
+				}
+
+				col := newCollector()
+				replayInto(t, cfg, col, nil, nil)
+				col.mu.Lock()
+				got := col.sums["faas.invocations"]
+				col.mu.Unlock()
+				if got != 2 {
+					t.Errorf("faas.invocations adds up to %v after the third start, want 2", got)
+				}
+				if left := spillFiles(t, cfg.SpillDir); len(left) != 0 {
+					t.Errorf("spill files left: %v", left)
+				}
+			})
+		})
+	}
+}
+
 // With a slow but healthy backend and a small buffer, a flood waits for
 // the requests in flight (Enqueue blocks) instead of evicting queued log
 // records: everything arrives once and nothing is dropped.
