@@ -26,7 +26,8 @@
 // in flight per signal, so traces, logs and metrics go out concurrently)
 // and whose result comes back over a channel, so mapping and intake
 // draining go on while requests are in flight; Run reaps every sender
-// before it returns. Enqueue never blocks. Each export attempt runs a
+// before it returns. Enqueue waits only while the worker holds the intake
+// back for a request in flight (see "When it is full"). Each export attempt runs a
 // small timer goroutine that is stopped and waited for before the attempt
 // returns.
 //

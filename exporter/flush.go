@@ -155,8 +155,9 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 	w := &p.w
 	p.reap()
 	p.mu.Lock()
-	evs := p.in.take()
-	p.openRoom()
+	// The events stay counted in the intake while they are mapped, so that
+	// an Enqueue meanwhile finds it as full as it was.
+	evs := p.in.borrow()
 	w.waiters = append(w.waiters, p.newWaiters...)
 	p.newWaiters = nil
 	sreq := p.shutdownReq
@@ -181,17 +182,29 @@ func (p *Pipeline) step() (next time.Time, stop bool) {
 	if invoked {
 		w.started = true // init is over: every extension called /event/next
 	}
+	var mapped int64
+	rest := evs[len(evs):]
 	for i, ev := range evs {
 		if creq == nil && w.q.total()+2*eventSize(ev)+outputSlack > w.q.max && p.makeRoom() {
 			// Mapping ev could evict queued records: wait for the requests
 			// in flight instead, leaving the rest in the intake.
-			p.mu.Lock()
-			p.in.putBack(evs[i:])
-			p.mu.Unlock()
+			rest = evs[i:]
 			break
 		}
 		p.consume(w.m, w.tr, ev, nil)
+		mapped += eventSize(ev)
 	}
+	p.mu.Lock()
+	p.in.giveBack(rest, mapped)
+	if len(rest) == 0 {
+		// Held back, the Enqueues waiting stay asleep until a request
+		// ends (no busy loop); otherwise they find room now.
+		p.openRoom()
+	}
+	if creq != nil {
+		p.closing = true // Enqueue counts what comes later as dropped
+	}
+	p.mu.Unlock()
 	if creq != nil {
 		creq.reply <- p.spillAll()
 		return time.Time{}, true
@@ -608,6 +621,7 @@ func (p *Pipeline) pump(now time.Time, eager uint64) {
 	}
 	for len(w.mq) > 0 && w.mq[0].n == 0 {
 		w.msettled = max(w.msettled, w.mq[0].gen)
+		p.settleMetricsOrigin(w.mq[0], false)
 		w.mq[0] = nil
 		w.mq = w.mq[1:]
 	}
@@ -891,6 +905,8 @@ func (p *Pipeline) unsentMetrics() []*pendingMetrics {
 	own := false
 	for _, pm := range w.mq {
 		switch {
+		case pm.n == 0:
+			p.settleMetricsOrigin(pm, false) // nothing to keep
 		case pm.origin != nil:
 			out = append(out, pm)
 		case !p.cumulative:

@@ -213,8 +213,11 @@ type Pipeline struct {
 	// room is closed by the worker when it takes the intake: an Enqueue
 	// that found the intake full waits on it (created on demand).
 	room chan struct{}
-	// finished mirrors w.finished for Enqueue: nothing is taken any more.
+	// finished mirrors w.finished for Enqueue: nothing is taken any more
+	// but by Close's spill. closing: Close's spill is done (or running):
+	// nothing is taken any more at all.
 	finished   bool
+	closing    bool
 	newWaiters []*waiter
 	// waiting are the end/adaptive Invokes waiting, by request ID: Enqueue
 	// tells them when their runtimeDone arrives.
@@ -465,7 +468,7 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 	if len(p.waiting) > 0 {
 		p.noteArrivals(events)
 	}
-	for waited := false; !p.in.fits(events) && p.in.bytes > 0 && p.running && !p.finished && p.closeReq == nil; waited = true {
+	for waited := false; !p.in.fits(events) && p.in.bytes > 0 && p.running && !p.finished && p.closeReq == nil && !p.closing; waited = true {
 		if p.room == nil {
 			p.room = make(chan struct{})
 		}
@@ -478,7 +481,14 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 		<-room
 		p.mu.Lock()
 	}
-	dl, dp := p.in.add(events)
+	var dl, dp int
+	if p.closing || p.stopped {
+		// The worker is gone and Close's spill has taken the intake:
+		// nothing would ever take these events.
+		dl, dp = countKinds(events)
+	} else {
+		dl, dp = p.in.add(events)
+	}
 	p.intakeDrops[0] += int64(dl)
 	p.intakeDrops[1] += int64(dp)
 	p.mu.Unlock()
@@ -487,6 +497,18 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 		p.inst.items(context.Background(), "platform_events", "dropped", int64(dp))
 	}
 	p.signal()
+}
+
+// countKinds returns the number of log and of platform events in evs.
+func countKinds(evs []telemetry.Event) (logs, platform int) {
+	for _, ev := range evs {
+		if isLogEvent(ev) {
+			logs++
+		} else {
+			platform++
+		}
+	}
+	return logs, platform
 }
 
 // openRoom releases the Enqueues waiting for the intake. p.mu must be held.

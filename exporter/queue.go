@@ -116,13 +116,22 @@ func (in *intake) evictLogs(want int64) int {
 	return n
 }
 
-// putBack returns evs, taken earlier, to the front of the intake (which
-// may then hold more than max until the worker takes it again).
-func (in *intake) putBack(evs []telemetry.Event) {
-	for _, ev := range evs {
-		in.bytes += eventSize(ev)
+// borrow returns every queued event, which stay counted in bytes until
+// giveBack: the worker maps them meanwhile.
+func (in *intake) borrow() []telemetry.Event {
+	evs := in.evs
+	in.evs = nil
+	return evs
+}
+
+// giveBack ends a borrow: mapped bytes were mapped, and rest (the tail of
+// the borrowed events, still counted) goes back to the front of the
+// intake, before what Enqueue added meanwhile.
+func (in *intake) giveBack(rest []telemetry.Event, mapped int64) {
+	in.bytes -= mapped
+	if len(rest) > 0 {
+		in.evs = append(slices.Clip(rest), in.evs...)
 	}
-	in.evs = append(slices.Clip(evs), in.evs...)
 }
 
 // take returns every queued event and empties the intake.

@@ -441,8 +441,12 @@ func (p *Pipeline) replay() {
 				p.log.Warn("spill replay: unreadable metrics dropped", slog.String("file", e.name), slog.String("error", err.Error()))
 				continue
 			}
+			n := dataPoints(rm)
+			if n == 0 {
+				continue // nothing to send; it must not keep the file
+			}
 			f.pending++
-			p.w.mq = append(p.w.mq, &pendingMetrics{rm: rm, n: dataPoints(rm), origin: f})
+			p.w.mq = append(p.w.mq, &pendingMetrics{rm: rm, n: n, origin: f})
 			p.boundMetrics()
 		}
 		if doc.Shutdown != nil {

@@ -3,7 +3,9 @@ package exporter
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -355,6 +357,43 @@ func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
 	}
 }
 
+// A spilled metric collection without data points neither keeps its file
+// nor blocks the replay of the rest.
+func TestReplayedEmptyMetricsDoNotKeepTheFile(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		empty, err := encodeMetrics(&metricdata.ResourceMetrics{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.p.sp.write(invocation("e1", 1, time.Now()), []json.RawMessage{empty}, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		h.close(t)
+		col := newCollector()
+		st := replayInto(t, cfg, col, nil, nil)
+		if spans, _, _ := col.snapshot(); spans["e1"] != 1 || st.SpillFilesDeleted != 1 || len(spillFiles(t, cfg.SpillDir)) != 0 {
+			t.Errorf("replay: spans %v, stats %+v, files left %v", spans, st, spillFiles(t, cfg.SpillDir))
+		}
+	})
+}
+
+// Events that reach Enqueue after Close's spill are counted as dropped,
+// not left in an intake that nothing will take again.
+func TestEnqueueAfterCloseCountsDrops(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{})
+		h.run(t)
+		h.close(t)
+		h.p.Enqueue(invocation("late", 2, time.Now()))
+		st := h.p.Stats()
+		if st.IntakeDroppedLogs != 2 || st.IntakeDroppedPlatform != 3 || st.IntakeBytes != 0 {
+			t.Errorf("after Close: %+v; want the 2 log and 3 platform events counted as dropped", st)
+		}
+	})
+}
+
 // With a slow but healthy backend and a small buffer, a flood waits for
 // the requests in flight (Enqueue blocks) instead of evicting queued log
 // records: everything arrives once and nothing is dropped.
@@ -362,6 +401,7 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		cfg.BufferMaxBytes = 64 << 10
+		const intakeMax = 8 << 10
 		col := newCollector()
 		var maxQueue atomic.Int64
 		var h *harness
@@ -370,10 +410,11 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			return nil
 		}
-		h = newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: col, refuse: slow}}, IntakeMaxBytes: 8 << 10, BatchMaxBytes: 16 << 10})
+		h = newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: col, refuse: slow}}, IntakeMaxBytes: intakeMax, BatchMaxBytes: 16 << 10})
 		h.run(t)
 		synctest.Wait() // the worker runs: Enqueue waits rather than drops
 		const n, lines = 40, 20
+		var maxIntake int64
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -383,6 +424,7 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 				evs := invocation(id, lines, time.Now())
 				for j := range evs {
 					h.p.Enqueue(evs[j : j+1]) // one event per batch, as a busy listener would
+					maxIntake = max(maxIntake, h.p.Stats().IntakeBytes)
 				}
 			}
 		}()
@@ -409,6 +451,9 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 		}
 		if m := maxQueue.Load(); m > cfg.BufferMaxBytes {
 			t.Errorf("queue held %d bytes, bound %d", m, cfg.BufferMaxBytes)
+		}
+		if maxIntake > intakeMax {
+			t.Errorf("intake held %d bytes, bound %d", maxIntake, intakeMax)
 		}
 	})
 }
