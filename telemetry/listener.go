@@ -138,9 +138,11 @@ type Listener struct {
 	frag   []byte
 	fragAt time.Time
 	// quiet is SpoolQuiet, burst the size from which a body waits for
-	// it; lastPost is when the latest POST arrived (Unix nanoseconds).
+	// it; lastPost is when the latest POST arrived, as a duration since
+	// start (monotonic clock).
 	quiet    time.Duration
 	burst    int
+	start    time.Time
 	lastPost atomic.Int64
 	// readWarned is set once a spooled body could not be read back; only
 	// the decode goroutine touches it.
@@ -174,6 +176,7 @@ func NewListener(cfg ListenerConfig, sink Sink) *Listener {
 		ttl:    cfg.FragmentTTL,
 
 		closingCh: make(chan struct{}),
+		start:     time.Now(),
 	}
 	maxBytes := cfg.MaxBytes
 	if maxBytes <= 0 {
@@ -415,7 +418,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.stats.bytes.Add(uint64(len(body)))
 	at := l.now()
-	l.lastPost.Store(time.Now().UnixNano()) // wall clock: awaitQuiet's timer runs on it
+	l.lastPost.Store(int64(time.Since(l.start))) // monotonic, as awaitQuiet's timer
 
 	status := http.StatusOK
 	switch classify(body) {
@@ -446,8 +449,8 @@ func (l *Listener) handOver(ctx context.Context, it item) bool {
 	weight := min(max(int64(len(it.body)), 1), l.queue.bound)
 	if !l.queue.room.TryAcquire(weight) {
 		if l.spool != nil {
-			if off, ok := l.spool.write(it.body); ok {
-				return l.pushSpooled(it, off)
+			if seg, off, ok := l.spool.write(it.body); ok {
+				return l.pushSpooled(it, seg, off)
 			}
 		}
 		l.stats.waited.Add(1)
@@ -465,13 +468,14 @@ func (l *Listener) handOver(ctx context.Context, it item) bool {
 	return true
 }
 
-// pushSpooled queues it, whose body was written to the spool at off, as an
-// item that takes no room in the handoff and no longer holds the body.
-func (l *Listener) pushSpooled(it item, off int64) bool {
+// pushSpooled queues it, whose body was written to the spool at off in
+// seg, as an item that takes no room in the handoff and no longer holds
+// the body.
+func (l *Listener) pushSpooled(it item, seg *spoolSeg, off int64) bool {
 	size := int64(len(it.body))
-	it.body, it.spooled, it.off, it.size = nil, true, off, size
+	it.body, it.spooled, it.seg, it.off, it.size = nil, true, seg, off, size
 	if !l.queue.push(it, 0) {
-		l.spool.release(size)
+		l.spool.release(seg, size)
 		return false
 	}
 	l.stats.spooled.Add(1)
@@ -540,7 +544,8 @@ type item struct {
 	at      time.Time // when it was received (fragment expiry)
 	refused bool      // answered 400: only drops a pending fragment
 	weight  int64     // room it holds in the handoff
-	spooled bool      // the body is in the spool, size bytes at off; body is nil
+	spooled bool      // the body is in the spool, size bytes at off in seg; body is nil
+	seg     *spoolSeg
 	off     int64
 	size    int64
 }
@@ -623,14 +628,14 @@ func (l *Listener) decodeLoop() {
 		switch {
 		case l.abort.Load():
 			if it.spooled {
-				l.spool.release(it.size)
+				l.spool.release(it.seg, it.size)
 			}
 			if !it.refused {
 				l.stats.abandoned.Add(1)
 			}
 		case (it.spooled || len(it.body) >= l.burst) && !l.awaitQuiet():
 			if it.spooled {
-				l.spool.release(it.size)
+				l.spool.release(it.seg, it.size)
 			}
 			l.stats.abandoned.Add(1)
 		case it.spooled && !l.readBack(&it):
@@ -661,7 +666,7 @@ func (l *Listener) awaitQuiet() bool {
 		if l.abort.Load() {
 			return false
 		}
-		wait := l.quiet - time.Since(time.Unix(0, l.lastPost.Load()))
+		wait := l.quiet - (time.Since(l.start) - time.Duration(l.lastPost.Load()))
 		if wait <= 0 {
 			return true
 		}
@@ -684,8 +689,8 @@ func (l *Listener) awaitQuiet() bool {
 // reports false, with one warning per listener, when the body cannot be
 // read.
 func (l *Listener) readBack(it *item) bool {
-	body, err := l.spool.read(it.off, it.size)
-	l.spool.release(it.size)
+	body, err := l.spool.read(it.seg, it.off, it.size)
+	l.spool.release(it.seg, it.size)
 	if err != nil {
 		if !l.readWarned {
 			l.readWarned = true

@@ -9,23 +9,34 @@ import (
 )
 
 // spool is the handoff's overflow on disk: the handlers append the bodies
-// that find no room in memory to one unlinked file, and the decode
-// goroutine reads each back, in queue order, into a fresh buffer. The file
-// is created on first use and emptied whenever everything written has been
-// read back.
+// that find no room in memory to an unlinked file, and the decode
+// goroutine reads each back, in queue order, into a fresh buffer. A file
+// is emptied whenever everything written to it has been read back; one
+// that reaches the bound while bodies in it still wait is left to drain
+// and a new one takes the writes, so the disk holds at most two files of
+// about the bound (items are read in order: a file is drained before any
+// body of the next one is read).
 type spool struct {
 	dir   string
 	bound int64 // bytes written and not yet read back, at most
 	log   *slog.Logger
 
-	// mu guards f, end, used, off and closed. Writes happen under it, so
-	// that end, used and the file's length change together.
+	// mu guards f, cur, end, used, off, closed and the segments' pending.
+	// Writes happen under it, so that end, used and the file's length
+	// change together.
 	mu     sync.Mutex
-	f      *os.File // nil until first use; already unlinked
-	end    int64    // offset of the next write
-	used   int64    // bytes written and not yet read back
-	off    bool     // creating, writing or emptying the file failed: no more writes
+	f      *os.File  // the file written to; nil until first use; already unlinked
+	cur    *spoolSeg // f's segment
+	end    int64     // offset of the next write in f
+	used   int64     // bytes written and not yet read back, all files
+	off    bool      // creating, writing or emptying a file failed: no more writes
 	closed bool
+}
+
+// spoolSeg is one spool file and the bytes in it not yet read back.
+type spoolSeg struct {
+	f       *os.File
+	pending int64
 }
 
 // newSpool returns nil, no spool, unless dir is set and bound > 0.
@@ -36,35 +47,41 @@ func newSpool(dir string, bound int64, log *slog.Logger) *spool {
 	return &spool{dir: dir, bound: bound, log: log}
 }
 
-// write appends body and returns its offset. It reports false, having
-// written nothing, when the spool has no room for body, is disabled or
-// closed, or fails now (one warning, then it stays disabled).
-func (s *spool) write(body []byte) (off int64, ok bool) {
+// write appends body and returns its file and offset. It reports false,
+// having written nothing, when the spool has no room for body, is disabled
+// or closed, or fails now (one warning, then it stays disabled).
+func (s *spool) write(body []byte) (seg *spoolSeg, off int64, ok bool) {
 	n := int64(len(body))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.off || s.closed || s.used+n > s.bound {
-		return 0, false
+		return nil, 0, false
+	}
+	if s.f != nil && s.end > 0 && s.end+n > s.bound {
+		// The file is as large as the bound and still holds bodies to read
+		// (an emptied one is truncated at once): leave it to drain.
+		s.f, s.cur, s.end = nil, nil, 0
 	}
 	if s.f == nil {
 		f, err := createSpoolFile(s.dir)
 		if err != nil {
 			s.disable(err)
-			return 0, false
+			return nil, 0, false
 		}
-		s.f = f
+		s.f, s.cur, s.end = f, &spoolSeg{f: f}, 0
 	}
 	if _, err := s.f.WriteAt(body, s.end); err != nil {
 		s.disable(fmt.Errorf("write telemetry spool: %w", err))
-		return 0, false
+		return nil, 0, false
 	}
 	off = s.end
 	s.end += n
 	s.used += n
-	return off, true
+	s.cur.pending += n
+	return s.cur, off, true
 }
 
-// createSpoolFile creates the spool file in dir and unlinks it at once, so
+// createSpoolFile creates a spool file in dir and unlinks it at once, so
 // that it never outlives the process.
 func createSpoolFile(dir string) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -89,29 +106,37 @@ func (s *spool) disable(err error) {
 	s.log.Warn("telemetry spool disabled: POSTs wait for room in memory instead", "dir", s.dir, "error", err)
 }
 
-// read returns a new copy of the size bytes written at off. Only the decode
-// goroutine calls it, before release and before close.
-func (s *spool) read(off, size int64) ([]byte, error) {
-	s.mu.Lock()
-	f := s.f
-	s.mu.Unlock()
-	if f == nil {
+// read returns a new copy of the size bytes written at off in seg. Only the
+// decode goroutine calls it, before release and before close.
+func (s *spool) read(seg *spoolSeg, off, size int64) ([]byte, error) {
+	if seg == nil || seg.f == nil {
 		return nil, errors.New("read telemetry spool: no file")
 	}
 	buf := make([]byte, size) // events keep sub-slices: never reused
-	if n, err := f.ReadAt(buf, off); n < len(buf) {
+	if n, err := seg.f.ReadAt(buf, off); n < len(buf) {
 		return nil, fmt.Errorf("read telemetry spool: %w", err)
 	}
 	return buf, nil
 }
 
-// release forgets size bytes that were read back or abandoned. When none
-// are left, the file is emptied so that its disk blocks are freed.
-func (s *spool) release(size int64) {
+// release forgets size bytes of seg that were read back or abandoned. A
+// file with none left is emptied (the current one, so that its disk blocks
+// are freed) or closed (an older one, unlinked: its blocks go with it).
+func (s *spool) release(seg *spoolSeg, size int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.used -= size
-	if s.used > 0 || s.end == 0 || s.closed {
+	seg.pending -= size
+	if seg.pending > 0 {
+		return
+	}
+	if seg != s.cur {
+		if err := seg.f.Close(); err != nil {
+			s.log.Debug("telemetry spool file not closed cleanly", "error", err)
+		}
+		return
+	}
+	if s.end == 0 || s.closed {
 		return
 	}
 	s.end = 0
@@ -120,8 +145,9 @@ func (s *spool) release(size int64) {
 	}
 }
 
-// close closes the file; later writes report false. It runs once the
-// decode goroutine is done, so nothing is read afterwards.
+// close closes the current file; later writes report false. It runs once
+// the decode goroutine is done (every older file was released and closed),
+// so nothing is read afterwards.
 func (s *spool) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

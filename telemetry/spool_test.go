@@ -374,3 +374,53 @@ func TestListenerSpoolJoinsSplitRecords(t *testing.T) {
 		})
 	}
 }
+
+// A steady flood, where bodies wait in the spool all the time, keeps the
+// disk within about twice the bound: a full file is left to drain and a
+// new one takes the writes.
+func TestSpoolDiskStaysBoundedWhileBodiesWait(t *testing.T) {
+	const bound, body, waiting = 4096, 1000, 2
+	s := newSpool(t.TempDir(), bound, slog.New(slog.DiscardHandler))
+	type ref struct {
+		seg *spoolSeg
+		off int64
+	}
+	var queue []ref
+	segs := map[*spoolSeg]bool{}
+	for i := range 1000 {
+		b := bytes.Repeat([]byte{byte('a' + i%26)}, body)
+		seg, off, ok := s.write(b)
+		if !ok {
+			t.Fatalf("write %d refused with %d bytes waiting", i, s.used)
+		}
+		segs[seg] = true
+		queue = append(queue, ref{seg, off})
+		if len(queue) > waiting {
+			r := queue[0]
+			queue = queue[1:]
+			got, err := s.read(r.seg, r.off, body)
+			if err != nil || len(got) != body {
+				t.Fatalf("read back: %v", err)
+			}
+			s.release(r.seg, body)
+		}
+		var disk int64
+		for seg := range segs {
+			if seg.pending == 0 && seg != s.cur {
+				delete(segs, seg) // released and closed
+				continue
+			}
+			fi, err := seg.f.Stat()
+			if err != nil {
+				t.Fatal(err)
+			}
+			disk += fi.Size()
+		}
+		if disk > 2*(bound+body) {
+			t.Fatalf("after %d bodies the spool files hold %d bytes, bound %d", i+1, disk, bound)
+		}
+	}
+	if err := s.close(); err != nil {
+		t.Fatal(err)
+	}
+}
