@@ -112,10 +112,10 @@ type Config struct {
 	// default 16 MiB; 0 disables spill).
 	SpillMaxBytes int64
 	// SpoolMaxBytes: SLIPSTREAM_SPOOL_MAX_BYTES (byte size 0..10GiB,
-	// default 64 MiB; 0 disables): bound of the file in SpillDir that holds
-	// telemetry batches received while the pipeline is behind (a log
-	// flood), so that Lambda's delivery is answered at once and drops
-	// nothing; the file is deleted as soon as it is opened.
+	// default 64 MiB; 0 disables): bound of the telemetry batches waiting
+	// in the spool, unlinked files in SpillDir (about twice the bound on
+	// disk at most), received while the pipeline is behind (a log flood),
+	// so that Lambda's delivery is answered at once.
 	SpoolMaxBytes int64
 	// SpillDir: SLIPSTREAM_SPILL_DIR (absolute path, default /tmp/slipstream).
 	SpillDir string
