@@ -101,6 +101,9 @@ func agentGoroutines() []string {
 		if i == 0 { // the caller
 			continue
 		}
+		if lines := strings.SplitN(g, "\n", 3); len(lines) > 1 && strings.HasPrefix(lines[1], "runtime.goexit1(") {
+			continue // its function has returned: the runtime is tearing it down
+		}
 		for _, pkg := range []string{
 			"slipstream/exporter", "slipstream/telemetry", "slipstream/extension",
 			"cmd/slipstream.runWith", "cmd/slipstream.(*agent)", "cmd/slipstream.(*fakePipe)",
