@@ -42,7 +42,7 @@
 // created) and answered at once, so that a log flood waits on disk rather
 // than in Lambda's buffer, which would drop it. A burst body (spooled, or
 // at least MaxBytes/4, which Lambda sends only when its batch is full) is
-// decoded once POSTs have paused for SpoolQuiet: during a flood the
+// decoded once POSTs have paused for SpoolQuiet (or after 10 × SpoolQuiet): during a flood the
 // listener only receives, leaving the CPU to the function and to Lambda's
 // delivery. Only when the spool is off, full or failing does a POST wait
 // for room before it is answered (counted in Waited), up to the end of its

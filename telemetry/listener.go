@@ -28,6 +28,10 @@ const DefaultFragmentTTL = 2 * time.Second
 // body is read back (ListenerConfig.SpoolQuiet).
 const DefaultSpoolQuiet = 25 * time.Millisecond
 
+// maxDeferQuiets bounds how long a burst body waits for a pause, in
+// SpoolQuiet periods.
+const maxDeferQuiets = 10
+
 // bodySlack is the metadata allowance on top of 2 × maxBytes.
 const bodySlack = 64 << 10
 
@@ -76,8 +80,8 @@ type ListenerConfig struct {
 	SpoolBytes int64
 	// SpoolQuiet: a burst body (spooled, or of at least MaxBytes/4: a
 	// batch Lambda flushed because it was full) is decoded only once no
-	// POST has arrived for SpoolQuiet (zero means DefaultSpoolQuiet;
-	// negative, at once). During a flood the listener then only receives
+	// POST has arrived for SpoolQuiet, or once it has waited 10 ×
+	// SpoolQuiet (zero means DefaultSpoolQuiet; negative, at once). During a flood the listener then only receives
 	// (to memory, then to the spool), which leaves the CPU to the function
 	// and to Lambda's delivery, whose buffer overflows otherwise.
 	SpoolQuiet time.Duration
@@ -418,7 +422,8 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	l.stats.bytes.Add(uint64(len(body)))
 	at := l.now()
-	l.lastPost.Store(int64(time.Since(l.start))) // monotonic, as awaitQuiet's timer
+	recv := time.Since(l.start) // monotonic, as awaitQuiet's timer
+	l.lastPost.Store(int64(recv))
 
 	status := http.StatusOK
 	switch classify(body) {
@@ -432,7 +437,7 @@ func (l *Listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case bodyFragment:
 		status = http.StatusAccepted
 	}
-	if !l.handOver(r.Context(), item{body: body, at: at}) {
+	if !l.handOver(r.Context(), item{body: body, at: at, recv: recv}) {
 		l.stats.abandoned.Add(1)
 		l.log.Debug("telemetry body abandoned", "status", http.StatusServiceUnavailable, "bytes", len(body))
 		http.Error(w, "listener closing or busy", http.StatusServiceUnavailable)
@@ -541,10 +546,11 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // item is one body handed to the decode goroutine.
 type item struct {
 	body    []byte
-	at      time.Time // when it was received (fragment expiry)
-	refused bool      // answered 400: only drops a pending fragment
-	weight  int64     // room it holds in the handoff
-	spooled bool      // the body is in the spool, size bytes at off in seg; body is nil
+	at      time.Time     // when it was received (fragment expiry)
+	refused bool          // answered 400: only drops a pending fragment
+	weight  int64         // room it holds in the handoff
+	recv    time.Duration // when it was received, since the listener's start (monotonic)
+	spooled bool          // the body is in the spool, size bytes at off in seg; body is nil
 	seg     *spoolSeg
 	off     int64
 	size    int64
@@ -633,7 +639,7 @@ func (l *Listener) decodeLoop() {
 			if !it.refused {
 				l.stats.abandoned.Add(1)
 			}
-		case (it.spooled || len(it.body) >= l.burst) && !l.awaitQuiet():
+		case (it.spooled || len(it.body) >= l.burst) && !l.awaitQuiet(it.recv):
 			if it.spooled {
 				l.spool.release(it.seg, it.size)
 			}
@@ -658,18 +664,23 @@ func (l *Listener) decodeLoop() {
 	}
 }
 
-// awaitQuiet waits until no POST has arrived for l.quiet. It reports false
+// awaitQuiet waits until no POST has arrived for l.quiet, or until the
+// body received at recv has waited maxDeferQuiets × l.quiet: a function
+// that logs heavily without pause still has its batches decoded, only
+// later (a flood pauses well within that). It reports false
 // when Close gave up on what is left meanwhile; Close itself ends the wait.
-func (l *Listener) awaitQuiet() bool {
+func (l *Listener) awaitQuiet(recv time.Duration) bool {
 	var t *time.Timer
 	for {
 		if l.abort.Load() {
 			return false
 		}
-		wait := l.quiet - (time.Since(l.start) - time.Duration(l.lastPost.Load()))
-		if wait <= 0 {
+		now := time.Since(l.start)
+		wait := l.quiet - (now - time.Duration(l.lastPost.Load()))
+		if wait <= 0 || now-recv >= maxDeferQuiets*l.quiet {
 			return true
 		}
+		wait = min(wait, recv+maxDeferQuiets*l.quiet-now)
 		if t == nil {
 			t = time.NewTimer(wait)
 			defer t.Stop()
