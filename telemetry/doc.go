@@ -36,10 +36,10 @@
 // blocking its single in-flight delivery.
 //
 // The handoff to the decode goroutine is bounded by bytes in memory
-// (HandoffBytes: by default the body limit with a spool, 2 × the body
-// limit without). A body that finds it full is written to the spool
-// (SpoolDir, bounded by SpoolBytes: one file, unlinked as soon as it is
-// created) and answered at once, so that a log flood waits on disk rather
+// (HandoffBytes: by default one full batch, MaxBytes + 64 KiB, with a
+// spool, 2 × the body limit without). A body that finds it full is written to the spool
+// (SpoolDir, bounded by SpoolBytes: unlinked files, at most two of about
+// SpoolBytes on disk) and answered at once, so that a log flood waits on disk rather
 // than in Lambda's buffer, which would drop it. A burst body (spooled, or
 // at least MaxBytes/4, which Lambda sends only when its batch is full) is
 // decoded once POSTs have paused for SpoolQuiet (or after 10 × SpoolQuiet): during a flood the
