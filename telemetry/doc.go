@@ -69,7 +69,7 @@
 // FIFO with a byte-weighted semaphore); one decode goroutine owns the
 // pending fragment, runs DecodeBatch and calls Sink.Enqueue, which may
 // block for a bounded time. With SpoolDir and SpoolBytes, a body that finds the FIFO full
-// is appended, under a mutex, to one unlinked spool file and queued as a
+// is appended, under a mutex, to an unlinked spool file and queued as a
 // reference, answered at once; the decode goroutine reads it back in queue
 // order into a new buffer, so memory stays within HandoffBytes plus the
 // body read back, and a spool that cannot be created or written is turned
