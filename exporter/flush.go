@@ -665,15 +665,27 @@ func (p *Pipeline) collect(now time.Time) {
 	p.boundMetrics()
 }
 
-// boundMetrics keeps at most maxPendingMetrics delta collections, counting
-// the oldest as dropped.
+// boundMetrics keeps at most maxPendingMetrics of this process's
+// collections, counting the oldest as dropped.
 func (p *Pipeline) boundMetrics() {
 	w := &p.w
-	for len(w.mq) > maxPendingMetrics {
-		p.count(sigMetrics, "dropped", w.mq[0].n)
-		p.settleMetricsOrigin(w.mq[0], true)
-		w.mq[0] = nil
-		w.mq = w.mq[1:]
+	// Only this process's collections count: replayed ones are bounded by
+	// the spill files they came from (SLIPSTREAM_SPILL_MAX_BYTES).
+	own := 0
+	for _, pm := range w.mq {
+		if pm.origin == nil {
+			own++
+		}
+	}
+	for i := 0; own > maxPendingMetrics && i < len(w.mq); {
+		pm := w.mq[i]
+		if pm.origin != nil {
+			i++
+			continue
+		}
+		p.count(sigMetrics, "dropped", pm.n)
+		w.mq = slices.Delete(w.mq, i, i+1)
+		own--
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"net/http"
 	"os"
@@ -390,6 +391,45 @@ func TestEnqueueAfterCloseCountsDrops(t *testing.T) {
 		st := h.p.Stats()
 		if st.IntakeDroppedLogs != 2 || st.IntakeDroppedPlatform != 3 || st.IntakeBytes != 0 {
 			t.Errorf("after Close: %+v; want the 2 log and 3 platform events counted as dropped", st)
+		}
+	})
+}
+
+// More spill files with metrics than the live bound of pending
+// collections are all replayed: replayed collections do not count against
+// it.
+func TestManySpilledMetricCollectionsAreAllReplayed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		const files = maxPendingMetrics + 3
+		for range files {
+			reader := sdkmetric.NewManualReader()
+			c, err := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("m").Int64Counter("faas.invocations")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Add(context.Background(), 1)
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			raw, err := encodeMetrics(&rm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := h.p.sp.write(nil, []json.RawMessage{raw}, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.close(t)
+		col := newCollector()
+		st := replayInto(t, cfg, col, nil, nil)
+		col.mu.Lock()
+		got := col.sums["faas.invocations"]
+		col.mu.Unlock()
+		if got != files || st.Metrics.Dropped != 0 || st.SpillFilesDeleted != files {
+			t.Errorf("faas.invocations adds up to %v (want %d), stats %+v", got, files, st)
 		}
 	})
 }
