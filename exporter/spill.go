@@ -296,18 +296,24 @@ func (p *Pipeline) spillAll() error {
 	items := w.q.drain()
 	w.q.max = bound
 	p.queueBytes.Store(0)
-	if len(items) == 0 && len(metrics) == 0 {
-		return nil
-	}
 	var mpoints int64
 	var mraw []json.RawMessage
+	encoded := metrics[:0]
 	for _, pm := range metrics {
-		mpoints += pm.n
-		if raw, err := encodeMetrics(pm.rm); err == nil {
-			mraw = append(mraw, raw)
-		} else {
-			p.log.Warn("unsent metrics cannot be encoded", slog.String("error", err.Error()))
+		raw, err := encodeMetrics(pm.rm)
+		if err != nil {
+			p.count(sigMetrics, "dropped", pm.n)
+			p.settleMetricsOrigin(pm, true)
+			p.log.Error("unsent metrics dropped: they cannot be encoded", slog.Int64("metric_points", pm.n), slog.String("error", err.Error()))
+			continue
 		}
+		mpoints += pm.n
+		mraw = append(mraw, raw)
+		encoded = append(encoded, pm)
+	}
+	metrics = encoded
+	if len(items) == 0 && len(metrics) == 0 {
+		return nil
 	}
 	var n [2]int64 // traces, logs
 	seen := make(map[uint64]bool)

@@ -454,8 +454,8 @@ func (l *Listener) handOver(ctx context.Context, it item) bool {
 	weight := min(max(int64(len(it.body)), 1), l.queue.bound)
 	if !l.queue.room.TryAcquire(weight) {
 		if l.spool != nil {
-			if seg, off, ok := l.spool.write(it.body); ok {
-				return l.pushSpooled(it, seg, off)
+			if written, pushed := l.spool.write(it.body, l.pushSpooled(it)); written {
+				return pushed
 			}
 		}
 		l.stats.waited.Add(1)
@@ -473,19 +473,21 @@ func (l *Listener) handOver(ctx context.Context, it item) bool {
 	return true
 }
 
-// pushSpooled queues it, whose body was written to the spool at off in
-// seg, as an item that takes no room in the handoff and no longer holds
-// the body.
-func (l *Listener) pushSpooled(it item, seg *spoolSeg, off int64) bool {
-	size := int64(len(it.body))
-	it.body, it.spooled, it.seg, it.off, it.size = nil, true, seg, off, size
-	if !l.queue.push(it, 0) {
-		l.spool.release(seg, size)
-		return false
+// pushSpooled returns the function that queues it once its body is
+// written to the spool at off in seg, as an item that takes no room in the
+// handoff and no longer holds the body. The spool calls it under its lock,
+// so that the queue's order is the order of the writes.
+func (l *Listener) pushSpooled(it item) func(seg *spoolSeg, off int64) bool {
+	return func(seg *spoolSeg, off int64) bool {
+		size := int64(len(it.body))
+		it.body, it.spooled, it.seg, it.off, it.size = nil, true, seg, off, size
+		if !l.queue.push(it, 0) {
+			return false
+		}
+		l.stats.spooled.Add(1)
+		l.stats.spooledBytes.Add(uint64(size))
+		return true
 	}
-	l.stats.spooled.Add(1)
-	l.stats.spooledBytes.Add(uint64(size))
-	return true
 }
 
 func (l *Listener) reject(w http.ResponseWriter, code int, msg string) {

@@ -47,15 +47,17 @@ func newSpool(dir string, bound int64, log *slog.Logger) *spool {
 	return &spool{dir: dir, bound: bound, log: log}
 }
 
-// write appends body and returns its file and offset. It reports false,
-// having written nothing, when the spool has no room for body, is disabled
-// or closed, or fails now (one warning, then it stays disabled).
-func (s *spool) write(body []byte) (seg *spoolSeg, off int64, ok bool) {
+// write appends body and hands its file and offset to push, under the
+// spool's lock, so that concurrent writes are queued in the order of the
+// file. written is false, nothing written, when the spool has no room for
+// body, is disabled or closed, or fails now (one warning, then it stays
+// disabled); pushed is push's answer (false: the body is forgotten).
+func (s *spool) write(body []byte, push func(seg *spoolSeg, off int64) bool) (written, pushed bool) {
 	n := int64(len(body))
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.off || s.closed || s.used+n > s.bound {
-		return nil, 0, false
+		return false, false
 	}
 	if s.f != nil && s.end > 0 && s.end+n > s.bound {
 		// The file is as large as the bound and still holds bodies to read
@@ -66,19 +68,21 @@ func (s *spool) write(body []byte) (seg *spoolSeg, off int64, ok bool) {
 		f, err := createSpoolFile(s.dir)
 		if err != nil {
 			s.disable(err)
-			return nil, 0, false
+			return false, false
 		}
 		s.f, s.cur, s.end = f, &spoolSeg{f: f}, 0
 	}
 	if _, err := s.f.WriteAt(body, s.end); err != nil {
 		s.disable(fmt.Errorf("write telemetry spool: %w", err))
-		return nil, 0, false
+		return false, false
 	}
-	off = s.end
+	if !push(s.cur, s.end) {
+		return true, false // the space after end is reused by the next write
+	}
 	s.end += n
 	s.used += n
 	s.cur.pending += n
-	return s.cur, off, true
+	return true, true
 }
 
 // createSpoolFile creates a spool file in dir and unlinks it at once, so

@@ -390,8 +390,10 @@ func TestSpoolDiskStaysBoundedWhileBodiesWait(t *testing.T) {
 	segs := map[*spoolSeg]bool{}
 	for i := range 1000 {
 		b := bytes.Repeat([]byte{byte('a' + i%26)}, body)
-		seg, off, ok := s.write(b)
-		if !ok {
+		var seg *spoolSeg
+		var off int64
+		written, pushed := s.write(b, func(sg *spoolSeg, o int64) bool { seg, off = sg, o; return true })
+		if !written || !pushed {
 			t.Fatalf("write %d refused with %d bytes waiting", i, s.used)
 		}
 		segs[seg] = true
