@@ -206,7 +206,7 @@ type Pipeline struct {
 	// the environment may have been frozen until then (see tickAwake).
 	thawAt time.Time
 
-	// mu guards in, room, finished, newWaiters, waiting,
+	// mu guards in, room, finished, closing, newWaiters, waiting,
 	// shutdownReq, closeReq, running, stopped and intakeDrops.
 	mu sync.Mutex
 	in intake
@@ -453,9 +453,10 @@ func (p *Pipeline) signal() {
 // full while the worker runs, Enqueue waits until the worker takes it
 // (backpressure: the worker always takes it again, at the latest when the
 // requests in flight end, so the wait is bounded by the export timeout).
-// Before Run, once the worker has stopped and once SHUTDOWN's flush is
-// over, it never blocks: function/extension log events are dropped first and platform
-// events last, and every drop is counted.
+// Before Run and once SHUTDOWN's flush is over it never blocks: when the
+// intake is full, function/extension log events are dropped first and
+// platform events last. Once the worker has stopped (or Close's spill has
+// taken the intake), every event is dropped. Every drop is counted.
 func (p *Pipeline) Enqueue(events []telemetry.Event) {
 	if p.disabled || len(events) == 0 {
 		return
