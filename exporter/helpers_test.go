@@ -264,6 +264,13 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 }
 
+// sum returns Σ of the data points received for the Sum metric name.
+func (c *collector) sum(name string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sums[name]
+}
+
 func (c *collector) snapshot() (spans map[string]int, logs map[string]int, requests int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -469,7 +469,8 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 	if len(p.waiting) > 0 {
 		p.noteArrivals(events)
 	}
-	for waited := false; !p.in.fits(events) && p.in.bytes > 0 && p.running && !p.finished && p.closeReq == nil && !p.closing; waited = true {
+	need := batchBytes(events)
+	for waited := false; p.in.bytes+need > p.in.max && p.in.bytes > 0 && p.running && !p.finished && p.closeReq == nil && !p.closing; waited = true {
 		if p.room == nil {
 			p.room = make(chan struct{})
 		}
@@ -488,7 +489,7 @@ func (p *Pipeline) Enqueue(events []telemetry.Event) {
 		// nothing would ever take these events.
 		dl, dp = countKinds(events)
 	} else {
-		dl, dp = p.in.add(events)
+		dl, dp = p.in.addSized(events, need)
 	}
 	p.intakeDrops[0] += int64(dl)
 	p.intakeDrops[1] += int64(dp)

@@ -35,30 +35,34 @@ type intake struct {
 	max   int64
 }
 
-// fits reports whether evs fit in the intake as it is.
-func (in *intake) fits(evs []telemetry.Event) bool {
-	need := in.bytes
+// batchBytes is what evs take in the intake.
+func batchBytes(evs []telemetry.Event) int64 {
+	var n int64
 	for _, ev := range evs {
-		need += eventSize(ev)
+		n += eventSize(ev)
 	}
-	return need <= in.max
+	return n
 }
 
 // add appends evs, dropping what does not fit; an empty intake takes a
 // batch of any size (one Telemetry API batch may exceed the bound). It
 // returns the number of log and platform events dropped.
 func (in *intake) add(evs []telemetry.Event) (droppedLogs, droppedPlatform int) {
-	var need, platNeed int64
-	for _, ev := range evs {
-		need += eventSize(ev)
-		if !isLogEvent(ev) {
-			platNeed += eventSize(ev)
-		}
-	}
+	return in.addSized(evs, batchBytes(evs))
+}
+
+// addSized is add for a batch whose batchBytes is need.
+func (in *intake) addSized(evs []telemetry.Event, need int64) (droppedLogs, droppedPlatform int) {
 	if in.bytes+need <= in.max || in.bytes == 0 {
 		in.evs = append(in.evs, evs...)
 		in.bytes += need
 		return 0, 0
+	}
+	var platNeed int64
+	for _, ev := range evs {
+		if !isLogEvent(ev) {
+			platNeed += eventSize(ev)
+		}
 	}
 	// Make room for the platform events by evicting queued log events,
 	// oldest first.

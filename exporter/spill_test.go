@@ -299,9 +299,7 @@ func TestUnsentMetricsAreSpilledAndReplayed(t *testing.T) {
 
 				col := newCollector()
 				rst := replayInto(t, cfg, col, nil, nil)
-				col.mu.Lock()
-				got := col.sums["faas.invocations"]
-				col.mu.Unlock()
+				got := col.sum("faas.invocations")
 				if got != 3 {
 					t.Errorf("replayed faas.invocations add up to %v, want 3", got)
 				}
@@ -344,9 +342,7 @@ func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
 
 				col := newCollector()
 				replayInto(t, cfg, col, nil, nil)
-				col.mu.Lock()
-				got := col.sums["faas.invocations"]
-				col.mu.Unlock()
+				got := col.sum("faas.invocations")
 				if got != 2 {
 					t.Errorf("faas.invocations adds up to %v after the third start, want 2", got)
 				}
@@ -425,9 +421,7 @@ func TestManySpilledMetricCollectionsAreAllReplayed(t *testing.T) {
 		h.close(t)
 		col := newCollector()
 		st := replayInto(t, cfg, col, nil, nil)
-		col.mu.Lock()
-		got := col.sums["faas.invocations"]
-		col.mu.Unlock()
+		got := col.sum("faas.invocations")
 		if got != files || st.Metrics.Dropped != 0 || st.SpillFilesDeleted != files {
 			t.Errorf("faas.invocations adds up to %v (want %d), stats %+v", got, files, st)
 		}
