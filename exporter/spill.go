@@ -18,6 +18,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/slipstream-otel/slipstream/exporter/internal/metriccodec"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -63,7 +64,7 @@ type spillDoc struct {
 	Context *spillEvent  `json:"context,omitempty"`
 	Events  []spillEvent `json:"events"`
 	// Metrics are the metric collections the final flush could not send,
-	// in our own encoding (encodeMetrics); a replay sends them as they are.
+	// in our own encoding (metriccodec.Encode); a replay sends them as they are.
 	Metrics []json.RawMessage `json:"metrics,omitempty"`
 }
 
@@ -300,7 +301,7 @@ func (p *Pipeline) spillAll() error {
 	var mraw []json.RawMessage
 	encoded := metrics[:0]
 	for _, pm := range metrics {
-		raw, err := encodeMetrics(pm.rm)
+		raw, err := metriccodec.Encode(pm.rm)
 		if err != nil {
 			p.count(sigMetrics, "dropped", pm.n)
 			p.settleMetricsOrigin(pm, true)
@@ -441,7 +442,7 @@ func (p *Pipeline) replay() {
 			p.consume(m, tr, decodeEvent(se), f)
 		}
 		for _, raw := range doc.Metrics {
-			rm, err := decodeMetrics(raw)
+			rm, err := metriccodec.Decode(raw)
 			if err != nil {
 				f.lost = true
 				p.log.Warn("spill replay: unreadable metrics dropped", slog.String("file", e.name), slog.String("error", err.Error()))

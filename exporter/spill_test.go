@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/internal/metriccodec"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -360,7 +361,7 @@ func TestReplayedEmptyMetricsDoNotKeepTheFile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
-		empty, err := encodeMetrics(&metricdata.ResourceMetrics{})
+		empty, err := metriccodec.Encode(&metricdata.ResourceMetrics{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,7 +411,7 @@ func TestManySpilledMetricCollectionsAreAllReplayed(t *testing.T) {
 			if err := reader.Collect(context.Background(), &rm); err != nil {
 				t.Fatal(err)
 			}
-			raw, err := encodeMetrics(&rm)
+			raw, err := metriccodec.Encode(&rm)
 			if err != nil {
 				t.Fatal(err)
 			}
