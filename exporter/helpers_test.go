@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/extension"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
@@ -37,7 +38,7 @@ import (
 // invocation at its report (or at Shutdown), one log record per log event,
 // a counter per report.
 type fakeMapper struct {
-	o       MapperOptions
+	o       signals.MapperOptions
 	res     *resource.Resource
 	logger  otellog.Logger
 	count   metric.Int64Counter
@@ -46,7 +47,7 @@ type fakeMapper struct {
 	current string
 }
 
-func newFakeMapper(o MapperOptions) (Mapper, error) {
+func newFakeMapper(o signals.MapperOptions) (Mapper, error) {
 	res := resource.NewSchemaless(attribute.String("service.name", "fn"))
 	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(o.Logs), sdklog.WithResource(res))
 	c, err := o.Meter.Meter("fake").Int64Counter("faas.invocations")
@@ -88,10 +89,12 @@ func (m *fakeMapper) span(id, status string, at time.Time) {
 		Attributes: []attribute.KeyValue{attribute.String("faas.invocation_id", id), attribute.String("status", status)},
 		Resource:   m.res,
 	}.Snapshot()
-	m.o.Spans([]sdktrace.ReadOnlySpan{s})
+	m.o.Spans(signals.InvocationPhase(id), []sdktrace.ReadOnlySpan{s})
 }
 
-func (m *fakeMapper) Invoke(Invocation) {}
+func (m *fakeMapper) Invoke(signals.Invocation)      {}
+func (m *fakeMapper) ConsumeContext(telemetry.Event) {}
+func (m *fakeMapper) FlushLogs()                     {}
 func (m *fakeMapper) Shutdown(reason string, at time.Time) {
 	for id := range m.open {
 		m.span(id, reason, at)
@@ -376,13 +379,22 @@ type harness struct {
 	done   chan error
 }
 
-func newHarness(t testing.TB, cfg *config.Config, opts Options) *harness {
+func newHarness(t testing.TB, cfg *config.Config, k knobs) *harness {
 	t.Helper()
-	if opts.NewMapper == nil {
-		opts.NewMapper = newFakeMapper
+	return newHarnessWith(t, cfg, Options{}, k)
+}
+
+// realMapper builds the exporter/signals mapper (the harness's default is
+// the fake one).
+func realMapper(o signals.MapperOptions) (Mapper, error) { return signals.NewMapper(o) }
+
+func newHarnessWith(t testing.TB, cfg *config.Config, opts Options, k knobs) *harness {
+	t.Helper()
+	if k.NewMapper == nil {
+		k.NewMapper = newFakeMapper
 	}
 	buf := &syncBuffer{}
-	p, err := New(cfg, slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), opts)
+	p, err := newPipeline(cfg, slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), opts, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,6 +427,7 @@ func (h *harness) close(t testing.TB) {
 	h.stop()
 }
 
-func shutdownEvent(deadline time.Time, reason string) extension.Event {
-	return extension.Event{Type: extension.Shutdown, DeadlineMs: deadline.UnixMilli(), ShutdownReason: reason}
+// shutdownEvent is the plan of a SHUTDOWN with deadline received now.
+func shutdownEvent(deadline time.Time, reason string) extension.ShutdownPlan {
+	return extension.PlanShutdown(extension.Event{Type: extension.Shutdown, DeadlineMs: deadline.UnixMilli(), ShutdownReason: reason}, time.Now())
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -19,7 +20,7 @@ import (
 func TestBusyWorkerDoesNotStretchTheFlushBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
-		h, rt := synctestHarness(t, config.FlushEnd, col, Options{})
+		h, rt := synctestHarness(t, config.FlushEnd, col, knobs{})
 		stall := make(chan struct{})
 		rt.setRefuse(func(req *http.Request) error {
 			select {
@@ -33,7 +34,7 @@ func TestBusyWorkerDoesNotStretchTheFlushBudget(t *testing.T) {
 		ctx := context.Background()
 		// a1's flush leaves the worker inside a stalled request (up to the
 		// 2s request timeout).
-		h.p.Enqueue(invocation("a1", 1, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("a1", 1, time.Now()))
 		h.p.Invoke(ctx, invokeEvent("a1", time.Now().Add(time.Minute)))
 
 		returned := make(chan time.Time, 1)
@@ -41,10 +42,10 @@ func TestBusyWorkerDoesNotStretchTheFlushBudget(t *testing.T) {
 			h.p.Invoke(ctx, invokeEvent("a2", time.Now().Add(time.Minute)))
 			returned <- time.Now()
 		}()
-		h.p.Enqueue([]telemetry.Event{start("a2", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{start("a2", time.Now())})
 		time.Sleep(100 * time.Millisecond) // the function runs
 		arrived := time.Now()
-		h.p.Enqueue([]telemetry.Event{runtimeDone("a2", arrived)})
+		h.p.Enqueue(context.Background(), []telemetry.Event{runtimeDone("a2", arrived)})
 		got := <-returned
 		if d := got.Sub(arrived); d > 500*time.Millisecond {
 			t.Errorf("Invoke returned %v after runtimeDone arrived, want at most FlushTimeout (500ms)", d)
@@ -57,7 +58,7 @@ func TestBusyWorkerDoesNotStretchTheFlushBudget(t *testing.T) {
 // ran: it must not hang.
 func TestCloseTwiceWithoutRunReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{})
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -90,12 +91,12 @@ func TestInvokesWithoutPlatformEventsAreNotTracked(t *testing.T) {
 		rt := &memRT{h: col}
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		cfg.TelemetryTypes = []string{"function"}
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, NewMapper: SignalsMapper(nil)})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
 		for _, id := range []string{"i1", "i2", "i3"} {
 			h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
-			h.p.Enqueue([]telemetry.Event{logLine(id+" says hi", time.Now())})
+			h.p.Enqueue(context.Background(), []telemetry.Event{logLine(id+" says hi", time.Now())})
 			time.Sleep(time.Second)
 		}
 		synctest.Wait()
@@ -109,7 +110,7 @@ func TestInvokesWithoutPlatformEventsAreNotTracked(t *testing.T) {
 		if d := time.Since(t0); d != 0 {
 			t.Errorf("Shutdown waited %v for reports that cannot come", d)
 		}
-		if st := h.p.Stats(); st.Traces.Sent+st.Traces.Spilled != 0 {
+		if st := h.p.tally(); st.Traces.Sent+st.Traces.Spilled != 0 {
 			t.Errorf("%d phantom invocation spans (closed as errors at SHUTDOWN)", st.Traces.Sent+st.Traces.Spilled)
 		}
 		if _, logs, _ := col.snapshot(); logs["i3 says hi"] != 1 {
@@ -121,9 +122,9 @@ func TestInvokesWithoutPlatformEventsAreNotTracked(t *testing.T) {
 // Typed nil records (a decoder bug) never panic the worker.
 func TestTypedNilRecordsDoNotPanicTheWorker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{NewMapper: SignalsMapper(nil)})
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{NewMapper: realMapper})
 		h.run(t)
-		h.p.Enqueue([]telemetry.Event{
+		h.p.Enqueue(context.Background(), []telemetry.Event{
 			{Time: time.Now(), Type: telemetry.TypeStart, Record: (*telemetry.Start)(nil)},
 			{Time: time.Now(), Type: telemetry.TypeRuntimeDone, Record: (*telemetry.RuntimeDone)(nil)},
 			{Time: time.Now(), Type: telemetry.TypeReport, Record: (*telemetry.Report)(nil)},
@@ -149,16 +150,16 @@ func TestUnsentMetricsAtShutdownAreSpilledOrCountedDropped(t *testing.T) {
 					cfg.SpillMaxBytes = 0
 				}
 				rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
-				h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 				h.run(t)
 				ctx := context.Background()
 				h.p.Invoke(ctx, invokeEvent("m1", time.Now().Add(time.Minute)))
-				h.p.Enqueue(invocation("m1", 1, time.Now()))
+				h.p.Enqueue(context.Background(), invocation("m1", 1, time.Now()))
 				time.Sleep(time.Second)
 				if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil && spillOn {
 					t.Fatal(err)
 				}
-				st := h.p.Stats()
+				st := h.p.tally()
 				switch {
 				case st.Metrics.Sent != 0:
 					t.Errorf("metrics %+v: nothing could be sent", st.Metrics)
@@ -195,12 +196,12 @@ func TestReplayDoesNotResendADeliveredInitSpan(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		col := newCollector()
 		rt := &memRT{h: col}
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, NewMapper: SignalsMapper(nil)})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
-		h.p.Enqueue(initEvents(time.Now()))
+		h.p.Enqueue(context.Background(), initEvents(time.Now()))
 		h.p.Invoke(ctx, invokeEvent("ok1", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("ok1", 0, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("ok1", 0, time.Now()))
 		h.p.Invoke(ctx, invokeEvent("ok2", time.Now().Add(time.Minute)))
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -209,17 +210,17 @@ func TestReplayDoesNotResendADeliveredInitSpan(t *testing.T) {
 		}
 		// The backend dies: ok2 is spilled at SHUTDOWN.
 		rt.setRefuse(func(*http.Request) error { return errRefused })
-		h.p.Enqueue(invocation("ok2", 0, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("ok2", 0, time.Now()))
 		if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 			t.Fatal(err)
 		}
 		h.close(t)
-		if st := h.p.Stats(); st.SpillFilesWritten != 1 {
+		if st := h.p.tally(); st.SpillFilesWritten != 1 {
 			t.Fatalf("stats %+v, want one spill file", st)
 		}
 
 		col2 := newCollector()
-		st := replayWith(t, cfg, col2, SignalsMapper(nil), nil, nil)
+		st := replayWith(t, cfg, col2, realMapper, nil, nil)
 		spans, _, _ := col2.snapshot()
 		if spans["ok2"] != 1 || spans[""] != 0 {
 			t.Errorf("replay sent %v, want ok2's span only (the init span was delivered)", spans)
@@ -236,22 +237,22 @@ func TestReplayRebuildsAnUnsentColdStartInitSpan(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, NewMapper: SignalsMapper(nil)})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
 		t0 := time.Now()
-		h.p.Enqueue(initEvents(t0))
+		h.p.Enqueue(context.Background(), initEvents(t0))
 		h.p.Invoke(ctx, invokeEvent("cold", time.Now().Add(time.Minute)))
 		evs := invocation("cold", 0, t0.Add(60*time.Millisecond))
 		evs[len(evs)-1].Record.(*telemetry.Report).Metrics.InitDurationMs = new(float64(51))
-		h.p.Enqueue(evs)
+		h.p.Enqueue(context.Background(), evs)
 		if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 			t.Fatal(err)
 		}
 		h.close(t)
 
 		col := newCollector()
-		replayWith(t, cfg, col, SignalsMapper(nil), nil, nil)
+		replayWith(t, cfg, col, realMapper, nil, nil)
 		if spans, _, _ := col.snapshot(); spans["cold"] != 1 || spans[""] != 1 {
 			t.Errorf("replay sent %v, want the invocation span and its init span once each", spans)
 		}
@@ -264,15 +265,15 @@ func TestReplayRebuildsAnUnsentColdStartInitSpan(t *testing.T) {
 func TestRuntimeDoneWaitingForAFullIntakeDoesNotHoldTheInvocation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		hold := make(chan struct{})
-		nm := func(o MapperOptions) (Mapper, error) {
+		nm := func(o signals.MapperOptions) (Mapper, error) {
 			m, err := newFakeMapper(o)
 			return holdingMapper{Mapper: m, id: "d1", hold: hold}, err
 		}
-		h, _ := synctestHarness(t, config.FlushEnd, newCollector(), Options{IntakeMaxBytes: 1000, NewMapper: nm})
+		h, _ := synctestHarness(t, config.FlushEnd, newCollector(), knobs{IntakeMaxBytes: 1000, NewMapper: nm})
 		h.run(t)
 		ctx := context.Background()
 		// The worker is held mapping d1's start: the intake fills.
-		h.p.Enqueue([]telemetry.Event{start("d1", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{start("d1", time.Now())})
 		synctest.Wait()
 		returned := make(chan time.Time, 1)
 		go func() {
@@ -281,12 +282,12 @@ func TestRuntimeDoneWaitingForAFullIntakeDoesNotHoldTheInvocation(t *testing.T) 
 		}()
 		big := start("d2", time.Now())
 		big.Size = 700 // with d1's start (200, counted while it is mapped) the intake is nearly full
-		h.p.Enqueue([]telemetry.Event{big})
+		h.p.Enqueue(context.Background(), []telemetry.Event{big})
 		synctest.Wait()
 		arrived := time.Now()
 		enqueued := make(chan struct{})
 		go func() {
-			h.p.Enqueue([]telemetry.Event{runtimeDone("d2", arrived)})
+			h.p.Enqueue(context.Background(), []telemetry.Event{runtimeDone("d2", arrived)})
 			close(enqueued)
 		}()
 		if d := (<-returned).Sub(arrived); d > 500*time.Millisecond {
@@ -299,7 +300,7 @@ func TestRuntimeDoneWaitingForAFullIntakeDoesNotHoldTheInvocation(t *testing.T) 
 		}
 		close(hold)
 		<-enqueued
-		if st := h.p.Stats(); st.IntakeDroppedPlatform != 0 || st.IntakeDroppedLogs != 0 || st.IntakeWaits != 1 {
+		if st := h.p.tally(); st.IntakeDroppedPlatform != 0 || st.IntakeDroppedLogs != 0 || st.IntakeWaits != 1 {
 			t.Errorf("intake drops %d/%d, waits %d; want none dropped and one wait", st.IntakeDroppedLogs, st.IntakeDroppedPlatform, st.IntakeWaits)
 		}
 	})
@@ -324,18 +325,18 @@ func (m holdingMapper) Consume(ev telemetry.Event) {
 // metrics and logs no such error.
 func TestHealthyShutdownDropsNoMetrics(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{})
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{})
 		h.run(t)
 		ctx := context.Background()
 		h.p.Invoke(ctx, invokeEvent("h1", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("h1", 1, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("h1", 1, time.Now()))
 		if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 			t.Fatal(err)
 		}
-		h.p.Enqueue([]telemetry.Event{logLine("late", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{logLine("late", time.Now())})
 		synctest.Wait()
 		h.close(t)
-		if st := h.p.Stats(); st.Metrics.Dropped != 0 || st.Metrics.Sent == 0 {
+		if st := h.p.tally(); st.Metrics.Dropped != 0 || st.Metrics.Sent == 0 {
 			t.Errorf("metrics %+v, want sent and none dropped", st.Metrics)
 		}
 		if h.logs.count("unsent metrics") != 0 {

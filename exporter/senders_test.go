@@ -40,13 +40,13 @@ func TestShutdownWithABackendThatNeverAnswersSpillsWithinTheBudget(t *testing.T)
 				for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
 					s.Timeout = 10 * time.Second // the OTLP default: longer than SHUTDOWN's budget
 				}
-				h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, BatchDelay: time.Millisecond})
+				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, BatchDelay: time.Millisecond})
 				h.run(t)
 				ctx := context.Background()
 				const n, lines = 5, 3
 				for i := range n {
 					id := fmt.Sprintf("never-%d", i)
-					h.p.Enqueue(invocation(id, lines, time.Now()))
+					h.p.Enqueue(context.Background(), invocation(id, lines, time.Now()))
 					h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
 					time.Sleep(100 * time.Millisecond)
 				}
@@ -65,7 +65,7 @@ func TestShutdownWithABackendThatNeverAnswersSpillsWithinTheBudget(t *testing.T)
 					t.Errorf("Shutdown took %v, want at most deadline-margin (%v)", took, deadline.Sub(t0)-margin)
 				}
 				t.Logf("Shutdown returned after %v of a %v budget", took, deadline.Sub(t0))
-				st := h.p.Stats()
+				st := h.p.tally()
 				if st.SpillFilesWritten != 1 || st.Traces.Spilled != n || st.Logs.Spilled != n*lines {
 					t.Errorf("spill: %d files, %d spans, %d log records; want 1, %d, %d (stats %+v)",
 						st.SpillFilesWritten, st.Traces.Spilled, st.Logs.Spilled, n, n*lines, st)
@@ -108,12 +108,12 @@ func TestMappingGoesOnWhileARequestIsStalled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
 		const intake = 4 << 10
-		h, rt := synctestHarness(t, config.FlushAsync, col, Options{IntakeMaxBytes: intake, BatchDelay: time.Millisecond})
+		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{IntakeMaxBytes: intake, BatchDelay: time.Millisecond})
 		release := make(chan struct{})
 		stallAll(rt, release)
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("flood", time.Now().Add(time.Hour)))
-		h.p.Enqueue([]telemetry.Event{start("flood", time.Now()), logLine("first", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{start("flood", time.Now()), logLine("first", time.Now())})
 		time.Sleep(10 * time.Millisecond)
 		synctest.Wait()
 		calls := rt.callCount()
@@ -129,10 +129,10 @@ func TestMappingGoesOnWhileARequestIsStalled(t *testing.T) {
 				bytes += ev.Size
 				sent++
 			}
-			h.p.Enqueue(batch)
+			h.p.Enqueue(context.Background(), batch)
 			synctest.Wait() // the listener's pace: the worker gets to run
 		}
-		st := h.p.Stats()
+		st := h.p.tally()
 		if st.IntakeDroppedLogs != 0 || st.Logs.Dropped != 0 {
 			t.Fatalf("%d log events dropped by the intake, %d records by the queue, while a request was stalled",
 				st.IntakeDroppedLogs, st.Logs.Dropped)
@@ -164,7 +164,7 @@ func TestMappingGoesOnWhileARequestIsStalled(t *testing.T) {
 func TestSlowBackendCostsOneRoundTripAtShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
-		h, rt := synctestHarness(t, config.FlushAsync, col, Options{})
+		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{})
 		rt.setRefuse(func(req *http.Request) error {
 			select {
 			case <-time.After(600 * time.Millisecond): // the backend's latency
@@ -176,7 +176,7 @@ func TestSlowBackendCostsOneRoundTripAtShutdown(t *testing.T) {
 		h.run(t)
 		ctx := context.Background()
 		h.p.Invoke(ctx, invokeEvent("slow", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("slow", 2, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("slow", 2, time.Now()))
 		t0 := time.Now()
 		if err := h.p.Shutdown(ctx, shutdownEvent(t0.Add(2*time.Second), "spindown")); err != nil {
 			t.Fatal(err)
@@ -184,7 +184,7 @@ func TestSlowBackendCostsOneRoundTripAtShutdown(t *testing.T) {
 		if d := time.Since(t0); d != 1200*time.Millisecond {
 			t.Errorf("Shutdown took %v, want 1.2s (data and metrics together, then the self-metrics)", d)
 		}
-		st := h.p.Stats()
+		st := h.p.tally()
 		if st.Traces.Sent != 1 || st.Logs.Sent != 2 || st.Metrics.Sent == 0 || st.SpillFilesWritten != 0 {
 			t.Errorf("stats %+v, want everything sent, nothing spilled", st)
 		}
@@ -204,7 +204,7 @@ func TestAdaptiveEndBranchSendsTheSpanAtRuntimeDone(t *testing.T) {
 		col := newCollector()
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAdaptive)
 		cfg.ServiceName = "fn"
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: col}}, NewMapper: SignalsMapper(nil)})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: col}}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
 		returned := make(chan struct{})
@@ -213,22 +213,22 @@ func TestAdaptiveEndBranchSendsTheSpanAtRuntimeDone(t *testing.T) {
 			close(returned)
 		}()
 		synctest.Wait()
-		h.p.Enqueue([]telemetry.Event{start("first", time.Now()), logLine("hello", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{start("first", time.Now()), logLine("hello", time.Now())})
 		time.Sleep(50 * time.Millisecond)
-		h.p.Enqueue([]telemetry.Event{runtimeDone("first", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{runtimeDone("first", time.Now())})
 		<-returned
 		if spans, logs, _ := col.snapshot(); spans["first"] != 1 || logs["hello"] != 1 {
 			t.Errorf("when the first Invoke returned: spans %v logs %v, want its span and log sent", spans, logs)
 		}
 
 		h.p.Invoke(ctx, invokeEvent("busy", time.Now().Add(time.Minute)))
-		h.p.Enqueue([]telemetry.Event{report("first", time.Now()), start("busy", time.Now()), runtimeDone("busy", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{report("first", time.Now()), start("busy", time.Now()), runtimeDone("busy", time.Now())})
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if spans, _, _ := col.snapshot(); spans["busy"] != 0 || spans["first"] != 1 {
 			t.Errorf("before the busy invocation's report: spans %v, want only first's (once)", spans)
 		}
-		h.p.Enqueue([]telemetry.Event{report("busy", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{report("busy", time.Now())})
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if spans, _, _ := col.snapshot(); spans["busy"] != 1 {

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -62,13 +63,13 @@ func TestBackoff(t *testing.T) {
 			t.Errorf("delay %v, want 10s", d)
 		}
 	})
-	t.Run("a retry past the deadline is refused", func(t *testing.T) {
+	t.Run("the next retry is the delay from now", func(t *testing.T) {
 		now := time.Now()
-		if _, ok := b.next(now, now.Add(time.Second), 1, 3*time.Second); ok {
-			t.Error("retry 3s later accepted with a 1s deadline")
+		if at := b.next(now, 1, 3*time.Second); !at.Equal(now.Add(3 * time.Second)) {
+			t.Errorf("retry at now%+v, want now+3s (Retry-After)", at.Sub(now))
 		}
-		if at, ok := b.next(now, now.Add(time.Second), 1, 0); !ok || !at.After(now) {
-			t.Errorf("first retry refused: %v %v", at, ok)
+		if at := b.next(now, 1, 0); !at.After(now) {
+			t.Errorf("first retry at now%+v, want later than now", at.Sub(now))
 		}
 	})
 }
@@ -190,13 +191,13 @@ func TestIntakeDropsLogsBeforePlatformEvents(t *testing.T) {
 }
 
 func TestEnqueueNeverBlocksAndCountsDrops(t *testing.T) {
-	h := newHarness(t, testConfig(t, "http://collector.invalid", "async"), Options{IntakeMaxBytes: 1000})
+	h := newHarness(t, testConfig(t, "http://collector.invalid", "async"), knobs{IntakeMaxBytes: 1000})
 	// No worker running: the intake fills up and Enqueue keeps returning.
 	at := time.Now()
 	for i := range 100 {
-		h.p.Enqueue([]telemetry.Event{logLine("line", at), start(string(rune('a'+i%26)), at)})
+		h.p.Enqueue(context.Background(), []telemetry.Event{logLine("line", at), start(string(rune('a'+i%26)), at)})
 	}
-	st := h.p.Stats()
+	st := h.p.tally()
 	if st.IntakeDroppedLogs == 0 || st.IntakeBytes > 1000 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -233,10 +234,10 @@ func TestQueueEvictsLogsBeforeSpans(t *testing.T) {
 // Intake drops are reported in the summary line, not only counted.
 func TestIntakeDropsReachTheSummaryLine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{IntakeMaxBytes: 1000})
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{IntakeMaxBytes: 1000})
 		at := time.Now()
 		for range 50 {
-			h.p.Enqueue([]telemetry.Event{logLine("line", at)})
+			h.p.Enqueue(context.Background(), []telemetry.Event{logLine("line", at)})
 		}
 		h.run(t)
 		synctest.Wait()

@@ -46,7 +46,7 @@ func BenchmarkDecodeBatch(b *testing.B) {
 // signalSink tells the benchmark when a batch has reached it.
 type signalSink chan int
 
-func (s signalSink) Enqueue(events []Event) { s <- len(events) }
+func (s signalSink) Enqueue(_ context.Context, events []Event) { s <- len(events) }
 
 // BenchmarkListenerPost measures one Telemetry API POST of about 1 MiB of
 // log lines against a live listener: rtt-ns/op is the time Lambda's one

@@ -23,7 +23,7 @@ type countingSink struct {
 	got    []Event // guarded by mu
 }
 
-func (s *countingSink) Enqueue(events []Event) {
+func (s *countingSink) Enqueue(_ context.Context, events []Event) {
 	s.events.Add(int64(len(events)))
 	s.mu.Lock()
 	s.got = append(s.got, events...)
@@ -415,7 +415,7 @@ func TestListenerUnderConcurrentPosts(t *testing.T) {
 // fullSink drops everything, as the exporter's queue does when full.
 type fullSink struct{ dropped atomic.Int64 }
 
-func (s *fullSink) Enqueue(events []Event) { s.dropped.Add(int64(len(events))) }
+func (s *fullSink) Enqueue(_ context.Context, events []Event) { s.dropped.Add(int64(len(events))) }
 
 func TestListenerLifecycle(t *testing.T) {
 	t.Run("a full sink still gets 200: a retry would only resend", func(t *testing.T) {
@@ -519,7 +519,7 @@ type blockingSink struct {
 	once    sync.Once
 }
 
-func (s *blockingSink) Enqueue([]Event) {
+func (s *blockingSink) Enqueue(context.Context, []Event) {
 	s.once.Do(func() { close(s.entered) })
 	<-s.release
 }
@@ -555,7 +555,7 @@ func newGateSink() *gateSink {
 	return &gateSink{release: make(chan struct{}), got: make(chan []Event, 64)}
 }
 
-func (s *gateSink) Enqueue(events []Event) {
+func (s *gateSink) Enqueue(_ context.Context, events []Event) {
 	s.got <- events
 	<-s.release
 }

@@ -71,10 +71,7 @@ type pipe interface {
 type newPipelineFunc func(cfg *config.Config, log *slog.Logger, accountID string) (pipe, error)
 
 func newPipeline(cfg *config.Config, log *slog.Logger, accountID string) (pipe, error) {
-	p, err := exporter.New(cfg, log, exporter.Options{
-		AccountID: accountID,
-		NewMapper: exporter.SignalsMapper(func(o *signals.MapperOptions) { o.Version = version }),
-	})
+	p, err := exporter.New(cfg, log, exporter.Options{AccountID: accountID, Version: version})
 	if err != nil {
 		return nil, err
 	}
@@ -283,12 +280,12 @@ func (a *agent) guard(op string, f func() error) error {
 
 // Enqueue is the listener's sink: it forwards to the exporter's queue
 // while export is on.
-func (a *agent) Enqueue(events []telemetry.Event) {
+func (a *agent) Enqueue(ctx context.Context, events []telemetry.Event) {
 	if a.off.Load() {
 		return
 	}
 	defer a.contain("enqueue")
-	a.pipeline.Enqueue(events)
+	a.pipeline.Enqueue(ctx, events)
 }
 
 // Invoke hands the INVOKE to the exporter while export is on.
@@ -302,10 +299,10 @@ func (a *agent) Invoke(ctx context.Context, ev extension.Event) {
 
 // Shutdown keeps the listener open while the pipeline waits for the last
 // invocation's report, then stops intake and flushes what is left.
-func (a *agent) Shutdown(ctx context.Context, ev extension.Event) error {
+func (a *agent) Shutdown(ctx context.Context, plan extension.ShutdownPlan) error {
 	a.shutdown = true
-	a.deadline, _ = ctx.Deadline()
-	err := a.guard("shutdown", func() error { return a.pipeline.Shutdown(ctx, ev) })
+	a.deadline = plan.Close
+	err := a.guard("shutdown", func() error { return a.pipeline.Shutdown(ctx, plan) })
 	err = errors.Join(err, a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
 	a.intakeSummary()
 	return err
@@ -338,7 +335,7 @@ func (a *agent) close(ctx context.Context) {
 type idle struct{}
 
 func (idle) Invoke(context.Context, extension.Event)         {}
-func (idle) Shutdown(context.Context, extension.Event) error { return nil }
+func (idle) Shutdown(context.Context, extension.ShutdownPlan) error { return nil }
 
 // finish maps the end of the lifecycle to the process exit code. After
 // SHUTDOWN the exit is always clean: an incomplete final flush (a slow

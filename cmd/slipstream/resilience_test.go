@@ -49,7 +49,7 @@ func (f *fakePipe) maybePanic(op string) {
 	}
 }
 
-func (f *fakePipe) Enqueue(events []telemetry.Event) {
+func (f *fakePipe) Enqueue(_ context.Context, events []telemetry.Event) {
 	f.enqueued.Add(int32(len(events)))
 	f.maybePanic("enqueue")
 }
@@ -59,7 +59,7 @@ func (f *fakePipe) Invoke(context.Context, extension.Event) {
 	f.maybePanic("invoke")
 }
 
-func (f *fakePipe) Shutdown(ctx context.Context, _ extension.Event) error {
+func (f *fakePipe) Shutdown(ctx context.Context, _ extension.ShutdownPlan) error {
 	f.shutdowns.Add(1)
 	f.maybePanic("shutdown")
 	if f.shutdown != nil {

@@ -187,7 +187,7 @@ func runScenario(t *testing.T, sc scenario) mapped {
 		lc := &logCollector{}
 		opts := MapperOptions{
 			Config: cfg, AccountID: "123456789012",
-			Spans: func(s []sdktrace.ReadOnlySpan) { out.spanBatches = append(out.spanBatches, s) },
+			Spans: func(_ Phase, s []sdktrace.ReadOnlySpan) { out.spanBatches = append(out.spanBatches, s) },
 			Logs:  lc, Meter: mp,
 			Now:  func() time.Time { return fixedNow },
 			Rand: detRand(), Version: "1.2.3-test", Arch: "amd64",
@@ -210,7 +210,9 @@ func runScenario(t *testing.T, sc scenario) mapped {
 			switch {
 			case s.Invoke != nil:
 				m.Invoke(Invocation{RequestID: s.Invoke.RequestID, InvokedARN: s.Invoke.InvokedARN,
-					TraceHeader: s.Invoke.TraceHeader, Deadline: time.UnixMilli(s.Invoke.DeadlineMs).UTC()})
+					TraceHeader: s.Invoke.TraceHeader, Deadline: time.UnixMilli(s.Invoke.DeadlineMs).UTC(),
+					// The exporter waits for every invocation in end mode.
+					EndFlush: cfg.Flush == config.FlushEnd})
 			case s.Shutdown != nil:
 				out.shutdowns += m.OpenInvocations()
 				m.Shutdown(s.Shutdown.Reason, s.Shutdown.Time)

@@ -34,7 +34,7 @@ const DefaultVersion = "0.0.0-dev"
 type MapperOptions struct {
 	Config    *config.Config
 	AccountID string                        // from register (may be "")
-	Spans     func([]sdktrace.ReadOnlySpan) // receives finished spans; called on the mapper goroutine; the slice is not reused
+	Spans     func(Phase, []sdktrace.ReadOnlySpan) // receives finished spans with the phase they belong to; called on the mapper goroutine; the slice is not reused
 	Logs      sdklog.Processor              // the mapper builds its own LoggerProvider with the resource and this processor
 	Meter     metric.MeterProvider          // instruments are recorded here (SDK MeterProvider with a reader)
 	Now       func() time.Time              // clock for observed timestamps and fallbacks; default time.Now
@@ -78,7 +78,7 @@ const (
 // Mapper has no internal locking.
 type Mapper struct {
 	cfg   *config.Config
-	spans func([]sdktrace.ReadOnlySpan)
+	spans func(Phase, []sdktrace.ReadOnlySpan)
 	logs  sdklog.Processor
 	now   func() time.Time
 	rand  io.Reader
@@ -629,10 +629,10 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 		}
 		inv.cpuOK = false
 	}
-	if (m.cfg.Flush == config.FlushEnd || inv.endFlush) && !inv.spanSent {
-		// In end mode (and adaptive's end branch) the span leaves at
-		// runtimeDone; the report's figures follow as metrics (and the
-		// post-runtime span) later.
+	if inv.endFlush && !inv.spanSent {
+		// The agent waits for this invocation (end mode, adaptive's end
+		// branch): its span leaves at runtimeDone; the report's figures
+		// follow as metrics (and the post-runtime span) later.
 		m.emitInvocation(inv, nil, time.Time{}, "", ev.Time)
 		inv.spanSent = true
 	}

@@ -24,7 +24,7 @@ func newTestMapper(t testing.TB, cfg *config.Config, spans *[]sdktrace.ReadOnlyS
 	t.Helper()
 	m, err := NewMapper(MapperOptions{
 		Config: cfg, AccountID: "123456789012",
-		Spans: func(s []sdktrace.ReadOnlySpan) { *spans = append(*spans, s...) },
+		Spans: func(_ Phase, s []sdktrace.ReadOnlySpan) { *spans = append(*spans, s...) },
 		Now:   func() time.Time { return fixedNow }, Rand: detRand(), Arch: "arm64",
 	})
 	if err != nil {
@@ -315,7 +315,7 @@ func BenchmarkMapInvocation(b *testing.B) {
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	var nspans int
-	m, err := NewMapper(MapperOptions{Config: testConfig(), Spans: func(s []sdktrace.ReadOnlySpan) { nspans += len(s) }, Logs: discardLogs{}, Meter: mp})
+	m, err := NewMapper(MapperOptions{Config: testConfig(), Spans: func(_ Phase, s []sdktrace.ReadOnlySpan) { nspans += len(s) }, Logs: discardLogs{}, Meter: mp})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func (failingReader) Read([]byte) (int, error) { return 0, context.Canceled }
 func TestFailingRandFallsBackToCryptoRand(t *testing.T) {
 	var spans []sdktrace.ReadOnlySpan
 	m, err := NewMapper(MapperOptions{Config: testConfig(), Rand: failingReader{},
-		Spans: func(s []sdktrace.ReadOnlySpan) { spans = append(spans, s...) }})
+		Spans: func(_ Phase, s []sdktrace.ReadOnlySpan) { spans = append(spans, s...) }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func newMeteredMapper(t *testing.T, cfg *config.Config) *meteredMapper {
 	mm := &meteredMapper{reader: sdkmetric.NewManualReader()}
 	m, err := NewMapper(MapperOptions{
 		Config: cfg, AccountID: "123456789012",
-		Spans: func(s []sdktrace.ReadOnlySpan) { mm.spans = append(mm.spans, s...) },
+		Spans: func(_ Phase, s []sdktrace.ReadOnlySpan) { mm.spans = append(mm.spans, s...) },
 		Meter: sdkmetric.NewMeterProvider(sdkmetric.WithReader(mm.reader)),
 		Now:   func() time.Time { return fixedNow }, Rand: detRand(), Arch: "arm64",
 	})
@@ -291,7 +291,7 @@ func TestOddInputDoesNotPanic(t *testing.T) {
 		cfg := testConfig()
 		cfg.PlatformLogs = platformLogs
 		lc := &logCollector{}
-		m, err := NewMapper(MapperOptions{Config: cfg, Logs: lc, Spans: func([]sdktrace.ReadOnlySpan) {}})
+		m, err := NewMapper(MapperOptions{Config: cfg, Logs: lc, Spans: func(Phase, []sdktrace.ReadOnlySpan) {}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -149,11 +149,11 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime 
 		}
 		*held = nil
 		if claimed && !inv.drop {
-			out = m.phaseSpans(out, p, inv.sc)
+			m.sendSpans(p.key(), m.phaseSpans(nil, p, inv.sc))
 			return
 		}
-		var sc trace.SpanContext
-		out, sc = m.phaseOwnTrace(out, p)
+		ps, sc := m.phaseOwnTrace(nil, p)
+		m.sendSpans(p.key(), ps)
 		links = append(links, sdktrace.Link{SpanContext: sc})
 	}
 	if rep != nil {
@@ -247,7 +247,7 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime 
 			out = m.appendPostRuntime(out, inv, rep)
 		}
 	}
-	m.sendSpans(out)
+	m.sendSpans(InvocationPhase(inv.id), out)
 }
 
 // emitPostRuntime sends the post-runtime span of an invocation whose span
@@ -257,7 +257,7 @@ func (m *Mapper) emitPostRuntime(inv *invocation, rep *telemetry.Report) {
 		return
 	}
 	out := m.appendPostRuntime(nil, inv, rep)
-	m.sendSpans(out)
+	m.sendSpans(InvocationPhase(inv.id), out)
 }
 
 // appendPostRuntime adds the span of the extensions' time after the
@@ -278,9 +278,9 @@ func (m *Mapper) appendPostRuntime(out []sdktrace.ReadOnlySpan, inv *invocation,
 	return append(out, m.stub(spanPostRuntime, sc, inv.sc, trace.SpanKindInternal, begin, begin.Add(msDuration(d))).Snapshot())
 }
 
-func (m *Mapper) sendSpans(out []sdktrace.ReadOnlySpan) {
+func (m *Mapper) sendSpans(ph Phase, out []sdktrace.ReadOnlySpan) {
 	if len(out) > 0 && m.spans != nil {
-		m.spans(out)
+		m.spans(ph, out)
 	}
 }
 
@@ -374,6 +374,14 @@ func (m *Mapper) phaseOwnTrace(out []sdktrace.ReadOnlySpan, p *phase) ([]sdktrac
 	}
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: sid, TraceFlags: trace.FlagsSampled})
 	return m.appendPhase(out, p, sc, parent), sc
+}
+
+// key is the phase p belongs to.
+func (p *phase) key() Phase {
+	if p.kind == spanInit {
+		return Phase{Kind: PhaseInit}
+	}
+	return Phase{Kind: PhaseRestore}
 }
 
 func (m *Mapper) appendPhase(out []sdktrace.ReadOnlySpan, p *phase, sc, parent trace.SpanContext) []sdktrace.ReadOnlySpan {
@@ -547,7 +555,7 @@ func (m *Mapper) completePhase(cur, held **phase) {
 
 func (m *Mapper) emitOwn(p *phase) trace.SpanContext {
 	out, sc := m.phaseOwnTrace(make([]sdktrace.ReadOnlySpan, 0, 1+len(p.spans)), p)
-	m.sendSpans(out)
+	m.sendSpans(p.key(), out)
 	return sc
 }
 
