@@ -14,7 +14,7 @@ import (
 
 type nop struct{}
 
-func (nop) Invoke(context.Context, extension.Event)         {}
+func (nop) Invoke(context.Context, extension.Event)                {}
 func (nop) Shutdown(context.Context, extension.ShutdownPlan) error { return nil }
 
 // A minimal extension: register under the executable's file name, follow the

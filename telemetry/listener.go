@@ -162,7 +162,7 @@ type Listener struct {
 	// up draining, so that a sink waiting for room returns.
 	sinkCtx    context.Context
 	sinkCancel context.CancelFunc
-	closeOnce sync.Once
+	closeOnce  sync.Once
 
 	// lifeMu guards srv, ln, done, decoded and closed.
 	lifeMu  sync.Mutex

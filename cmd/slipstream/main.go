@@ -334,7 +334,7 @@ func (a *agent) close(ctx context.Context) {
 // idle follows the lifecycle and does nothing else: export is off.
 type idle struct{}
 
-func (idle) Invoke(context.Context, extension.Event)         {}
+func (idle) Invoke(context.Context, extension.Event)                {}
 func (idle) Shutdown(context.Context, extension.ShutdownPlan) error { return nil }
 
 // finish maps the end of the lifecycle to the process exit code. After

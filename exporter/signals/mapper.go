@@ -33,12 +33,12 @@ const DefaultVersion = "0.0.0-dev"
 // Logs or Meter switches that signal off.
 type MapperOptions struct {
 	Config    *config.Config
-	AccountID string                        // from register (may be "")
+	AccountID string                               // from register (may be "")
 	Spans     func(Phase, []sdktrace.ReadOnlySpan) // receives finished spans with the phase they belong to; called on the mapper goroutine; the slice is not reused
-	Logs      sdklog.Processor              // the mapper builds its own LoggerProvider with the resource and this processor
-	Meter     metric.MeterProvider          // instruments are recorded here (SDK MeterProvider with a reader)
-	Now       func() time.Time              // clock for observed timestamps and fallbacks; default time.Now
-	Rand      io.Reader                     // source of trace and span IDs; default crypto/rand
+	Logs      sdklog.Processor                     // the mapper builds its own LoggerProvider with the resource and this processor
+	Meter     metric.MeterProvider                 // instruments are recorded here (SDK MeterProvider with a reader)
+	Now       func() time.Time                     // clock for observed timestamps and fallbacks; default time.Now
+	Rand      io.Reader                            // source of trace and span IDs; default crypto/rand
 
 	// Optional additions (zero values are the defaults).
 
