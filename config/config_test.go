@@ -81,10 +81,10 @@ func TestLoadEmptyEnvironmentExports(t *testing.T) {
 // TestLoadSettings covers each Slipstream variable, valid and invalid.
 func TestLoadSettings(t *testing.T) {
 	tests := []struct {
-		name    string
-		env     map[string]string
-		line    string // the one line expected, with its level; "" when the settings are valid
-		check   func(*Config) bool
+		name  string
+		env   map[string]string
+		line  string // the one line expected, with its level; "" when the settings are valid
+		check func(*Config) bool
 	}{
 		{"disabled turns export off without a problem", map[string]string{"SLIPSTREAM_DISABLED": "true"}, "",
 			func(c *Config) bool { return c.Disabled && !c.ExportEnabled }},

@@ -74,20 +74,26 @@ func TestLoadExporter(t *testing.T) {
 		{"temporality is read case-insensitively", map[string]string{"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE": "Delta"}, 0, 0, nil},
 		{"a grpc endpoint without a scheme uses TLS, as the specification says", map[string]string{
 			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}, 0, 0,
-			func(o *OTLP) bool { return o.Traces.Endpoint == "https://collector:4317" && o.Logs.Endpoint == "https://collector:4317" }},
+			func(o *OTLP) bool {
+				return o.Traces.Endpoint == "https://collector:4317" && o.Logs.Endpoint == "https://collector:4317"
+			}},
 		{"a grpc endpoint without a scheme is plaintext with insecure set", map[string]string{
 			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "10.0.0.7:4317", "OTEL_EXPORTER_OTLP_INSECURE": "true"}, 0, 0,
 			func(o *OTLP) bool { return o.Metrics.Endpoint == "http://10.0.0.7:4317" }},
 		{"a per-signal grpc endpoint without a scheme takes its own insecure flag", map[string]string{
 			"SLIPSTREAM_OTLP_TRACES_PROTOCOL": "grpc", "SLIPSTREAM_OTLP_TRACES_ENDPOINT": "[::1]:4317", "SLIPSTREAM_OTLP_TRACES_INSECURE": "1"}, 0, 0,
-			func(o *OTLP) bool { return o.Traces.Endpoint == "http://[::1]:4317" && o.Logs.Endpoint == "http://localhost:4318/v1/logs" }},
+			func(o *OTLP) bool {
+				return o.Traces.Endpoint == "http://[::1]:4317" && o.Logs.Endpoint == "http://localhost:4318/v1/logs"
+			}},
 		{"a grpc endpoint with a scheme ignores insecure", map[string]string{
 			"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector:4317", "OTEL_EXPORTER_OTLP_INSECURE": "true"}, 0, 0,
 			func(o *OTLP) bool { return o.Traces.Endpoint == "https://collector:4317" }},
 		{"a SLIPSTREAM timeout takes a Go duration", map[string]string{"SLIPSTREAM_OTLP_TIMEOUT": "2.5s"}, 0, 0,
 			func(o *OTLP) bool { return o.Logs.Timeout == 2500*time.Millisecond }},
 		{"a SLIPSTREAM timeout takes integer milliseconds", map[string]string{"SLIPSTREAM_OTLP_METRICS_TIMEOUT": "1500"}, 0, 0,
-			func(o *OTLP) bool { return o.Metrics.Timeout == 1500*time.Millisecond && o.Traces.Timeout == 10*time.Second }},
+			func(o *OTLP) bool {
+				return o.Metrics.Timeout == 1500*time.Millisecond && o.Traces.Timeout == 10*time.Second
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
