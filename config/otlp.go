@@ -428,7 +428,7 @@ func endpoint(raw, protocol string, insecure bool) (*url.URL, bool) {
 			return nil, false
 		}
 		host, port, err := net.SplitHostPort(raw)
-		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 || strings.ContainsAny(host, "/?#@") {
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 1 || n > 65535 || !validHost(host) {
 			return nil, false
 		}
 		scheme := "https"
@@ -442,6 +442,25 @@ func endpoint(raw, protocol string, insecure bool) (*url.URL, bool) {
 		return nil, false
 	}
 	return u, true
+}
+
+// validHost reports whether s is an IP address or a host name (letters,
+// digits, '-', '_' and '.').
+func validHost(s string) bool {
+	if net.ParseIP(s) != nil {
+		return true
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // resolve applies per-signal > base > default for one signal and notes
