@@ -199,7 +199,10 @@ type Signal struct {
 	// OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER
 	// (none switches off; a list holding otlp keeps it on); or by an
 	// unusable _ENDPOINT, _HEADERS, _PROTOCOL, _INSECURE or client
-	// certificate setting that applies to this signal. See Enabled.
+	// certificate setting that applies to this signal. See Enabled. A
+	// signal that is off keeps no destination (default Endpoint, no
+	// Headers, no client certificate): a consumer that does not look at
+	// Off still sends nothing to a half-configured destination.
 	Off string
 	// Protocol: _PROTOCOL, http/protobuf, http/json (traces only) or grpc.
 	Protocol string

@@ -65,6 +65,9 @@ func FuzzLoad(f *testing.F) {
 				if !slices.Contains(names, s.Off) {
 					t.Fatalf("signal off by %q, not a variable Load reads", s.Off)
 				}
+				if len(s.Headers) != 0 || s.ClientCertificate != "" || s.ClientKey != "" {
+					t.Fatalf("signal off by %s keeps a destination: %+v", s.Off, s)
+				}
 				continue
 			}
 			// The exporters take the endpoint through WithEndpointURL.

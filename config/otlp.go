@@ -130,6 +130,23 @@ func (l *loader) otlp() {
 		l.otelEndpointIgnored(set)
 	}
 	l.exporters(len(set) > 0)
+	for i, s := range sigs {
+		if !s.Enabled() {
+			s.forget(strings.ToLower(signalNames[i]))
+		}
+	}
+}
+
+// forget drops the destination of a signal that is off (endpoint back to
+// the default, no headers, no client certificate): a consumer that does
+// not look at Off still sends nothing to a half-configured destination.
+func (s *Signal) forget(sig string) {
+	s.Endpoint = DefaultHTTPEndpoint + "/v1/" + sig
+	if s.Protocol == ProtocolGRPC {
+		s.Endpoint = DefaultGRPCEndpoint
+	}
+	s.Headers = map[string]string{}
+	s.ClientCertificate, s.ClientKey = "", ""
 }
 
 // otelEndpointIgnored says, in one line, that the OTEL_* endpoints set are

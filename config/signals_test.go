@@ -103,3 +103,32 @@ func TestLoadSaysWhenOTELEndpointsAreIgnored(t *testing.T) {
 		})
 	}
 }
+
+func TestLoadOffSignalKeepsNoDestination(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+	}{
+		{"switched off by the exporter selection",
+			map[string]string{"SLIPSTREAM_TRACES_EXPORTER": "none", "SLIPSTREAM_OTLP_ENDPOINT": "https://backend.example.com", "SLIPSTREAM_OTLP_HEADERS": "x-tenant=a"}},
+		{"switched off by a malformed header pair",
+			map[string]string{"SLIPSTREAM_OTLP_ENDPOINT": "https://backend.example.com", "SLIPSTREAM_OTLP_TRACES_HEADERS": "x-tenant=a,broken"}},
+		{"switched off by a client certificate without its key",
+			map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "https://backend.example.com", "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE": "/c.pem"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Load(env(tt.env))
+			tr := c.OTLP.Traces
+			if tr.Enabled() {
+				t.Fatalf("traces are on: %+v", tr)
+			}
+			if tr.Endpoint != "http://localhost:4318/v1/traces" || len(tr.Headers) != 0 || tr.ClientCertificate != "" {
+				t.Errorf("traces keep a destination: %+v", tr)
+			}
+			if m := c.OTLP.Metrics; !m.Enabled() || m.Endpoint != "https://backend.example.com/v1/metrics" {
+				t.Errorf("metrics changed: %+v", m)
+			}
+		})
+	}
+}
