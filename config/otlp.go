@@ -107,7 +107,7 @@ func (l *loader) otlp() {
 			set = append(set, n)
 		}
 	}
-	ex := &exporterLoader{loader: l, strict: o.Source == SourceSlipstream, conseq: map[string]*consequence{}}
+	ex := &exporterLoader{loader: l, fromSlipstream: o.Source == SourceSlipstream, conseq: map[string]*consequence{}}
 	base := ex.level(o.Source + "_")
 	o.Protocol = cmp.Or(base.protocol, ProtocolHTTPProtobuf)
 	sigs := []*Signal{&o.Traces, &o.Metrics, &o.Logs}
@@ -236,11 +236,11 @@ func (l *loader) exporters(slipstreamOTLP bool) {
 }
 
 // exporterLoader reports an unusable exporter value as a Problem when it
-// came from SLIPSTREAM_OTLP_* (strict) and as a Warning when it came from
+// came from SLIPSTREAM_OTLP_* (fromSlipstream) and as a Warning when it came from
 // OTEL_EXPORTER_OTLP_*.
 type exporterLoader struct {
 	*loader
-	strict bool
+	fromSlipstream bool
 	// conseq collects, per variable, the signals an unusable value
 	// affects, reported once all signals are resolved; order keeps the
 	// variables in the order they were found.
@@ -257,7 +257,7 @@ type consequence struct {
 
 // record reports line as a Problem or a Warning.
 func (ex *exporterLoader) record(line string) {
-	if ex.strict {
+	if ex.fromSlipstream {
 		ex.problemLine(line)
 		return
 	}
@@ -382,7 +382,7 @@ func (ex *exporterLoader) levelFallback(prefix string, def any) string {
 func (ex *exporterLoader) timeout(name, v, prefix string) time.Duration {
 	lo, hi := time.Millisecond, maxOTLPTimeoutMs*time.Millisecond
 	def := ex.levelFallback(prefix, defaultOTLPTimeout.Milliseconds())
-	if ex.strict {
+	if ex.fromSlipstream {
 		d, ok := parseDuration(v)
 		if !ok || d < lo || d > hi {
 			ex.invalid(name, v, durationRange(lo, hi), def)
