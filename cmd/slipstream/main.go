@@ -8,8 +8,10 @@
 // place that exits.
 //
 // Slipstream must never be the reason a function fails: an invalid
-// setting, an unavailable Telemetry API or an exporter that cannot be
-// built leave the agent following the lifecycle without exporting; a panic
+// setting falls back to its default or switches off the signals it
+// applies to (see package config); an unavailable Telemetry API or an
+// exporter that cannot be built leave the agent following the lifecycle
+// without exporting; a panic
 // in the exporter (worker goroutine, INVOKE, SHUTDOWN or the listener's
 // sink) is logged once and switches export off; after SHUTDOWN the exit
 // code is always 0 and the agent never waits past the deadline for a busy
@@ -153,7 +155,7 @@ func runWith(ctx context.Context, environ []string, stderr io.Writer, name strin
 	pipeline, err := buildSafely(build, cfg, log, reg.AccountID)
 	if err != nil {
 		log.Error("build exporter, export disabled", "error", err.Error())
-		started("none: export off")
+		started("none: exporter not built")
 		return followIdle(ctx, client, log)
 	}
 
