@@ -56,12 +56,13 @@ var (
 	faasTriggers   = []string{"datasource", "http", "pubsub", "timer", "other"}
 )
 
-// Load builds the Config from getenv, which is os.Getenv in the agent and
-// a map lookup in tests; an empty value counts as unset. Load never fails:
-// every invalid setting adds one line to Problems (and switches export
-// off), every OTEL_* value Slipstream cannot honour adds one line to
-// Warnings (and the default applies). All valid settings are kept, so a
-// single typo does not hide the rest.
+// Load builds the Config from getenv, which is a map lookup in tests; an
+// empty value counts as unset. Load never fails: every invalid SLIPSTREAM_*
+// setting adds one line to Problems and falls back to its default, except
+// those that decide where data goes or who can read it (endpoint, headers,
+// protocol, TLS), which switch off the signals they apply to; every OTEL_*
+// value Slipstream cannot honour adds one line to Warnings. All valid
+// settings are kept, so a single typo does not hide the rest.
 func Load(getenv func(string) string) *Config {
 	l := &loader{getenv: getenv, cfg: &Config{}, seen: map[string]bool{}}
 	l.load()
@@ -82,9 +83,15 @@ func (l *loader) get(name string) string {
 }
 
 // problem records an invalid setting: one line naming the variable, its
-// value and the accepted values.
-func (l *loader) problem(name, value, accepted string) {
-	l.problemLine(fmt.Sprintf("%s=%q: accepted %s", name, clip(value), accepted))
+// value, the accepted values and the consequence (such as "default 400
+// used").
+func (l *loader) problem(name, value, accepted, consequence string) {
+	l.problemLine(fmt.Sprintf("%s=%q: accepted %s; %s", name, clip(value), accepted, consequence))
+}
+
+// fallback is the consequence of a tuning setting's invalid value.
+func fallback(def any) string {
+	return fmt.Sprintf("default %v used", def)
 }
 
 func (l *loader) problemLine(line string) {
@@ -101,6 +108,13 @@ func (l *loader) warnLine(line string) {
 	}
 }
 
+func (l *loader) noticeLine(line string) {
+	if !l.seen[line] {
+		l.seen[line] = true
+		l.cfg.Notices = append(l.cfg.Notices, line)
+	}
+}
+
 // clip shortens a value quoted in a message.
 func clip(s string) string {
 	const max = 64
@@ -112,7 +126,7 @@ func clip(s string) string {
 
 func (l *loader) load() {
 	c := l.cfg
-	c.Disabled = l.boolean("SLIPSTREAM_DISABLED", false)
+	c.Disabled = l.disabled("SLIPSTREAM_DISABLED")
 	c.LogLevel = l.oneOf("SLIPSTREAM_LOG_LEVEL", logLevels, defaultLogLevel)
 	c.StrictConfig = l.boolean("SLIPSTREAM_STRICT_CONFIG", false)
 
@@ -121,7 +135,7 @@ func (l *loader) load() {
 	c.TelemetryTypes = l.telemetryTypes("SLIPSTREAM_TELEMETRY_TYPES")
 	c.TelemetryMaxItems = l.intRange("SLIPSTREAM_TELEMETRY_MAX_ITEMS", minMaxItems, maxMaxItems, defaultMaxItems)
 	c.TelemetryMaxBytes = l.intRange("SLIPSTREAM_TELEMETRY_MAX_BYTES", minMaxBytes, maxMaxBytes, defaultMaxBytes)
-	c.TelemetryTimeoutMs = l.intRange("SLIPSTREAM_TELEMETRY_TIMEOUT_MS", minTimeoutMs, maxTimeoutMs, defaultTimeoutMs)
+	c.TelemetryTimeoutMs = int(l.duration("SLIPSTREAM_TELEMETRY_TIMEOUT_MS", minTimeoutMs*time.Millisecond, maxTimeoutMs*time.Millisecond, defaultTimeoutMs*time.Millisecond) / time.Millisecond)
 	c.ListenerPort = l.listenerPort("SLIPSTREAM_LISTENER_PORT")
 
 	l.resource()
@@ -145,7 +159,7 @@ func (l *loader) load() {
 	c.GCPercent = l.gcPercent("SLIPSTREAM_GOGC")
 	c.MemoryLimit = l.byteSize("SLIPSTREAM_GOMEMLIMIT", minMemoryLimit, maxMemoryLimit, DefaultMemoryLimit(c.BufferMaxBytes))
 
-	c.ExportEnabled = !c.Disabled && len(c.Problems) == 0
+	c.ExportEnabled = !c.Disabled && (c.OTLP.Traces.Enabled() || c.OTLP.Metrics.Enabled() || c.OTLP.Logs.Enabled())
 }
 
 // lambda reads the facts Lambda sets for every extension.
@@ -199,8 +213,23 @@ func (l *loader) boolean(name string, def bool) bool {
 	}
 	b, ok := parseBool(v)
 	if !ok {
-		l.problem(name, v, "true|false")
+		l.problem(name, v, "true|false", fallback(def))
 		return def
+	}
+	return b
+}
+
+// disabled reads the kill switch: unlike other booleans, an invalid value
+// counts as true, since whoever set it meant to keep data in.
+func (l *loader) disabled(name string) bool {
+	v := l.get(name)
+	if v == "" {
+		return false
+	}
+	b, ok := parseBool(v)
+	if !ok {
+		l.problem(name, v, "true|false", "counted as true: export off")
+		return true
 	}
 	return b
 }
@@ -227,7 +256,7 @@ func (l *loader) oneOf(name string, values []string, def string) string {
 			return ok
 		}
 	}
-	l.problem(name, v, strings.Join(values, "|"))
+	l.problem(name, v, strings.Join(values, "|"), fallback(def))
 	return def
 }
 
@@ -239,7 +268,7 @@ func (l *loader) intRange(name string, lo, hi, def int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		l.problem(name, v, fmt.Sprintf("%d..%d", lo, hi))
+		l.problem(name, v, fmt.Sprintf("%d..%d", lo, hi), fallback(def))
 		return def
 	}
 	return n
@@ -252,41 +281,45 @@ func (l *loader) listenerPort(name string) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > 65535 || n == reservedPort {
-		l.problem(name, v, fmt.Sprintf("1..65535 except %d", reservedPort))
+		l.problem(name, v, fmt.Sprintf("1..65535 except %d", reservedPort), fallback(defaultListenerPort))
 		return defaultListenerPort
 	}
 	return n
 }
 
 // telemetryTypes accepts a comma list of platform, function, extension.
+// A list with unknown items keeps the known ones, and platform when none
+// is known: the user chose to leave streams out, and a typo must not add
+// the function's own logs back.
 func (l *loader) telemetryTypes(name string) []string {
-	def := append([]string(nil), telemetryTypes...)
 	v := l.get(name)
 	if v == "" {
-		return def
+		return append([]string(nil), telemetryTypes...)
 	}
-	accepted := "a comma list of " + strings.Join(telemetryTypes, ",")
 	want := map[string]bool{}
+	bad := false
 	for item := range strings.SplitSeq(v, ",") {
 		item = strings.ToLower(strings.TrimSpace(item))
-		if item == "" {
-			continue
+		switch {
+		case item == "":
+		case contains(telemetryTypes, item):
+			want[item] = true
+		default:
+			bad = true
 		}
-		if !contains(telemetryTypes, item) {
-			l.problem(name, v, accepted)
-			return def
-		}
-		want[item] = true
 	}
 	if len(want) == 0 {
-		l.problem(name, v, accepted)
-		return def
+		want["platform"] = true
+		bad = true
 	}
 	var out []string
 	for _, t := range telemetryTypes { // canonical order
 		if want[t] {
 			out = append(out, t)
 		}
+	}
+	if bad {
+		l.problem(name, v, "a comma list of "+strings.Join(telemetryTypes, ","), strings.Join(out, ",")+" used")
 	}
 	return out
 }
@@ -308,24 +341,42 @@ func (l *loader) price(name string) float64 {
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		l.problem(name, v, "a decimal number of USD >= 0")
+		l.problem(name, v, "a decimal number of USD >= 0", "the built-in price table used")
 		return 0
 	}
 	return f
 }
 
-// duration accepts a Go duration (time.ParseDuration) in lo..hi.
+// duration accepts a Go duration or a bare integer of milliseconds, in lo..hi.
 func (l *loader) duration(name string, lo, hi, def time.Duration) time.Duration {
 	v := l.get(name)
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < lo || d > hi {
-		l.problem(name, v, fmt.Sprintf("a Go duration from %s to %s", fmtDuration(lo), fmtDuration(hi)))
+	d, ok := parseDuration(v)
+	if !ok || d < lo || d > hi {
+		l.problem(name, v, durationRange(lo, hi), fallback(fmtDuration(def)))
 		return def
 	}
 	return d
+}
+
+// durationRange describes the accepted values of a SLIPSTREAM_* duration.
+func durationRange(lo, hi time.Duration) string {
+	return fmt.Sprintf("a duration from %s to %s (a Go duration such as 500ms or 2s, or integer milliseconds)", fmtDuration(lo), fmtDuration(hi))
+}
+
+// parseDuration reads a SLIPSTREAM_* duration: a Go duration
+// (time.ParseDuration) or a bare decimal integer of milliseconds.
+func parseDuration(v string) (time.Duration, bool) {
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if ms > math.MaxInt64/int64(time.Millisecond) || ms < math.MinInt64/int64(time.Millisecond) {
+			return 0, false
+		}
+		return time.Duration(ms) * time.Millisecond, true
+	}
+	d, err := time.ParseDuration(v)
+	return d, err == nil
 }
 
 // fmtDuration prints round durations without trailing zero units (15m, not 15m0s).
@@ -346,7 +397,7 @@ func (l *loader) flush(name string) (FlushMode, time.Duration) {
 	if v == "" {
 		return FlushAdaptive, 0
 	}
-	accepted := fmt.Sprintf("adaptive|async|end|periodic,<Go duration from %s to %s>", fmtDuration(minFlushPeriod), fmtDuration(maxFlushPeriod))
+	accepted := fmt.Sprintf("adaptive|async|end|periodic,<duration from %s to %s: a Go duration or integer milliseconds>", fmtDuration(minFlushPeriod), fmtDuration(maxFlushPeriod))
 	mode, arg, hasArg := strings.Cut(v, ",")
 	mode = strings.ToLower(strings.TrimSpace(mode))
 	switch FlushMode(mode) {
@@ -355,11 +406,11 @@ func (l *loader) flush(name string) (FlushMode, time.Duration) {
 			return FlushMode(mode), 0
 		}
 	case FlushPeriodic:
-		if d, err := time.ParseDuration(strings.TrimSpace(arg)); hasArg && err == nil && d >= minFlushPeriod && d <= maxFlushPeriod {
+		if d, ok := parseDuration(strings.TrimSpace(arg)); hasArg && ok && d >= minFlushPeriod && d <= maxFlushPeriod {
 			return FlushPeriodic, d
 		}
 	}
-	l.problem(name, v, accepted)
+	l.problem(name, v, accepted, fallback(FlushAdaptive))
 	return FlushAdaptive, 0
 }
 
@@ -372,7 +423,7 @@ func (l *loader) byteSize(name string, lo, hi, def int64) int64 {
 	}
 	n, ok := parseByteSize(v)
 	if !ok || n < lo || n > hi {
-		l.problem(name, v, fmt.Sprintf("bytes from %s to %s (suffix B, KiB, MiB or GiB allowed)", fmtBytes(lo), fmtBytes(hi)))
+		l.problem(name, v, fmt.Sprintf("bytes from %s to %s (suffix B, KiB, MiB or GiB allowed)", fmtBytes(lo), fmtBytes(hi)), fallback(fmtBytes(def)))
 		return def
 	}
 	return n
@@ -421,7 +472,7 @@ func (l *loader) absPath(name, def string) string {
 		return def
 	}
 	if !path.IsAbs(v) {
-		l.problem(name, v, "an absolute path")
+		l.problem(name, v, "an absolute path", fallback(def))
 		return def
 	}
 	return path.Clean(v)
@@ -438,7 +489,7 @@ func (l *loader) gcPercent(name string) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > maxGCPercent {
-		l.problem(name, v, fmt.Sprintf("1..%d or off", maxGCPercent))
+		l.problem(name, v, fmt.Sprintf("1..%d or off", maxGCPercent), fallback(defaultGCPercent))
 		return defaultGCPercent
 	}
 	return n
@@ -462,7 +513,7 @@ func (l *loader) resource() {
 		if validLogGroup(v) {
 			c.LogGroup = v
 		} else {
-			l.problem("SLIPSTREAM_LOG_GROUP", v, "a CloudWatch log group name: 1..512 of A-Z a-z 0-9 _ - / . #")
+			l.problem("SLIPSTREAM_LOG_GROUP", v, "a CloudWatch log group name: 1..512 of A-Z a-z 0-9 _ - / . #", "default /aws/lambda/<function name> used")
 		}
 	}
 	if c.LogGroup == "" && c.FunctionName != "" {
