@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -49,8 +50,16 @@ type fakeMapper struct {
 
 func newFakeMapper(o signals.MapperOptions) (Mapper, error) {
 	res := resource.NewSchemaless(attribute.String("service.name", "fn"))
-	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(o.Logs), sdklog.WithResource(res))
-	c, err := o.Meter.Meter("fake").Int64Counter("faas.invocations")
+	var lopts []sdklog.LoggerProviderOption
+	if o.Logs != nil {
+		lopts = append(lopts, sdklog.WithProcessor(o.Logs))
+	}
+	lp := sdklog.NewLoggerProvider(append(lopts, sdklog.WithResource(res))...)
+	mp := o.Meter
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	c, err := mp.Meter("fake").Int64Counter("faas.invocations")
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +98,9 @@ func (m *fakeMapper) span(id, status string, at time.Time) {
 		Attributes: []attribute.KeyValue{attribute.String("faas.invocation_id", id), attribute.String("status", status)},
 		Resource:   m.res,
 	}.Snapshot()
-	m.o.Spans(signals.InvocationPhase(id), []sdktrace.ReadOnlySpan{s})
+	if m.o.Spans != nil {
+		m.o.Spans(signals.InvocationPhase(id), []sdktrace.ReadOnlySpan{s})
+	}
 }
 
 func (m *fakeMapper) Invoke(signals.Invocation)      {}

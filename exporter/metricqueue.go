@@ -99,6 +99,15 @@ func (mq *metricQueue) collect(awake time.Duration, now time.Time, res *resource
 	return mq.bound(), nil
 }
 
+// skip stands for a collection when metrics are switched off: nothing is
+// collected, and nothing waits for it.
+func (mq *metricQueue) skip(awake time.Duration, now time.Time) {
+	mq.arm(awake, now)
+	mq.dirty, mq.selfDirty, mq.selfOnly = false, false, false
+	mq.gen = max(mq.gen+1, mq.want)
+	mq.settled = mq.gen
+}
+
 func orEmpty(res *resource.Resource) *resource.Resource {
 	if res == nil {
 		return resource.Empty()
@@ -173,7 +182,11 @@ func (mq *metricQueue) pop() *pendingMetrics {
 // is taken when everything up to the last event was sent: a cumulative
 // collection after a successful export would repeat every stream. empty
 // are queued collections with nothing to send.
-func (mq *metricQueue) unsent(res *resource.Resource) (out, empty []*pendingMetrics) {
+func (mq *metricQueue) unsent(res *resource.Resource, on bool) (out, empty []*pendingMetrics) {
+	if !on {
+		empty, mq.q = mq.q, nil
+		return nil, empty
+	}
 	own := false
 	for _, pm := range mq.q {
 		switch {

@@ -246,12 +246,19 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 	}
 	w.q.max = buf
 	w.newMapper = func(mp metric.MeterProvider, lin *lineage) (Mapper, error) {
-		return k.NewMapper(signals.MapperOptions{
-			Config: cfg, AccountID: opts.AccountID, Version: opts.Version,
-			Spans: func(ph signals.Phase, spans []sdktrace.ReadOnlySpan) { w.onSpans(lin, ph, spans) },
-			Logs:  logProcessor{w: w, lin: lin},
-			Meter: mp, Now: k.Now, Rand: k.Rand,
-		})
+		// A signal switched off (SLIPSTREAM_*_EXPORTER=none, or a bad
+		// destination setting) is not even mapped.
+		mo := signals.MapperOptions{Config: cfg, AccountID: opts.AccountID, Version: opts.Version, Now: k.Now, Rand: k.Rand}
+		if cfg.OTLP.Traces.Enabled() {
+			mo.Spans = func(ph signals.Phase, spans []sdktrace.ReadOnlySpan) { w.onSpans(lin, ph, spans) }
+		}
+		if cfg.OTLP.Logs.Enabled() {
+			mo.Logs = logProcessor{w: w, lin: lin}
+		}
+		if cfg.OTLP.Metrics.Enabled() {
+			mo.Meter = mp
+		}
+		return k.NewMapper(mo)
 	}
 	if w.m, err = w.newMapper(p.mp, w.live); err != nil {
 		return nil, fmt.Errorf("exporter: mapper: %w", err)

@@ -723,3 +723,49 @@ func TestWithoutPlatformEventsEndModeRunsAsync(t *testing.T) {
 		}
 	})
 }
+
+// A signal switched off in the configuration (SLIPSTREAM_TRACES_EXPORTER=none,
+// or a bad destination setting for it) is neither mapped nor sent; the
+// others go on.
+func TestSignalSwitchedOffIsNotSent(t *testing.T) {
+	for _, off := range []string{"traces", "logs", "metrics"} {
+		t.Run(off+" off", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				col := newCollector()
+				rt := &memRT{h: col}
+				cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+				switch off {
+				case "traces":
+					cfg.OTLP.Traces.Off = "SLIPSTREAM_TRACES_EXPORTER"
+				case "logs":
+					cfg.OTLP.Logs.Off = "SLIPSTREAM_LOGS_EXPORTER"
+				default:
+					cfg.OTLP.Metrics.Off = "SLIPSTREAM_METRICS_EXPORTER"
+				}
+				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
+				h.run(t)
+				ctx := context.Background()
+				h.p.Invoke(ctx, invokeEvent("a", time.Now().Add(time.Minute)))
+				h.p.Enqueue(ctx, invocation("a", 2, time.Now()))
+				if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+					t.Fatal(err)
+				}
+				paths := map[string]int{}
+				col.mu.Lock()
+				for _, r := range col.requests {
+					paths[r]++
+				}
+				col.mu.Unlock()
+				for _, sig := range []string{"traces", "logs", "metrics"} {
+					if got := paths["/v1/"+sig]; (got > 0) == (sig == off) {
+						t.Errorf("%d requests to /v1/%s with %s off", got, sig, off)
+					}
+				}
+				if st := h.p.tally(); st.Traces.Dropped+st.Logs.Dropped+st.Metrics.Dropped != 0 {
+					t.Errorf("drops counted for a signal switched off: %+v", st)
+				}
+				h.close(t)
+			})
+		})
+	}
+}

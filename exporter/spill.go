@@ -286,7 +286,7 @@ func (w *worker) spillAll() error {
 	}
 	w.m.FlushLogs()
 	w.releaseWaiters()
-	metrics, empty := w.mq.unsent(w.m.Resource())
+	metrics, empty := w.mq.unsent(w.m.Resource(), w.cfg.OTLP.Metrics.Enabled())
 	for _, pm := range empty {
 		w.settleMetricsOrigin(pm, false)
 	}

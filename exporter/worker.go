@@ -468,6 +468,10 @@ func (w *worker) pump(now time.Time, eager uint64) {
 
 // collect takes a metrics collection, stamped with the mapper's resource.
 func (w *worker) collect(now time.Time) {
+	if !w.cfg.OTLP.Metrics.Enabled() {
+		w.mq.skip(w.clock.awake, now)
+		return
+	}
 	dropped, err := w.mq.collect(w.clock.awake, now, w.m.Resource())
 	if err != nil {
 		w.sum.lastErr = errText(err)
