@@ -54,8 +54,8 @@ func (e *exception) addTo(r *log.Record) {
 	if e.msg != "" {
 		r.AddAttributes(attribute.String(attrExceptionMessage, truncateTo(e.msg, maxExceptionMessage)))
 	}
-	if e.stack != "" {
-		r.AddAttributes(attribute.String(attrExceptionStacktrace, truncateTo(e.stack, maxRecordBytes)))
+	if st := strings.TrimRight(e.stack, "\n"); st != "" {
+		r.AddAttributes(attribute.String(attrExceptionStacktrace, truncateTo(st, maxRecordBytes)))
 	}
 }
 
@@ -241,7 +241,8 @@ func pythonException(body, first string, tb int) exception {
 	if i := strings.LastIndexByte(last, '\n'); i >= 0 {
 		last = last[i+1:]
 	}
-	if last != "" && last[0] != ' ' && last[0] != '\t' && last[0] != '\u00a0' {
+	// The runtime indents its frames with no-break spaces (U+00A0).
+	if last != "" && last[0] != ' ' && last[0] != '\t' && !strings.HasPrefix(last, "\u00a0") {
 		if typ, msg, ok := splitTypeMessage(last, isPythonType); ok {
 			e.typ, e.msg = typ, msg
 			return e

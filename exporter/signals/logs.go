@@ -133,8 +133,9 @@ func (m *Mapper) consumeLog(ev telemetry.Event, r *telemetry.Log, src int) {
 // isContinuation reports whether a line continues the pending record:
 // indented lines (Java "\tat", Node "    at", Python "  File"), empty
 // lines, Go's "goroutine N [...]:", "created by", "[signal ...", Java's
-// "Caused by:", Python's "Traceback (most recent call last):" and, inside
-// a Go stack, function lines such as "main.handler(...)".
+// "Caused by:", Python's "Traceback (most recent call last):", Go's
+// "runtime stack:", a closing "}" or "]" and, inside a Go stack, function
+// lines such as "main.handler(...)".
 func isContinuation(line string, p *pendingLog) bool {
 	if line == "" || line[0] == ' ' || line[0] == '\t' {
 		return true
@@ -143,6 +144,9 @@ func isContinuation(line string, p *pendingLog) bool {
 		if strings.HasPrefix(line, pre) {
 			return true
 		}
+	}
+	if line == "}" || line == "]" {
+		return true // the end of a pretty-printed JSON object (Ruby's unhandled error)
 	}
 	if p.goStack && isGoFrame(line) {
 		return true
@@ -153,6 +157,7 @@ func isContinuation(line string, p *pendingLog) bool {
 var continuationPrefixes = [...]string{
 	"goroutine ", "created by ", "[signal ", "Caused by: ", "Traceback (most recent call last)",
 	"During handling of the above exception", "The above exception was the direct cause", "... ",
+	"runtime stack:",
 }
 
 // isGoFrame matches a Go stack function line: "pkg.Func(args)" with no
@@ -170,7 +175,7 @@ func (m *Mapper) flushPending(p *pendingLog) {
 	if !p.active {
 		return
 	}
-	body := p.first
+	body := strings.TrimRight(p.first, "\n")
 	if p.multi {
 		body = strings.TrimRight(string(p.buf), "\n")
 	}
@@ -212,7 +217,7 @@ func (m *Mapper) emitJSON(ev telemetry.Event, rec *telemetry.Log) {
 	}
 	msg, ts, level, reqID := rec.Message, rec.Timestamp, rec.Level, rec.RequestID
 	// Fields read here rather than kept as attributes.
-	var skip [6]string
+	var skip [8]string
 	nskip := 0
 	use := func(k string) (json.RawMessage, bool) {
 		raw, ok := rec.Fields[k]
@@ -242,6 +247,16 @@ func (m *Mapper) emitJSON(ev telemetry.Event, rec *telemetry.Log) {
 			if t, err := time.Parse(time.RFC3339Nano, jsonString(raw)); err == nil {
 				ts = t
 				use("time")
+			}
+		}
+	}
+	if ts.IsZero() {
+		// Python's runtime writes its unhandled errors' timestamp in UTC
+		// without a zone ("2024-01-01T00:00:00").
+		if raw, ok := rec.Fields["timestamp"]; ok {
+			if t, err := time.Parse("2006-01-02T15:04:05", jsonString(raw)); err == nil {
+				ts = t
+				use("timestamp")
 			}
 		}
 	}
