@@ -133,3 +133,57 @@ func recordAttrs(r *sdklog.Record) map[string]string {
 	})
 	return m
 }
+
+// BenchmarkMapLogFormats maps every record of the testdata/logformats
+// fixtures (JSON and text, errors with stack traces included) inside one
+// invocation; one op is one record.
+func BenchmarkMapLogFormats(b *testing.B) {
+	files, err := filepath.Glob(filepath.Join("testdata", "logformats", "*.json"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no fixtures: %v", err)
+	}
+	var recs []json.RawMessage
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var f logFormatFile
+		if err := json.Unmarshal(data, &f); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range f.Cases {
+			recs = append(recs, c.Records...)
+		}
+	}
+	evs, _, err := telemetry.DecodeBatch(functionBatchB(recs))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := NewMapper(MapperOptions{Config: testConfig(), Logs: discardLogs{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Consume(telemetry.Event{Time: at(0), Type: telemetry.TypeStart, Record: &telemetry.Start{RequestID: logFormatRequestID}})
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.Consume(evs[i%len(evs)])
+		i++
+	}
+	m.FlushLogs()
+}
+
+func functionBatchB(records []json.RawMessage) []byte {
+	var b []byte
+	b = append(b, '[')
+	for i, r := range records {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"time":"2026-11-26T01:00:00.001Z","type":"function","record":`...)
+		b = append(b, r...)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
