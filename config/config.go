@@ -85,6 +85,13 @@ type Config struct {
 	// PlatformLogs: SLIPSTREAM_PLATFORM_LOGS (bool, default false): platform
 	// events also become log records.
 	PlatformLogs bool
+	// ProactiveInitThreshold: SLIPSTREAM_PROACTIVE_INIT_THRESHOLD (duration
+	// 1s..1h, default DefaultProactiveInitThreshold, 10s). An on-demand
+	// init (or a restore) whose end comes longer than this before the first
+	// platform.start did not delay that invocation: Lambda initialised the
+	// environment ahead of demand (proactive initialization), so the
+	// invocation is not a cold start.
+	ProactiveInitThreshold time.Duration
 	// Temporality: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, or
 	// SLIPSTREAM_OTLP_METRICS_TEMPORALITY_PREFERENCE when OTLP.Source is
 	// SLIPSTREAM_OTLP (cumulative|delta|lowmemory, default cumulative).
