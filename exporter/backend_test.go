@@ -197,8 +197,10 @@ func TestSlowBackendCostsOneRoundTripAtShutdown(t *testing.T) {
 }
 
 // adaptive's end branch sends what end mode sends: the first invocation's
-// span, closed at runtimeDone, leaves before Invoke returns (its report's
-// figures follow); a busy invocation's span waits for its report.
+// span, closed at runtimeDone, leaves before Invoke returns, and its
+// report's figures follow on its postRuntime span. A busy invocation's
+// span is the same span, closed at runtimeDone too: it leaves in the
+// background without waiting for the report.
 func TestAdaptiveEndBranchSendsTheSpanAtRuntimeDone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
@@ -225,14 +227,14 @@ func TestAdaptiveEndBranchSendsTheSpanAtRuntimeDone(t *testing.T) {
 		h.p.Enqueue(context.Background(), []telemetry.Event{report("first", time.Now()), start("busy", time.Now()), runtimeDone("busy", time.Now())})
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if spans, _, _ := col.snapshot(); spans["busy"] != 0 || spans["first"] != 1 {
-			t.Errorf("before the busy invocation's report: spans %v, want only first's (once)", spans)
+		if spans, _, _ := col.snapshot(); spans["busy"] != 1 || spans["first"] != 1 || spans["postRuntime/first"] != 1 || spans["postRuntime/busy"] != 0 {
+			t.Errorf("before the busy invocation's report: spans %v, want first's and busy's once, first's postRuntime", spans)
 		}
 		h.p.Enqueue(context.Background(), []telemetry.Event{report("busy", time.Now())})
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if spans, _, _ := col.snapshot(); spans["busy"] != 1 {
-			t.Errorf("after the busy invocation's report: spans %v", spans)
+		if spans, _, _ := col.snapshot(); spans["busy"] != 1 || spans["postRuntime/busy"] != 1 {
+			t.Errorf("after the busy invocation's report: spans %v, want busy's span and its postRuntime once", spans)
 		}
 	})
 }

@@ -76,6 +76,10 @@ func scenarios() []scenario {
 		{name: "lmi-overlap", file: "lmi-overlap.json", cfg: lmi("lmi-fn", 2048)},
 		{name: "platform-logs", file: "platform-logs.json", cfg: func(c *config.Config) { c.PlatformLogs = true; c.FaaSTrigger = "http" }},
 		{name: "end-mode", file: "end-mode.json", cfg: func(c *config.Config) { c.Flush = config.FlushEnd }},
+		{name: "proactive-init", file: "proactive-init.json"},
+		{name: "init-error", file: "init-error.json"},
+		{name: "shutdown-timeout", file: "shutdown-timeout.json"},
+		{name: "oom-retracted", file: "oom-retracted.json"},
 	}
 }
 

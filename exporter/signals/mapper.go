@@ -60,8 +60,9 @@ type Invocation struct {
 	InvokedARN  string
 	TraceHeader string
 	// EndFlush: the agent waits for this invocation's runtimeDone and
-	// sends what is known then (end mode, adaptive's end branch): its span
-	// is closed at runtimeDone, as in end mode.
+	// sends what is known then (end mode, adaptive's end branch). The
+	// mapping does not depend on it: every invocation span closes at
+	// runtimeDone, and the report's figures follow on the postRuntime span.
 	EndFlush bool
 }
 
@@ -117,10 +118,14 @@ type Mapper struct {
 	// held phases wait for the first invocation's report to learn whether
 	// they delayed it (cold start).
 	heldInit, heldRestore *phase
-	// linkTo is a phase span in its own trace, linked from the next
+	// linkTo are phase spans in their own trace, linked from the next
 	// invocation span.
-	linkTo     trace.SpanContext
-	awaitFirst bool // an on-demand init or a restore happened: the next start is cold by the lifecycle
+	linkTo     []trace.SpanContext
+	awaitFirst bool // an on-demand init or a restore happened: the next start is cold unless it comes after the proactive threshold
+	// threshold is the proactive-initialization threshold: an on-demand
+	// init or a restore that ended longer than this before the next
+	// platform.start did not delay it.
+	threshold time.Duration
 	// awaitSuppressed: a suppressed init (phase invoke, after a reset) ran
 	// before any invocation started: it delays the next one.
 	awaitSuppressed bool
@@ -141,14 +146,23 @@ type Mapper struct {
 type doneTimes struct {
 	start, report time.Time
 	slot          int  // index in doneIDs
+	rd            bool // its runtimeDone was consumed
 	oom           bool // counted as out of memory
+	// guessed: counted as out of memory by the SHUTDOWN guess (reason
+	// failure, neither runtimeDone nor report), which a late runtimeDone or
+	// report may retract.
+	guessed bool
+	// inv is the finished invocation: a late runtimeDone or report after
+	// SHUTDOWN closed it adds its figures in the same trace.
+	inv *invocation
 }
 
-// recentEvent identifies an init, restore or logsDropped event.
+// recentEvent identifies an init, restore, extension or logsDropped event.
 type recentEvent struct {
 	typ    telemetry.Type
 	t      time.Time
-	n1, n2 int64 // logsDropped counts
+	n1, n2 int64  // logsDropped counts
+	name   string // extension name
 }
 
 // invocation is the state of one request ID between its first sighting
@@ -183,8 +197,9 @@ type invocation struct {
 	counted    bool // outcome counters recorded
 	oom        bool
 	oomCounted bool
-	spanSent   bool // span emitted at runtimeDone (end mode)
-	endFlush   bool // Invocation.EndFlush: span at runtimeDone
+	oomGuessed bool      // oomCounted by the SHUTDOWN guess
+	spanSent   bool      // the invocation span was emitted
+	spanEnd    time.Time // its end
 
 	cpu0  ProcSample
 	cpuOK bool
@@ -231,6 +246,10 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 	}
 	m.price, m.priced = lookupPrice(o.Config.Region, m.ri.arch, o.Config.PriceGBSecond, o.Config.PriceRequest)
 	m.initType = telemetry.InitType(o.Config.InitType)
+	m.threshold = o.Config.ProactiveInitThreshold
+	if m.threshold <= 0 {
+		m.threshold = config.DefaultProactiveInitThreshold
+	}
 	return m, nil
 }
 
@@ -276,10 +295,11 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 		if inv, ok := m.open[r.RequestID]; ok {
 			return inv.rd != nil
 		}
-		// A finished invocation gets no other runtimeDone: a retried
-		// asynchronous invocation (same request ID) starts again first.
-		_, ok := m.done[r.RequestID]
-		return ok
+		// A finished invocation gets no other runtimeDone (a retried
+		// asynchronous invocation, same request ID, starts again first),
+		// except one SHUTDOWN closed before its runtimeDone came.
+		d, ok := m.done[r.RequestID]
+		return ok && (d.rd || !d.report.IsZero())
 	case *telemetry.Report:
 		if _, ok := m.open[r.RequestID]; ok {
 			return false
@@ -291,6 +311,8 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time})
 	case *telemetry.LogsDropped:
 		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time, n1: r.DroppedRecords, n2: r.DroppedBytes})
+	case *telemetry.Extension:
+		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time, name: r.Name})
 	}
 	return false
 }
@@ -300,7 +322,7 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 func (m *Mapper) seenRecently(e recentEvent) bool {
 	for i := range m.recent {
 		r := &m.recent[i]
-		if r.typ == e.typ && r.t.Equal(e.t) && r.n1 == e.n1 && r.n2 == e.n2 {
+		if r.typ == e.typ && r.t.Equal(e.t) && r.n1 == e.n1 && r.n2 == e.n2 && r.name == e.name {
 			return true
 		}
 	}
@@ -320,9 +342,6 @@ func (m *Mapper) Invoke(inv Invocation) {
 		in.invokedAt = m.now()
 	}
 	in.deadline = inv.Deadline
-	if inv.EndFlush {
-		in.endFlush = true
-	}
 	if inv.InvokedARN != "" {
 		in.invokedARN = inv.InvokedARN
 	}
@@ -384,6 +403,8 @@ func (m *Mapper) Consume(ev telemetry.Event) {
 		m.consumeRestoreReport(ev, r)
 	case *telemetry.LogsDropped:
 		m.inst.logsDropped(r)
+	case *telemetry.Extension:
+		m.consumeExtension(r)
 	}
 	if m.cfg.PlatformLogs && ev.Record != nil && after {
 		m.platformLog(ev)
@@ -425,11 +446,14 @@ func (m *Mapper) ConsumeContext(ev telemetry.Event) {
 
 // Shutdown closes what is still open when the environment shuts down:
 // pending multi-line log records are emitted; an invocation whose
-// runtimeDone was seen is closed at that time with its status; any other
-// open invocation is closed at `at` with status Error and error.type =
-// reason, and counts as out of memory when reason is "failure". Held init
-// and restore spans are emitted. Consume may still be called afterwards
-// (late reports).
+// runtimeDone was seen (its span is out) only waits no longer for its
+// report; any other open invocation is closed at `at` with status Error
+// and error.type = reason, counts as a timeout when reason is "timeout"
+// (an error otherwise), and as out of memory when reason is "failure".
+// Held init and restore spans are emitted. Consume may still be called
+// afterwards: a late runtimeDone or report adds its figures, in a
+// postRuntime span and the metrics, and retracts an out-of-memory guess it
+// contradicts.
 func (m *Mapper) Shutdown(reason string, at time.Time) {
 	m.FlushLogs()
 	invs := make([]*invocation, 0, len(m.open))
@@ -441,7 +465,7 @@ func (m *Mapper) Shutdown(reason string, at time.Time) {
 	for _, inv := range invs {
 		m.closeAtShutdown(inv, reason, failure, at)
 	}
-	m.flushPhases()
+	m.flushPhases(at)
 }
 
 // FlushLogs emits the pending multi-line log records now (they are
@@ -497,7 +521,7 @@ func (m *Mapper) forget(inv *invocation) {
 			delete(m.done, old)
 		}
 	}
-	d := doneTimes{report: inv.repTime, slot: m.doneNext, oom: inv.oomCounted}
+	d := doneTimes{report: inv.repTime, slot: m.doneNext, rd: inv.rd != nil, oom: inv.oomCounted, guessed: inv.oomGuessed, inv: inv}
 	if inv.started {
 		d.start = inv.start
 	}
@@ -592,8 +616,10 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	// A phase that is still pending finished before this start.
 	m.finishPhaseAtStart()
 	if m.awaitFirst {
-		inv.coldLife = true
 		m.awaitFirst = false
+		if !m.proactive(ev.Time) {
+			inv.coldLife = true
+		}
 	}
 	if m.awaitSuppressed {
 		inv.suppressed = true
@@ -608,6 +634,12 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 }
 
 func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone) {
+	if _, open := m.open[r.RequestID]; !open {
+		if d, ok := m.done[r.RequestID]; ok {
+			m.lateRuntimeDone(r, d)
+			return
+		}
+	}
 	inv := m.get(r.RequestID)
 	m.ensureSpanContext(inv)
 	inv.rd = r
@@ -629,12 +661,10 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 		}
 		inv.cpuOK = false
 	}
-	if inv.endFlush && !inv.spanSent {
-		// The agent waits for this invocation (end mode, adaptive's end
-		// branch): its span leaves at runtimeDone; the report's figures
-		// follow as metrics (and the post-runtime span) later.
-		m.emitInvocation(inv, nil, time.Time{}, "", ev.Time)
-		inv.spanSent = true
+	if !inv.spanSent {
+		// Every invocation span ends at runtimeDone, whatever the flush
+		// mode: the report's figures follow on the postRuntime span.
+		m.emitInvocation(inv, nil, "", ev.Time)
 	}
 }
 
@@ -642,14 +672,7 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	m.FlushLogs()
 	if _, open := m.open[r.RequestID]; !open {
 		if d, ok := m.done[r.RequestID]; ok && d.report.IsZero() {
-			// Closed at SHUTDOWN before its report came: the span and the
-			// outcome are out; only the report's figures remain.
-			m.recordReportFigures(r, nil)
-			if isOOM(r) && !d.oom {
-				m.inst.outOfMemory.Add(context.Background(), 1)
-			}
-			d.report, d.oom = ev.Time, true
-			m.done[r.RequestID] = d
+			m.lateReport(ev, r, d)
 			return
 		}
 	}
@@ -668,10 +691,74 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	if inv.spanSent {
 		m.emitPostRuntime(inv, r)
 	} else {
-		m.emitInvocation(inv, r, ev.Time, "", ev.Time)
+		// No runtimeDone (Lambda Managed Instances send none): the span
+		// ends at the report and carries its figures.
+		m.emitInvocation(inv, r, "", ev.Time)
 	}
 	inv.repTime = ev.Time
 	m.forget(inv)
+}
+
+// lateRuntimeDone maps the runtimeDone of an invocation SHUTDOWN closed
+// before it came: the outcome was counted then; the runtime duration is
+// recorded, an out-of-memory errorType confirms the guess (or counts), and
+// a success or timeout status retracts a guess made at SHUTDOWN.
+func (m *Mapper) lateRuntimeDone(r *telemetry.RuntimeDone, d doneTimes) {
+	inv := d.inv
+	d.rd = true
+	if inv != nil {
+		inv.rd = r
+	}
+	if r.Metrics != nil {
+		m.inst.invokeDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
+	}
+	switch {
+	case strings.Contains(r.ErrorType, "OutOfMemory"):
+		d = m.confirmOOM(d)
+	case r.Status == telemetry.StatusSuccess || r.Status == telemetry.StatusTimeout:
+		d = m.retractOOM(d)
+	}
+	m.done[r.RequestID] = d
+}
+
+// lateReport maps the report of an invocation SHUTDOWN closed before the
+// report came: the span and the outcome are out; the report's figures are
+// recorded and sent on a postRuntime span in the invocation's trace, and
+// the out-of-memory verdict is settled by the report.
+func (m *Mapper) lateReport(ev telemetry.Event, r *telemetry.Report, d doneTimes) {
+	m.recordReportFigures(r, d.inv)
+	if isOOM(r) {
+		d = m.confirmOOM(d)
+	} else {
+		d = m.retractOOM(d)
+	}
+	d.report = ev.Time
+	m.done[r.RequestID] = d
+	if inv := d.inv; inv != nil {
+		inv.oom = d.oom
+		m.emitPostRuntime(inv, r)
+	}
+}
+
+// confirmOOM counts a finished invocation out of memory if it was not.
+func (m *Mapper) confirmOOM(d doneTimes) doneTimes {
+	if !d.oom {
+		m.inst.outOfMemory.Add(context.Background(), 1)
+		d.oom = true
+	}
+	d.guessed = false
+	return d
+}
+
+// retractOOM counts the retraction of an out-of-memory guess made at
+// SHUTDOWN that a later event contradicts: a cumulative counter cannot be
+// decreased, so the correction is a counter of its own.
+func (m *Mapper) retractOOM(d doneTimes) doneTimes {
+	if d.guessed {
+		m.inst.oomRetracted.Add(context.Background(), 1)
+		d.oom, d.guessed = false, false
+	}
+	return d
 }
 
 // recordReportFigures records the metrics that only platform.report
@@ -779,20 +866,25 @@ func (m *Mapper) estimatedCost(r *telemetry.Report) (float64, bool) {
 func (m *Mapper) closeAtShutdown(inv *invocation, reason string, failure bool, at time.Time) {
 	m.ensureSpanContext(inv)
 	if inv.rd != nil {
-		// Finished; only its report is missing.
+		// Finished, its span is out; only its report is missing.
 		if !inv.spanSent {
-			m.emitInvocation(inv, nil, time.Time{}, "", inv.rdTime)
+			m.emitInvocation(inv, nil, "", inv.rdTime)
 		}
 		m.forget(inv)
 		return
 	}
-	if failure {
+	if failure && !inv.oomCounted {
 		m.markOOM(inv)
+		inv.oomGuessed = true
 	}
 	if !inv.counted {
 		inv.counted = true
-		m.inst.countError(reason)
+		if strings.EqualFold(reason, string(telemetry.StatusTimeout)) {
+			m.inst.timeouts.Add(context.Background(), 1)
+		} else {
+			m.inst.countError(reason)
+		}
 	}
-	m.emitInvocation(inv, nil, time.Time{}, reason, at)
+	m.emitInvocation(inv, nil, reason, at)
 	m.forget(inv)
 }

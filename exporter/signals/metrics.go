@@ -24,6 +24,33 @@ var sizeBuckets = []float64{0, 1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 <<
 // ratioBuckets are for memory utilization (fraction of configured memory).
 var ratioBuckets = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1}
 
+// Names of metrics Slipstream defines beyond the semantic conventions,
+// kept as constants so that a rename is one line.
+const (
+	// metricPrewarmInits counts inits that ran ahead of demand and are not
+	// cold starts, by attrPrewarm.
+	metricPrewarmInits = "aws.lambda.prewarm_inits"
+	// metricInitErrors counts failed or timed-out inits and restores and
+	// failed extensions, by attrInitPhase and error.type.
+	metricInitErrors = "aws.lambda.init.errors"
+	// metricOOMRetracted counts out-of-memory guesses made at SHUTDOWN that a
+	// later runtimeDone or report contradicted.
+	metricOOMRetracted = "aws.lambda.out_of_memory.retracted"
+)
+
+// Values of attrPrewarm: why an init was not a cold start.
+const (
+	prewarmProvisioned = "provisioned_concurrency" // initializationType provisioned-concurrency
+	prewarmProactive   = "proactive"               // on-demand, ended long before the first invocation
+)
+
+// Values of attrInitPhase on metricInitErrors besides the init phases
+// (init, invoke): what failed.
+const (
+	failedRestore   = "restore"
+	failedExtension = "extension"
+)
+
 // Dropped-log reason classes (attribute aws.lambda.logs_dropped.reason).
 const (
 	dropSlowConsumer = "slow_consumer" // the subscriber did not keep up
@@ -51,6 +78,7 @@ func dropReasonClass(reason string) string {
 // reason class on the dropped-log counters.
 type instruments struct {
 	invocations, errors, timeouts, coldstarts, outOfMemory metric.Int64Counter
+	prewarmInits, initErrors, oomRetracted                 metric.Int64Counter
 	logsDroppedRecords, logsDroppedBytes                   metric.Int64Counter
 	estimatedCost                                          metric.Float64Counter
 
@@ -63,9 +91,14 @@ type instruments struct {
 
 	// errOpts caches the attribute option of each error.type seen, so
 	// counting an error does not allocate.
-	errOpts  map[string]metric.AddOption
-	dropOpts map[string]metric.AddOption
+	errOpts     map[string]metric.AddOption
+	dropOpts    map[string]metric.AddOption
+	prewarmOpts map[string]metric.AddOption
+	initErrOpts map[initErrKey]metric.AddOption
 }
+
+// initErrKey is the attribute set of one metricInitErrors data point.
+type initErrKey struct{ phase, errorType string }
 
 func (in *instruments) init(m metric.Meter, proc bool) error {
 	var errs []error
@@ -89,6 +122,9 @@ func (in *instruments) init(m metric.Meter, proc bool) error {
 	in.timeouts = counter("faas.timeouts", "{timeout}", "Number of invocation timeouts.")
 	in.coldstarts = counter("faas.coldstarts", "{coldstart}", "Number of invocation cold starts.")
 	in.outOfMemory = counter("aws.lambda.out_of_memory", "{invocation}", "Number of invocations that ran out of memory.")
+	in.prewarmInits = counter(metricPrewarmInits, "{init}", "Inits that ran ahead of demand and delayed no invocation (not cold starts), by reason.")
+	in.initErrors = counter(metricInitErrors, "{error}", "Failed or timed-out inits and restores, and failed extensions, by phase and error.type.")
+	in.oomRetracted = counter(metricOOMRetracted, "{invocation}", "Out-of-memory guesses made at SHUTDOWN that a later runtimeDone or report contradicted: subtract from aws.lambda.out_of_memory.")
 	in.logsDroppedRecords = counter("aws.lambda.logs_dropped.records", "{record}", "Telemetry records the platform dropped, by reason class.")
 	in.logsDroppedBytes = counter("aws.lambda.logs_dropped.size", "By", "Telemetry bytes the platform dropped, by reason class.")
 	var err error
@@ -116,7 +152,37 @@ func (in *instruments) init(m metric.Meter, proc bool) error {
 	}
 	in.errOpts = make(map[string]metric.AddOption)
 	in.dropOpts = make(map[string]metric.AddOption)
+	in.prewarmOpts = make(map[string]metric.AddOption)
+	in.initErrOpts = make(map[initErrKey]metric.AddOption)
 	return nil
+}
+
+// countPrewarm counts an init that ran ahead of demand.
+func (in *instruments) countPrewarm(reason string) {
+	opt, ok := in.prewarmOpts[reason]
+	if !ok {
+		opt = metric.WithAttributeSet(attribute.NewSet(attrPrewarm.String(reason)))
+		in.prewarmOpts[reason] = opt
+	}
+	in.prewarmInits.Add(context.Background(), 1, opt)
+}
+
+// countInitError counts a failed init, restore or extension; error.type
+// values are bounded as on faas.errors.
+func (in *instruments) countInitError(phase, errorType string) {
+	k := initErrKey{phase, errorType}
+	opt, ok := in.initErrOpts[k]
+	if !ok {
+		if len(in.initErrOpts) >= maxErrorTypes {
+			k.errorType = "_OTHER"
+			opt, ok = in.initErrOpts[k]
+		}
+		if !ok {
+			opt = metric.WithAttributeSet(attribute.NewSet(attrInitPhase.String(k.phase), attrErrorType.String(k.errorType)))
+			in.initErrOpts[k] = opt
+		}
+	}
+	in.initErrors.Add(context.Background(), 1, opt)
 }
 
 // maxErrorTypes bounds the distinct error.type values on faas.errors.
