@@ -309,6 +309,17 @@ func e2eInvocationSpans(snap *sink.Snapshot) map[string][]sink.SpanView {
 	return out
 }
 
+// e2ePostRuntimeSpans returns the postRuntime spans (the report's figures) by faas.invocation_id.
+func e2ePostRuntimeSpans(snap *sink.Snapshot) map[string][]sink.SpanView {
+	out := map[string][]sink.SpanView{}
+	for _, sp := range snap.Spans() {
+		if id, ok := sp.Attributes["faas.invocation_id"].(string); ok && sp.Name == "postRuntime" {
+			out[id] = append(out[id], sp)
+		}
+	}
+	return out
+}
+
 // e2eLogsByInvocation groups the function's log records by their
 // faas.invocation_id (the agent's own lines, which the Telemetry API also
 // delivers as extension logs during an invocation, are left out).
