@@ -711,7 +711,11 @@ func (m *Mapper) lateRuntimeDone(r *telemetry.RuntimeDone, d doneTimes) {
 	}
 	if r.Metrics != nil {
 		m.inst.invokeDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
+		if r.Metrics.ProducedBytes != nil {
+			m.inst.producedBytes.Record(context.Background(), *r.Metrics.ProducedBytes)
+		}
 	}
+	m.recordResponseSpans(r.Spans)
 	switch {
 	case strings.Contains(r.ErrorType, "OutOfMemory"):
 		d = m.confirmOOM(d)
