@@ -400,9 +400,9 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 		budget = inv.Deadline.Add(-p.margin).Sub(now)
 	}
 	wait = wait && budget > 0 && !p.br.blocking(now)
-	// The mapper closes the span of an invocation that is waited for (and
-	// of every invocation in end mode) at its runtimeDone, so that it
-	// leaves with this flush.
+	// The mapper closes every invocation span at its runtimeDone, so a
+	// waited invocation's span leaves with this flush; EndFlush only tells
+	// it that the agent waits.
 	inv.EndFlush = wait || p.mode == config.FlushEnd
 	if p.platform {
 		// Without platform events the invocation would stay open until
