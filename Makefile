@@ -25,11 +25,23 @@ RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
 # Stripped binary budgets in bytes (issue 5): 16 MiB amd64, 15 MiB arm64.
 SIZE_BUDGETS := amd64:16777216 arm64:15728640
 
-.PHONY: help build test lint tools fuzz layer demo bench size clean
+# make publish-layer: where and what to publish.
+REGION     ?=
+ARCH       ?= arm64
+LAYER_NAME ?= slipstream-$(ARCH)
+PUBLIC     ?= false
+AWS        ?= aws
+AWS_FLAGS  ?=
+ZIP        ?= $(DIST)/slipstream-$(ARCH).zip
+
+# Pinned versions of the CDK example's packages are in examples/cdk/package.json.
+CDK_DIR := $(TOOLS)/cdk
+
+.PHONY: help build test lint tools fuzz layer release publish-layer examples demo bench size clean
 
 help: ## List the targets
 	@echo "Usage: make <target> [FUZZTIME=5s]"
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-7s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 build: ## Build the agent for linux/amd64 and linux/arm64 into dist/<arch>/slipstream
 	@set -e; for arch in $(ARCHES); do \
@@ -38,8 +50,10 @@ build: ## Build the agent for linux/amd64 and linux/arm64 into dist/<arch>/slips
 			-o $(DIST)/$$arch/slipstream $(PKG); \
 	done
 
-test: ## Run every test with the race detector
-	$(GO) test -race ./...
+test: ## Run every test with the race detector; list the tests that skipped, and why
+	@mkdir -p $(TOOLS)
+	@$(GO) build -o $(TOOLS)/slipstream-testsummary ./cmd/slipstream-testsummary
+	set -o pipefail; $(GO) test -race -json ./... | $(TOOLS)/slipstream-testsummary
 
 lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck
 	$(GO) vet ./...
@@ -48,9 +62,25 @@ lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-tools: ## Install staticcheck and aws-lambda-rie (pinned) into ./.tools
+tools: ## Install staticcheck, aws-lambda-rie and the CDK example's packages (pinned) into ./.tools; the AWS CLI if missing
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+	@if command -v $(AWS) >/dev/null 2>&1; then \
+		echo "tools: AWS CLI found: $$($(AWS) --version 2>&1)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "tools: installing the AWS CLI (Debian package awscli)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq awscli >/dev/null; \
+	else \
+		echo "tools: no AWS CLI and not root with apt-get: the make publish-layer test will skip"; \
+	fi
+	@if command -v npm >/dev/null 2>&1; then \
+		mkdir -p $(CDK_DIR) && cp examples/cdk/package.json examples/cdk/package-lock.json $(CDK_DIR)/ && \
+		npm ci --prefix $(CDK_DIR) --no-audit --no-fund --loglevel=error && \
+		ln -sfn $(CDK_DIR)/node_modules examples/cdk/node_modules && \
+		echo "tools: CDK example packages in $(CDK_DIR)/node_modules"; \
+	else \
+		echo "tools: no npm: make examples skips the CDK synth"; \
+	fi
 
 fuzz: ## Run every fuzz target for FUZZTIME each (default 5s; FUZZPKGS narrows the packages)
 	@set -e; pkgs=$$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $(FUZZPKGS)); \
@@ -62,8 +92,41 @@ fuzz: ## Run every fuzz target for FUZZTIME each (default 5s; FUZZPKGS narrows t
 		done; \
 	done
 
-layer: build ## Zip the builds into dist/slipstream-<arch>.zip (extensions/slipstream)
+layer: build ## Zip the builds into dist/slipstream-x86_64.zip and dist/slipstream-arm64.zip (extensions/slipstream)
 	$(GO) run ./layer -dist $(DIST) -arch "$(ARCHES)"
+
+release: build ## The layers, versioned zips, SPDX bills of materials and SHA256SUMS in dist/release (VERSION=v1.2.3)
+	SOURCE_DATE_EPOCH=$${SOURCE_DATE_EPOCH:-$$(git log -1 --format=%ct 2>/dev/null || date +%s)} \
+		$(GO) run ./layer -dist $(DIST) -arch "$(ARCHES)" -release "$(VERSION)"
+	cd $(DIST)/release && sha256sum -c SHA256SUMS
+
+publish-layer: ## Publish $(ZIP) as a layer version: REGION=eu-west-1 [ARCH=arm64|x86_64] [PUBLIC=true] [LAYER_NAME=...] [AWS_FLAGS=...]
+	@if [ -z "$(REGION)" ]; then echo "publish-layer: set REGION, e.g. make publish-layer REGION=eu-west-1 ARCH=arm64" >&2; exit 2; fi
+	@case "$(ARCH)" in x86_64|arm64) ;; *) echo "publish-layer: ARCH=$(ARCH): want x86_64 or arm64" >&2; exit 2;; esac
+	@if [ ! -f "$(ZIP)" ]; then echo "publish-layer: $(ZIP) not found: run make layer first" >&2; exit 2; fi
+	@set -eo pipefail; \
+	arn=$$($(AWS) $(AWS_FLAGS) lambda publish-layer-version --region "$(REGION)" \
+		--layer-name "$(LAYER_NAME)" --description "Slipstream $(VERSION) ($(ARCH))" \
+		--license-info Apache-2.0 --compatible-architectures "$(ARCH)" \
+		--zip-file "fileb://$(ZIP)" --query LayerVersionArn --output text); \
+	echo "published $$arn"; \
+	if [ "$(PUBLIC)" = true ]; then \
+		$(AWS) $(AWS_FLAGS) lambda add-layer-version-permission --region "$(REGION)" \
+			--layer-name "$(LAYER_NAME)" --version-number "$${arn##*:}" \
+			--statement-id public --action lambda:GetLayerVersion --principal '*' --output text >/dev/null; \
+		echo "granted lambda:GetLayerVersion on $$arn to every account"; \
+	fi
+
+examples: ## Check the deployment examples offline: Terraform, Dockerfile and SAM (Go tests), CDK synth (needs make tools)
+	cd examples/validate && $(GO) test ./...
+	@if [ -x examples/cdk/node_modules/.bin/cdk ]; then \
+		set -e; cd examples/cdk && rm -rf build && node_modules/.bin/tsc -p . && \
+		CDK_DISABLE_CLI_TELEMETRY=true node_modules/.bin/cdk synth --quiet --no-notices --no-version-reporting \
+			--output $(CDK_DIR)/cdk.out -c layerZip=$(CURDIR)/examples/validate/testdata/layer.zip && \
+		node ../validate/cdkcheck.mjs $(CDK_DIR)/cdk.out; \
+	else \
+		echo "examples: SKIP CDK synth: examples/cdk/node_modules not installed (run make tools; needs npm)"; \
+	fi
 
 demo: ## Run the demo: an example function with Slipstream in a local Lambda emulator
 	$(GO) run ./cmd/slipstream-demo
