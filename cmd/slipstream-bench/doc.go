@@ -6,7 +6,7 @@
 // emulator, which follows ../shared/spec/lambda-apis.md, i.e. the AWS
 // Extensions and Telemetry API pages) exporting to the OTLP sink, and prints
 // one table of measured costs beside the floor's, with the targets of the
-// issue. BENCHMARKS.md holds a measured table and explains every row.
+// issue. docs/benchmarks.md holds a measured table and explains every row.
 //
 // It reports numbers only: a missed target is printed as MISS and never
 // fails the process (the size budget is checked by `make size`). The process
