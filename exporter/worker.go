@@ -51,8 +51,6 @@ type worker struct {
 	q  queue
 	mq metricQueue
 
-	margin, flushTimeout time.Duration
-
 	waiters []*waiter
 	sd      *shutdownReq // SHUTDOWN waiting for the last reports
 	final   *finalFlush  // SHUTDOWN flushing
