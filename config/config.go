@@ -52,7 +52,9 @@ type Config struct {
 	TelemetryMaxBytes int
 	// TelemetryTimeoutMs: SLIPSTREAM_TELEMETRY_TIMEOUT_MS (25..30000, default 25).
 	TelemetryTimeoutMs int
-	// ListenerPort: SLIPSTREAM_LISTENER_PORT (1..65535 except 9001, default 4243).
+	// ListenerPort: SLIPSTREAM_LISTENER_PORT (0..65535 except 9001, default
+	// 4243). 0 binds a free port chosen by the system; the subscription
+	// names the port actually bound.
 	ListenerPort int
 
 	// Resource.

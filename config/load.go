@@ -251,8 +251,8 @@ func (l *loader) listenerPort(name string) int {
 		return defaultListenerPort
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 || n == reservedPort {
-		l.problem(name, v, fmt.Sprintf("1..65535 except %d", reservedPort))
+	if err != nil || n < 0 || n > 65535 || n == reservedPort {
+		l.problem(name, v, fmt.Sprintf("0..65535 except %d (0: a free port)", reservedPort))
 		return defaultListenerPort
 	}
 	return n
