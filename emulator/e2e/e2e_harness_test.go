@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // Harness of the end-to-end tests (files e2e_*_test.go): the real agent

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // End-to-end tests against AWS's runtime interface emulator (RIE) as an
