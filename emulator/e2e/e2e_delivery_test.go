@@ -216,7 +216,7 @@ func TestE2EDelivery(t *testing.T) {
 	t.Run("refused connections for 10 s then healthy: everything arrives", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		port := e2eFreePort(t)
+		port := freePort(t)
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		s := sink.New(sink.Options{})
 		t.Cleanup(func() {

@@ -15,12 +15,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -99,17 +97,6 @@ func e2eBuildAll() (*e2eBinaries, error) {
 	return b, nil
 }
 
-// e2eFreePort returns a loopback TCP port that was free a moment ago.
-func e2eFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("reserve a port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // e2eTail keeps the last max bytes written to it (the children's stderr,
 // printed when a test fails).
 type e2eTail struct {
@@ -175,7 +162,7 @@ func e2eStart(ctx context.Context, t *testing.T, c e2eConfig) *e2eRun {
 	}
 	env := append([]string{
 		"SLIPSTREAM_OTLP_ENDPOINT=" + c.endpoint,
-		"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(e2eFreePort(t)),
+		"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 		// Spill files must not leak from one test into the next agent.
 		"SLIPSTREAM_SPILL_DIR=" + r.spillDir,
 		"SLIPSTREAM_LOG_LEVEL=info",

@@ -208,7 +208,7 @@ func TestE2ERefusedBackend(t *testing.T) {
 	const n = 10
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	closed := fmt.Sprintf("http://127.0.0.1:%d", e2eFreePort(t))
+	closed := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 	r := e2eStart(ctx, t, e2eConfig{endpoint: closed})
 	var results []emulator.InvokeResult
 	for i := range n {

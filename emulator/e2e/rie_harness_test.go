@@ -354,17 +354,6 @@ type rieInstance struct {
 	hostNS   string
 }
 
-// rieFreePort returns a loopback port that was free a moment ago.
-func rieFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // rieQuote quotes s for sh.
 func rieQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
@@ -373,8 +362,8 @@ func rieQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`)
 func rieStart(t *testing.T, bins *rieBinaries, opts rieOptions) *rieInstance {
 	t.Helper()
 	riePath := rieRequire(t)
-	invokeAddr := fmt.Sprintf("127.0.0.1:%d", rieFreePort(t))
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", rieFreePort(t))
+	invokeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 
 	// The binaries are reached relative to the build directory, entered
 	// before the mounts: that keeps them reachable even when the build

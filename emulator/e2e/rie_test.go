@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,7 +32,7 @@ func rieAgentEnv(t *testing.T, probe *rieProbe, otlpEndpoint string) []string {
 		"RIEEXT_REPORT_URL=" + probe.srv.URL,
 		"SLIPSTREAM_LOG_LEVEL=debug",
 		"SLIPSTREAM_OTLP_ENDPOINT=" + otlpEndpoint,
-		"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(rieFreePort(t)),
+		"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 	}
 }
 
