@@ -3,7 +3,6 @@
 package emulator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,11 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 
 	"sync/atomic"
 	"testing"
+
+	"github.com/slipstream-otel/slipstream/internal/leaktest"
 )
 
 // Binaries built once by TestMain.
@@ -375,13 +375,7 @@ func TestFunctionRuns(t *testing.T) {
 	})
 
 	t.Run("no emulator goroutine is left after shutdown", func(t *testing.T) {
-		var buf bytes.Buffer
-		pprof.Lookup("goroutine").WriteTo(&buf, 2)
-		for _, g := range strings.Split(buf.String(), "\n\n") {
-			if strings.Contains(g, "slipstream/emulator.(*") && !strings.Contains(g, "_test.go") {
-				t.Errorf("leaked goroutine:\n%s", g)
-			}
-		}
+		leaktest.Check(t, "github.com/slipstream-otel/slipstream/emulator")
 	})
 }
 

@@ -63,22 +63,6 @@ func startSpooling(t *testing.T, cfg ListenerConfig, sink *gateSink, waitHook fu
 	return l, "http://" + l.Addr().String() + "/", logs
 }
 
-// postAsync posts body from another goroutine and sends the status (-1 on
-// error) on the returned channel.
-func postAsync(hc *http.Client, url string, body []byte) <-chan int {
-	status := make(chan int, 1)
-	go func() { // not post: t.Fatal belongs to the test goroutine
-		resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			status <- -1
-			return
-		}
-		resp.Body.Close()
-		status <- resp.StatusCode
-	}()
-	return status
-}
-
 // texts receives n batches from sink and returns their log lines in order.
 func texts(sink *gateSink, n int) []string {
 	var got []string
