@@ -498,7 +498,7 @@ func TestListenerLifecycle(t *testing.T) {
 			t.Errorf("err %v, want context.Canceled", err)
 		}
 		close(sink.release)
-		<-answered // any status: the connection may have been closed
+		<-answered                                            // any status: the connection may have been closed
 		if err := l.Close(context.Background()); err != nil { // waits for the decode goroutine
 			t.Error(err)
 		}
