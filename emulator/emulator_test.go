@@ -344,7 +344,7 @@ func TestFunctionRuns(t *testing.T) {
 	})
 
 	t.Run("the function and the extension are frozen between invocations", func(t *testing.T) {
-		// spec §1.6 freeze/thaw
+		// Lambda lifecycle freeze/thaw
 		ps := e.Processes()
 		if len(ps) != 2 {
 			t.Fatalf("processes %+v", ps)

@@ -5,7 +5,7 @@ package e2e
 // Harness for running AWS's runtime interface emulator (RIE,
 // github.com/aws/aws-lambda-runtime-interface-emulator, installed by
 // `make tools` into ./.tools/aws-lambda-rie) as an independent peer of the
-// agent; spec §6.1 describes how it behaves. Every name here starts with
+// agent; RIE_NOTES.md describes how it behaves. Every name here starts with
 // "rie" so that the other end-to-end files of this package can coexist.
 //
 // Isolation: RIE hard-codes /opt/extensions and /var/task and runs the
@@ -330,7 +330,7 @@ type rieLine struct {
 // rieOptions describe one RIE run.
 type rieOptions struct {
 	// maxConcurrency, when non-zero, sets AWS_LAMBDA_MAX_CONCURRENCY and so
-	// selects RIE's Lambda Managed Instances mode (spec §6.1).
+	// selects RIE's Lambda Managed Instances mode (RIE_NOTES.md).
 	maxConcurrency int
 	// env is added to RIE's environment, which RIE passes on to the
 	// runtime and the extensions.
