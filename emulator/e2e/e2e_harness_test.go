@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,12 +72,9 @@ func e2eRemoveBuilds() {
 }
 
 func e2eBuildAll() (*e2eBinaries, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return nil, fmt.Errorf("module root: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "slipstream-e2e-")
 	if err != nil {
@@ -86,12 +82,8 @@ func e2eBuildAll() (*e2eBinaries, error) {
 	}
 	b := &e2eBinaries{dir: dir, agent: filepath.Join(dir, "extensions", e2eAgentName), function: filepath.Join(dir, "bootstrap")}
 	for _, x := range []struct{ pkg, out string }{{"./cmd/slipstream", b.agent}, {"./examples/function", b.function}} {
-		// As the layer ships: static, trimmed, stripped.
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", x.out, x.pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, errors.Join(fmt.Errorf("go build %s: %w\n%s", x.pkg, err, out), os.RemoveAll(dir))
+		if err := goBuild(root, x.out, x.pkg); err != nil {
+			return nil, errors.Join(err, os.RemoveAll(dir))
 		}
 	}
 	return b, nil

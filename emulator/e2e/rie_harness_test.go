@@ -117,29 +117,6 @@ func rieRemoveBuilds() {
 	}
 }
 
-// rieRepoRoot is the module root (this package is emulator/e2e).
-func rieRepoRoot() (string, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return "", fmt.Errorf("module root: %w", err)
-	}
-	return root, nil
-}
-
-// rieGoBuild builds a static binary (CGO_ENABLED=0, as the layer ships).
-func rieGoBuild(root, out, pkg string) error {
-	cmd := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", out, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
-}
-
 // rieBuildAll builds the agent, the function and the probe.
 //
 // The agent is ./cmd/slipstream. SLIPSTREAM_RIE_AGENT selects another one
@@ -149,7 +126,7 @@ func rieGoBuild(root, out, pkg string) error {
 // when it exists (SLIPSTREAM_RIE_FUNCTION=riefn forces the small echo
 // function in testdata/riefn).
 func rieBuildAll() (*rieBinaries, error) {
-	root, err := rieRepoRoot()
+	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -173,12 +150,12 @@ func rieBuildAll() (*rieBinaries, error) {
 		return fail(fmt.Errorf("SLIPSTREAM_RIE_AGENT=%q: want floor, standin or nothing", v))
 	}
 	b.agent = filepath.Join(dir, "agent")
-	if err := rieGoBuild(root, b.agent, b.agentKind); err != nil {
+	if err := goBuild(root, b.agent, b.agentKind); err != nil {
 		return fail(fmt.Errorf("%w\n(SLIPSTREAM_RIE_AGENT=standin runs the tests against a stand-in)", err))
 	}
 
 	b.probe = filepath.Join(dir, "probe")
-	if err := rieGoBuild(root, b.probe, "./emulator/e2e/testdata/rieext"); err != nil {
+	if err := goBuild(root, b.probe, "./emulator/e2e/testdata/rieext"); err != nil {
 		return fail(err)
 	}
 
@@ -188,7 +165,7 @@ func rieBuildAll() (*rieBinaries, error) {
 		b.function = rieExampleFunction(b.function.path)
 		pkg = "./examples/function"
 	}
-	if err := rieGoBuild(root, b.function.path, pkg); err != nil {
+	if err := goBuild(root, b.function.path, pkg); err != nil {
 		return fail(err)
 	}
 	return b, nil
@@ -245,7 +222,7 @@ func rieExampleFunction(path string) rieFunction {
 // here (root or CAP_SYS_ADMIN for a mount namespace); it returns RIE's path.
 func rieRequire(t *testing.T) (riePath string) {
 	t.Helper()
-	root, err := rieRepoRoot()
+	root, err := moduleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
