@@ -161,15 +161,15 @@ func e2eStart(ctx context.Context, t *testing.T, c e2eConfig) *e2eRun {
 	}, c.env...)
 	sctx, cancel := context.WithTimeout(ctx, e2eStartTimeout)
 	defer cancel()
+	// InitTimeout: Lambda's 10 s init limit is not under test here; on a
+	// busy machine (the race detector, other builds) exec and register can
+	// take longer, and a failed init would say nothing about delivery.
 	emu, err := emulator.Start(sctx, emulator.Config{
 		Function:             bins.function,
 		Extensions:           []string{bins.agent},
 		FunctionName:         "slipstream-e2e",
 		MemoryMB:             128,
 		Timeout:              c.timeout,
-		// Lambda's 10 s init limit is not under test here; on a busy
-		// machine (the race detector, other builds) exec and register can
-		// take longer, and a failed init would say nothing about delivery.
 		InitTimeout:          e2eStartTimeout,
 		Freeze:               c.freeze,
 		ReportAfterShutdown:  c.lateReport,
