@@ -95,28 +95,27 @@ func TestInPackage(t *testing.T) {
 }
 
 func TestWait(t *testing.T) {
-	// A goroutine blocked on a locked sync.Mutex runs code of package sync
-	// (sync/mutex.go); nothing else in this test binary does.
+	// A goroutine blocked in sync.WaitGroup.Wait runs code of package sync
+	// (sync/waitgroup.go); nothing else in this test binary does.
 	t.Run("a goroutine still blocked at the deadline is reported with its stack", func(t *testing.T) {
-		var mu sync.Mutex
-		mu.Lock()
-		var wg sync.WaitGroup
-		wg.Go(func() { mu.Lock(); mu.Unlock() })
-		defer wg.Wait()
-		defer mu.Unlock()
+		var gate sync.WaitGroup
+		gate.Add(1)
+		done := make(chan struct{})
+		go func() { defer close(done); gate.Wait() }()
+		defer func() { gate.Done(); <-done }()
 		waitFor(t, "sync")
 		got := Wait(0, "sync")
-		if len(got) != 1 || !strings.Contains(got[0], "sync.(*Mutex).Lock") {
+		if len(got) != 1 || !strings.Contains(got[0], "sync.(*WaitGroup).Wait") {
 			t.Errorf("reported %q, want the blocked goroutine", got)
 		}
 	})
 	t.Run("a goroutine that ends while Wait looks is not reported", func(t *testing.T) {
-		var mu sync.Mutex
-		mu.Lock()
+		var gate sync.WaitGroup
+		gate.Add(1)
 		done := make(chan struct{})
-		go func() { defer close(done); mu.Lock(); mu.Unlock() }()
+		go func() { defer close(done); gate.Wait() }()
 		waitFor(t, "sync")
-		mu.Unlock()
+		gate.Done()
 		if got := Wait(Timeout, "sync"); len(got) != 0 {
 			t.Errorf("reported %q", got)
 		}
