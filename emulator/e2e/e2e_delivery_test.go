@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -117,7 +119,7 @@ func e2eRecordPostRuntime(t *testing.T, results []emulator.InvokeResult) {
 	t.Logf("post-runtime ms per invocation: %s", e2eMillis(post))
 }
 
-// TestE2EDelivery is issue 5's "Show it": spans and logs by request ID,
+// TestE2EDelivery checks delivery end to end: spans and logs by request ID,
 // metrics by sums, against a healthy, a throttling, an absent and a slow
 // backend, at a shutdown right after the last invocation, and under a
 // log flood.
@@ -214,7 +216,7 @@ func TestE2EDelivery(t *testing.T) {
 	t.Run("refused connections for 10 s then healthy: everything arrives", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		port := e2eFreePort(t)
+		port := freePort(t)
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		s := sink.New(sink.Options{})
 		t.Cleanup(func() {
@@ -353,7 +355,7 @@ func TestE2EDelivery(t *testing.T) {
 		s, endpoint := e2eSink(t, "")
 		// Frozen after each invocation like Lambda, so the last report is
 		// still buffered when Shutdown starts; it reaches the agent only
-		// after the SHUTDOWN event, as in Lambda (spec §2.3).
+		// after the SHUTDOWN event, as in Lambda (Telemetry API).
 		r := e2eStart(ctx, t, e2eConfig{endpoint: endpoint, freeze: true, lateReport: true})
 		var results []emulator.InvokeResult
 		for range 3 {
@@ -387,7 +389,7 @@ func TestE2EDelivery(t *testing.T) {
 			endpoint: endpoint,
 			timeout:  time.Minute,
 			// The platform's buffer at the largest documented maxBytes
-			// (spec §2.1, 1 MiB).
+			// (Telemetry API, 1 MiB).
 			bufferBytes: 1 << 20,
 			// No extension logs, so that every log drop is a flood line.
 			env: []string{"SLIPSTREAM_TELEMETRY_TYPES=platform,function"},
