@@ -338,9 +338,6 @@ func (m *Mapper) Invoke(inv Invocation) {
 // Consume maps one event. Events must be given in the order the Telemetry
 // API delivered them.
 func (m *Mapper) Consume(ev telemetry.Event) {
-	if telemetry.NilRecord(ev.Record) {
-		return // a typed nil pointer: nothing to map (the decoder never makes one)
-	}
 	if ev.Time.IsZero() {
 		ev.Time = m.now() // never export year-1 timestamps
 	}
