@@ -38,7 +38,7 @@ type attributeKeys struct {
 	initDuration    []candidate
 }
 
-// keys returns the attribute names used by Invocations and Table (the README's Signals tables).
+// keys returns the attribute names used by Invocations and Table (see the issue 4 README table).
 func keys() attributeKeys {
 	return attributeKeys{
 		invocationID:    []string{"faas.invocation_id"},
