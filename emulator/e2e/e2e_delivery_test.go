@@ -183,7 +183,7 @@ func TestE2EDelivery(t *testing.T) {
 			{"Σ faas.errors", snap.Sum("faas.errors"), failed},
 			{"Σ faas.coldstarts", snap.Sum("faas.coldstarts"), 1},
 			{"count of faas.invoke_duration", float64(snap.Count("faas.invoke_duration")), n},
-			{"count of aws.lambda.billed_duration", float64(snap.Count("aws.lambda.billed_duration")), n},
+			{"count of slipstream.billed_duration", float64(snap.Count("slipstream.billed_duration")), n},
 			{"count of faas.mem_usage", float64(snap.Count("faas.mem_usage")), n},
 		}
 		for _, c := range sums {
@@ -368,15 +368,15 @@ func TestE2EDelivery(t *testing.T) {
 		if len(spans) != 1 {
 			t.Fatalf("%d spans for the last invocation, want 1", len(spans))
 		}
-		got, ok := spans[0].Attributes["aws.lambda.billed_duration_ms"]
-		if want := last.BilledDuration.Milliseconds(); !ok || fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("last invocation: aws.lambda.billed_duration_ms = %v (present %v), its report says %d", got, ok, want)
+		got, ok := spans[0].Attributes["slipstream.billed_duration"]
+		if want := float64(last.BilledDuration.Milliseconds()) / 1000; !ok || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("last invocation: slipstream.billed_duration = %v s (present %v), its report says %v s", got, ok, want)
 		}
-		if got, ok := spans[0].Attributes["aws.lambda.max_memory_used_mb"]; !ok || fmt.Sprint(got) != fmt.Sprint(last.MaxMemoryUsedMB) {
-			t.Errorf("last invocation: aws.lambda.max_memory_used_mb = %v (present %v), its report says %d", got, ok, last.MaxMemoryUsedMB)
+		if got, ok := spans[0].Attributes["slipstream.max_memory_used"]; !ok || fmt.Sprint(got) != fmt.Sprint(int64(last.MaxMemoryUsedMB)<<20) {
+			t.Errorf("last invocation: slipstream.max_memory_used = %v By (present %v), its report says %d MB", got, ok, last.MaxMemoryUsedMB)
 		}
-		if c := s.Snapshot().Count("aws.lambda.billed_duration"); c != uint64(len(results)) {
-			t.Errorf("count of aws.lambda.billed_duration = %d, want %d", c, len(results))
+		if c := s.Snapshot().Count("slipstream.billed_duration"); c != uint64(len(results)) {
+			t.Errorf("count of slipstream.billed_duration = %d, want %d", c, len(results))
 		}
 	})
 
@@ -427,7 +427,7 @@ func TestE2EDelivery(t *testing.T) {
 		}
 		agentDropped := snap.Sum("slipstream.exporter.items", attribute.String("signal", "logs"), attribute.String("outcome", "dropped"))
 		agentSpilled := snap.Sum("slipstream.exporter.items", attribute.String("signal", "logs"), attribute.String("outcome", "spilled"))
-		platformDropped := snap.Sum("aws.lambda.logs_dropped.records")
+		platformDropped := snap.Sum("slipstream.logs_dropped.records")
 		received := len(seen)
 		t.Logf("%d lines written: %d received (%d large, %d duplicates, %d other records), emulator dropped %d (in %d logsDropped events; agent saw %v), agent dropped %v, agent spilled %v; spill files %v",
 			lines, received, largeSeen, dups, other, st.DroppedRecords, st.LogsDroppedEvents, platformDropped, agentDropped, agentSpilled, e2eSpillFiles(r.spillDir))
@@ -441,7 +441,7 @@ func TestE2EDelivery(t *testing.T) {
 			t.Errorf("the agent dropped %v flood lines with a healthy backend", agentDropped)
 		}
 		if platformDropped != float64(st.DroppedRecords) {
-			t.Errorf("aws.lambda.logs_dropped.records = %v, the emulator reported %d dropped records in platform.logsDropped", platformDropped, st.DroppedRecords)
+			t.Errorf("slipstream.logs_dropped.records = %v, the emulator reported %d dropped records in platform.logsDropped", platformDropped, st.DroppedRecords)
 		}
 	})
 }

@@ -301,7 +301,7 @@ func e2eLogsByInvocation(snap *sink.Snapshot) map[string][]sink.LogView {
 	out := map[string][]sink.LogView{}
 	for _, lr := range snap.Logs() {
 		id, ok := lr.Attributes["faas.invocation_id"].(string)
-		if ok && lr.Attributes["aws.lambda.telemetry.type"] == "function" {
+		if ok && lr.Attributes["slipstream.telemetry.type"] == "function" {
 			out[id] = append(out[id], lr)
 		}
 	}

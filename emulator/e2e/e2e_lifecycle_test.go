@@ -94,8 +94,8 @@ func TestE2ELifecycle(t *testing.T) {
 			// A span closed at runtimeDone (end mode: the first invocation
 			// under the default adaptive policy) leaves before the report,
 			// whose figures then follow as metrics (DESIGN.md).
-			if v, ok := sp.Attributes["aws.lambda.billed_duration_ms"]; ok && fmt.Sprint(v) != fmt.Sprint(res.BilledDuration.Milliseconds()) {
-				t.Errorf("invocation %d: billed duration attribute %v, report says %d ms", i+1, v, res.BilledDuration.Milliseconds())
+			if v, ok := sp.Attributes["slipstream.billed_duration"]; ok && fmt.Sprint(v) != fmt.Sprint(float64(res.BilledDuration.Milliseconds())/1000) {
+				t.Errorf("invocation %d: billed duration attribute %v s, report says %d ms", i+1, v, res.BilledDuration.Milliseconds())
 			} else if !ok {
 				t.Logf("invocation %d: span without the report's billed duration (closed at runtimeDone)", i+1)
 			}

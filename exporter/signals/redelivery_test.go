@@ -136,9 +136,9 @@ func TestDuplicateDeliveriesAreNotCountedTwice(t *testing.T) {
 			mm.consume(tt.batch()...)
 			mm.Shutdown("spindown", at(5000))
 			want := tt.want
-			for _, name := range []string{"faas.invocations", "faas.invoke_duration", "aws.lambda.billed_duration", "aws.lambda.produced_bytes", "aws.lambda.estimated_cost"} {
+			for _, name := range []string{"faas.invocations", "faas.invoke_duration", "slipstream.billed_duration", "slipstream.response_size", "slipstream.estimated_cost"} {
 				got := mm.sum(t, name)
-				if name == "aws.lambda.estimated_cost" {
+				if name == "slipstream.estimated_cost" {
 					got = float64(int(got/priceARM.cost(12, 128) + 0.5))
 				}
 				if got != want {
@@ -172,8 +172,8 @@ func TestDuplicateInitAndLogsDroppedAreNotCountedTwice(t *testing.T) {
 	if got := mm.sum(t, "faas.init_duration"); got != 1 {
 		t.Errorf("faas.init_duration count = %v, want 1", got)
 	}
-	if got := mm.sum(t, "aws.lambda.logs_dropped.records"); got != 3 {
-		t.Errorf("aws.lambda.logs_dropped.records = %v, want 3", got)
+	if got := mm.sum(t, "slipstream.logs_dropped.records"); got != 3 {
+		t.Errorf("slipstream.logs_dropped.records = %v, want 3", got)
 	}
 	inits := 0
 	for _, s := range mm.spans {
@@ -326,8 +326,8 @@ func TestReportAfterShutdownIsNotASecondInvocation(t *testing.T) {
 	if got := mm.sum(t, "faas.invoke_duration"); got != 1 {
 		t.Errorf("faas.invoke_duration count = %v, want 1", got)
 	}
-	if got := mm.sum(t, "aws.lambda.billed_duration"); got != 1 {
-		t.Errorf("aws.lambda.billed_duration count = %v, want 1 (the late report's figures)", got)
+	if got := mm.sum(t, "slipstream.billed_duration"); got != 1 {
+		t.Errorf("slipstream.billed_duration count = %v, want 1 (the late report's figures)", got)
 	}
 	if mm.OpenInvocations() != 0 {
 		t.Errorf("open = %d, want 0", mm.OpenInvocations())
