@@ -11,6 +11,12 @@ PKG      ?= ./cmd/slipstream
 ARCHES   := amd64 arm64
 FUZZTIME ?= 5s
 FUZZPKGS ?= ./...
+# Packages holding tests with the e2e build tag: real processes, real
+# sockets and wall-clock deadlines (the emulator, AWS's emulator, the
+# floor, the listener's quiet periods). Their untagged tests run again
+# with them.
+E2E_PKGS    ?= ./emulator ./emulator/e2e ./cmd/slipstream-emulator ./cmd/slipstream-floor ./telemetry
+E2E_TIMEOUT ?= 30m
 
 # grpcnotrace keeps golang.org/x/net/trace (and with it html/template) out of
 # the binary: about 3 MiB less on each architecture. The agent does not use
@@ -22,7 +28,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.
 STATICCHECK_VERSION := v0.8.2
 RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
 
-# Stripped binary budgets in bytes (issue 5): 16 MiB amd64, 15 MiB arm64.
+# Stripped binary budgets in bytes: 16 MiB amd64, 15 MiB arm64.
 SIZE_BUDGETS := amd64:16777216 arm64:15728640
 
 # make publish-layer: where and what to publish.
@@ -37,11 +43,11 @@ ZIP        ?= $(DIST)/slipstream-$(ARCH).zip
 # Pinned versions of the CDK example's packages are in examples/cdk/package.json.
 CDK_DIR := $(TOOLS)/cdk
 
-.PHONY: help build test lint tools fuzz layer release publish-layer examples demo bench size clean
+.PHONY: help build test e2e lint tools fuzz layer release publish-layer examples demo bench size clean
 
 help: ## List the targets
 	@echo "Usage: make <target> [FUZZTIME=5s]"
-	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-13s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 build: ## Build the agent for linux/amd64 and linux/arm64 into dist/<arch>/slipstream
 	@set -e; for arch in $(ARCHES); do \
@@ -50,14 +56,17 @@ build: ## Build the agent for linux/amd64 and linux/arm64 into dist/<arch>/slips
 			-o $(DIST)/$$arch/slipstream $(PKG); \
 	done
 
-test: ## Run every test with the race detector; list the tests that skipped, and why
+test: ## Run the fast, deterministic tests with the race detector (no e2e tag); list the tests that skipped, and why
 	@mkdir -p $(TOOLS)
 	@$(GO) build -o $(TOOLS)/slipstream-testsummary ./cmd/slipstream-testsummary
 	set -o pipefail; $(GO) test -race -json ./... | $(TOOLS)/slipstream-testsummary
 
-lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck
-	$(GO) vet ./...
-	$(TOOLS)/staticcheck ./...
+e2e: ## Run the real-time end-to-end tests (build tag e2e: emulator, AWS's emulator) with the race detector
+	$(GO) test -race -tags e2e -timeout $(E2E_TIMEOUT) $(E2E_PKGS)
+
+lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck (e2e files included)
+	$(GO) vet -tags e2e ./...
+	$(TOOLS)/staticcheck -tags e2e ./...
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)

@@ -14,11 +14,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/slipstream-otel/slipstream/emulator"
@@ -91,10 +89,6 @@ func run(agentLog string, stdout io.Writer) error {
 		return fmt.Errorf("start OTLP sink: %w", err)
 	}
 	defer s.Close(context.WithoutCancel(ctx))
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
 	spill := filepath.Join(dir, "spill")
 
 	fmt.Fprintf(stdout, "==> starting the emulator: the function + Slipstream, exporting to the sink at %s\n", endpoint)
@@ -111,7 +105,7 @@ func run(agentLog string, stdout io.Writer) error {
 		Stderr:             out,
 		Env: []string{
 			"SLIPSTREAM_OTLP_ENDPOINT=" + endpoint,
-			"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(port),
+			"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 			"SLIPSTREAM_SPILL_DIR=" + spill,
 			"SLIPSTREAM_LOG_LEVEL=info",
 		},
@@ -200,13 +194,4 @@ func build(ctx context.Context, pkg, out string) error {
 		return fmt.Errorf("go build %s: %w", pkg, err)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

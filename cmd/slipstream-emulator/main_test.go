@@ -1,15 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"io"
-	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 )
@@ -72,32 +66,6 @@ func TestWithSpillDir(t *testing.T) {
 		env, dir, err := withSpillDir(given)
 		if err != nil || dir != "" || !slices.Equal(env, given) {
 			t.Errorf("got %q, %q, %v; want the variables unchanged", env, dir, err)
-		}
-	})
-}
-
-func TestScripted(t *testing.T) {
-	t.Run("the scripted mode runs N invocations, shuts down and prints a summary", func(t *testing.T) {
-		dir := t.TempDir()
-		fn := filepath.Join(dir, "bootstrap")
-		floor := filepath.Join(dir, "ext", "slipstream-floor")
-		for _, b := range [][2]string{{fn, "../../emulator/testdata/fn"}, {floor, "../slipstream-floor"}} {
-			if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-				t.Fatalf("build %s: %v\n%s", b[1], err, out)
-			}
-		}
-		o, err := parse([]string{"-function", fn, "-extension", floor, "-addr", "127.0.0.1:0", "-invocations", "3", "-rate", "0", "-payload", `{"action":"echo"}`}, io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.cfg.Env = []string{"SLIPSTREAM_LISTENER_PORT=0"}
-		var out bytes.Buffer
-		if err := run(context.Background(), o, &out, slog.New(slog.DiscardHandler)); err != nil {
-			t.Fatalf("run: %v\n%s", err, out.String())
-		}
-		s := out.String()
-		if strings.Count(s, " success ") != 3 || !strings.Contains(s, "invocations: 3") || !strings.Contains(s, "extension slipstream-floor exited") {
-			t.Errorf("output:\n%s", s)
 		}
 	})
 }
