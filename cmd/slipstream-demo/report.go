@@ -136,7 +136,7 @@ func printSpan(w io.Writer, sp sink.SpanView, children map[string][]sink.SpanVie
 	if v, ok := sp.Attributes["faas.coldstart"].(bool); ok && v {
 		notes = append(notes, "cold start")
 	}
-	if v, ok := sp.Attributes["aws.lambda.initialization_type"].(string); ok {
+	if v, ok := sp.Attributes["slipstream.initialization_type"].(string); ok {
 		notes = append(notes, v)
 	}
 	if v, ok := sp.Attributes["faas.invocation_id"].(string); ok {

@@ -7,7 +7,26 @@ import (
 	"testing"
 )
 
-var variableName = regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+// variableName matches a name in the configuration tables' first column:
+// a variable, or a family written once with [SIGNAL_] or <SIGNAL> in it.
+var variableName = regexp.MustCompile("`([A-Z][A-Z0-9_]*(?:\\[SIGNAL_\\]|<SIGNAL>)?[A-Z0-9_]*)`")
+
+// expand returns the variables a family stands for, as config/readme_test.go does.
+func expand(name string) []string {
+	for pattern, values := range map[string][]string{
+		"[SIGNAL_]": {"", "TRACES_", "METRICS_", "LOGS_"},
+		"<SIGNAL>":  {"TRACES", "METRICS", "LOGS"},
+	} {
+		if strings.Contains(name, pattern) {
+			var out []string
+			for _, v := range values {
+				out = append(out, strings.Replace(name, pattern, v, 1))
+			}
+			return out
+		}
+	}
+	return []string{name}
+}
 
 // documentedVariables returns the variables in the first column of the
 // tables in the README's "## Configuration" section: the names the agent
@@ -30,7 +49,9 @@ func documentedVariables(t *testing.T) map[string]bool {
 			continue
 		}
 		for _, m := range variableName.FindAllStringSubmatch(cells[1], -1) {
-			names[m[1]] = true
+			for _, n := range expand(m[1]) {
+				names[n] = true
+			}
 		}
 	}
 	if len(names) < 30 {
