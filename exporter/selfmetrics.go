@@ -35,7 +35,7 @@ type itemKey struct {
 	reason dropReason
 }
 
-// Attribute values of the self-metrics (the README's Delivery table).
+// Attribute values of the self-metrics (the Delivery table of docs/internals.md).
 var (
 	selfOutcomes = []outcome{outSent, outDropped, outRetried, outDup, outSpilled}
 	selfResults  = []string{verdictSent.String(), verdictRetry.String(), verdictAuth.String(), verdictPermanent.String()}
