@@ -63,6 +63,12 @@ resource "aws_iam_role_policy_attachment" "logs" {
   policy_arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 }
 
+# Active tracing needs the role to write to X-Ray.
+resource "aws_iam_role_policy_attachment" "xray" {
+  role       = aws_iam_role.function.name
+  policy_arn = "arn:aws:iam::aws:policy/AWSXRayDaemonWriteAccess"
+}
+
 resource "aws_lambda_function" "example" {
   function_name    = "slipstream-example"
   role             = aws_iam_role.function.arn
