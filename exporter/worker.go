@@ -51,8 +51,6 @@ type worker struct {
 	q  queue
 	mq metricQueue
 
-	margin, flushTimeout time.Duration
-
 	waiters []*waiter
 	sd      *shutdownReq // SHUTDOWN waiting for the last reports
 	final   *finalFlush  // SHUTDOWN flushing
@@ -119,6 +117,7 @@ func (w *worker) run(ctx context.Context) error {
 func (w *worker) step() (next time.Time, stop bool) {
 	w.reap()
 	pk := w.h.pick()
+	w.waiters = append(w.waiters, pk.waiters...)
 	w.clock = w.pol.tick(w.clock, w.now(), pk.thaw)
 	w.mapInvokes(pk)
 	w.mapEvents(pk.events, pk.close != nil)
@@ -130,7 +129,7 @@ func (w *worker) step() (next time.Time, stop bool) {
 	now := w.now()
 	var wake wakeAt
 	w.advanceShutdown(now, &wake)
-	w.startWaitedFlushes(now, pk.waiters)
+	w.startWaitedFlushes(now)
 	eager := w.sendDue(now)
 	w.settleWaitedFlushes(now, &wake)
 	w.settleShutdown(now, &wake)
@@ -249,8 +248,7 @@ func (w *worker) advanceShutdown(now time.Time, wake *wakeAt) {
 // startWaitedFlushes starts the flush of each waiting invocation whose
 // runtimeDone has been mapped, and releases those that can no longer be
 // served (deadline, open breaker).
-func (w *worker) startWaitedFlushes(now time.Time, added []*waiter) {
-	w.waiters = append(w.waiters, added...)
+func (w *worker) startWaitedFlushes(now time.Time) {
 	if len(w.waiters) == 0 {
 		return
 	}

@@ -90,7 +90,7 @@ func TestColdStartIsDecidedFromTheLifecycleInEveryFlushMode(t *testing.T) {
 		evs         func() []telemetry.Event
 		wantCold    bool
 		wantPhase   string // span name of the phase, "" for none
-		wantPrewarm string // aws.lambda.prewarm on the phase span, "" for none
+		wantPrewarm string // slipstream.prewarm on the phase span, "" for none
 	}{
 		{"an on-demand init just before the first invocation is a cold start", nil, func() []telemetry.Event {
 			return append(initEvents(telemetry.InitOnDemand, 0, 300), withInitDuration(invocationEvents("r1", 310), 300)...)
@@ -162,7 +162,7 @@ func TestColdStartIsDecidedFromTheLifecycleInEveryFlushMode(t *testing.T) {
 				}
 				v, _ := attrOf(ph, string(attrPrewarm))
 				if v.AsString() != tt.wantPrewarm {
-					t.Errorf("%s span: aws.lambda.prewarm = %q, want %q", tt.wantPhase, v.AsString(), tt.wantPrewarm)
+					t.Errorf("%s span: slipstream.prewarm = %q, want %q", tt.wantPhase, v.AsString(), tt.wantPrewarm)
 				}
 				inv := srv[0]
 				if tt.wantCold {

@@ -34,8 +34,8 @@ func TestShutdownReasonDecidesTheOutcome(t *testing.T) {
 			if got := mm.sum(t, "faas.errors"); got != tt.wantErr {
 				t.Errorf("faas.errors = %v, want %v", got, tt.wantErr)
 			}
-			if got := mm.sum(t, "aws.lambda.out_of_memory"); got != tt.wantOOM {
-				t.Errorf("aws.lambda.out_of_memory = %v, want %v", got, tt.wantOOM)
+			if got := mm.sum(t, "slipstream.out_of_memory_invocations"); got != tt.wantOOM {
+				t.Errorf("slipstream.out_of_memory_invocations = %v, want %v", got, tt.wantOOM)
 			}
 			srv := serverSpans(mm.spans)
 			if len(srv) != 1 || srv[0].Status().Code != codes.Error {
@@ -51,7 +51,7 @@ func TestShutdownReasonDecidesTheOutcome(t *testing.T) {
 // An out-of-memory guess made at SHUTDOWN (reason failure, neither
 // runtimeDone nor report) is settled by a runtimeDone or report that
 // arrives afterwards: counters cannot be decreased, so a contradicted
-// guess is counted in aws.lambda.out_of_memory.retracted.
+// guess is counted in slipstream.out_of_memory_retractions.
 func TestLateEventsSettleTheOutOfMemoryGuess(t *testing.T) {
 	rd := func(st telemetry.Status, et string) telemetry.Event {
 		return telemetry.Event{Time: at(480), Type: telemetry.TypeRuntimeDone, Record: &telemetry.RuntimeDone{RequestID: "r1", Status: st, ErrorType: et,
@@ -67,7 +67,7 @@ func TestLateEventsSettleTheOutOfMemoryGuess(t *testing.T) {
 		late          []telemetry.Event
 		wantOOM       float64
 		wantRetracted float64
-		wantOOMAttr   bool // aws.lambda.out_of_memory on the postRuntime span
+		wantOOMAttr   bool // slipstream.out_of_memory on the postRuntime span
 	}{
 		{"a late report of a crash that was not out of memory retracts the guess", "failure",
 			[]telemetry.Event{rep(telemetry.StatusError, "Runtime.ExitError", 60)}, 1, 1, false},
@@ -90,8 +90,8 @@ func TestLateEventsSettleTheOutOfMemoryGuess(t *testing.T) {
 			mm.consume(invocationEvents("r1", 0)[0])
 			mm.Shutdown(tt.reason, at(500))
 			mm.consume(tt.late...)
-			if got := mm.sum(t, "aws.lambda.out_of_memory"); got != tt.wantOOM {
-				t.Errorf("aws.lambda.out_of_memory = %v, want %v", got, tt.wantOOM)
+			if got := mm.sum(t, "slipstream.out_of_memory_invocations"); got != tt.wantOOM {
+				t.Errorf("slipstream.out_of_memory_invocations = %v, want %v", got, tt.wantOOM)
 			}
 			if got := mm.sum(t, metricOOMRetracted); got != tt.wantRetracted {
 				t.Errorf("%s = %v, want %v", metricOOMRetracted, got, tt.wantRetracted)
@@ -103,8 +103,8 @@ func TestLateEventsSettleTheOutOfMemoryGuess(t *testing.T) {
 				t.Errorf("outcomes counted %v times, want once (at SHUTDOWN)", got)
 			}
 			if pr := spanNamed(mm.spans, spanPostRuntime); pr != nil {
-				if got := boolAttr(attrOf(pr, "aws.lambda.out_of_memory")); got != tt.wantOOMAttr {
-					t.Errorf("postRuntime aws.lambda.out_of_memory = %v, want %v", got, tt.wantOOMAttr)
+				if got := boolAttr(attrOf(pr, "slipstream.out_of_memory")); got != tt.wantOOMAttr {
+					t.Errorf("postRuntime slipstream.out_of_memory = %v, want %v", got, tt.wantOOMAttr)
 				}
 			}
 		})
@@ -112,7 +112,7 @@ func TestLateEventsSettleTheOutOfMemoryGuess(t *testing.T) {
 }
 
 // Failed and timed-out inits and restores, and failed extensions, are
-// counted in aws.lambda.init.errors by phase and error.type, and give the
+// counted in slipstream.init_errors by phase and error.type, and give the
 // init (restore) span status Error.
 func TestInitFailuresAreCountedAndMarked(t *testing.T) {
 	initRD := func(ph telemetry.InitPhase, st telemetry.Status, et string) telemetry.Event {

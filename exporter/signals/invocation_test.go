@@ -73,8 +73,8 @@ func TestEveryInvocationSpanEndsAtRuntimeDone(t *testing.T) {
 			if !inv.EndTime().Equal(at(tt.rdMs)) {
 				t.Errorf("invocation span ends %v, want runtimeDone's time %v", inv.EndTime(), at(tt.rdMs))
 			}
-			if _, ok := attrOf(inv, "aws.lambda.runtime_duration_ms"); !ok {
-				t.Error("invocation span without aws.lambda.runtime_duration_ms")
+			if _, ok := attrOf(inv, "slipstream.runtime_duration"); !ok {
+				t.Error("invocation span without slipstream.runtime_duration")
 			}
 			if spanNamed(mm.spans, spanPostRuntime) != nil {
 				t.Error("a postRuntime span before the report")
@@ -94,18 +94,18 @@ func TestEveryInvocationSpanEndsAtRuntimeDone(t *testing.T) {
 			if v, _ := attrOf(pr, "faas.invocation_id"); v.AsString() != "r1" {
 				t.Errorf("postRuntime faas.invocation_id = %q", v.AsString())
 			}
-			for _, k := range []string{"aws.lambda.duration_ms", "aws.lambda.billed_duration_ms", "aws.lambda.max_memory_used_mb", "aws.lambda.memory_size_mb"} {
+			for _, k := range []string{"slipstream.duration", "slipstream.billed_duration", "slipstream.max_memory_used", "slipstream.memory_size"} {
 				if _, ok := attrOf(pr, k); !ok {
 					t.Errorf("postRuntime without %s", k)
 				}
 			}
-			if _, ok := attrOf(pr, "aws.lambda.init_duration_ms"); ok != tt.wantInit {
-				t.Errorf("postRuntime has aws.lambda.init_duration_ms: %v, want %v", ok, tt.wantInit)
+			if _, ok := attrOf(pr, "slipstream.init_duration"); ok != tt.wantInit {
+				t.Errorf("postRuntime has slipstream.init_duration: %v, want %v", ok, tt.wantInit)
 			}
 			if pr.StartTime().Before(inv.StartTime()) || !pr.EndTime().After(pr.StartTime()) {
 				t.Errorf("postRuntime [%v, %v], invocation [%v, %v]", pr.StartTime(), pr.EndTime(), inv.StartTime(), inv.EndTime())
 			}
-			for _, k := range []string{"aws.lambda.billed_duration_ms", "aws.lambda.max_memory_used_mb", "aws.lambda.duration_ms"} {
+			for _, k := range []string{"slipstream.billed_duration", "slipstream.max_memory_used", "slipstream.duration"} {
 				if _, ok := attrOf(inv, k); ok {
 					t.Errorf("invocation span carries %s: the report's figures belong to postRuntime", k)
 				}
@@ -127,8 +127,8 @@ func TestInvocationWithoutRuntimeDoneEndsAtTheReport(t *testing.T) {
 	if len(srv) != 1 || !srv[0].EndTime().Equal(at(12)) {
 		t.Fatalf("invocation spans %d, want 1 ending at the report", len(srv))
 	}
-	if _, ok := attrOf(srv[0], "aws.lambda.duration_ms"); !ok {
-		t.Error("invocation span without the report's aws.lambda.duration_ms")
+	if _, ok := attrOf(srv[0], "slipstream.duration"); !ok {
+		t.Error("invocation span without the report's slipstream.duration")
 	}
 	if spanNamed(mm.spans, spanPostRuntime) != nil {
 		t.Error("a postRuntime span without runtimeDone")
@@ -163,7 +163,7 @@ func TestLateReportAddsAPostRuntimeSpan(t *testing.T) {
 			if pr.SpanContext().TraceID() != inv.SpanContext().TraceID() || pr.Parent().SpanID() != inv.Parent().SpanID() {
 				t.Error("postRuntime of the late report is not beside the invocation span")
 			}
-			if _, ok := attrOf(pr, "aws.lambda.billed_duration_ms"); !ok {
+			if _, ok := attrOf(pr, "slipstream.billed_duration"); !ok {
 				t.Error("postRuntime without the late report's figures")
 			}
 		})

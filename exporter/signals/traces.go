@@ -22,25 +22,26 @@ const (
 	spanPostRuntime = "postRuntime"
 )
 
-// Attribute keys Slipstream defines (aws.lambda.*), besides the semantic
-// convention ones (faas.*, cloud.*, error.type).
+// Span attribute keys: the semantic conventions' (aws.lambda.invoked_arn,
+// error.type; faas.* and cloud.* are written where they are set), and
+// Slipstream's own in the slipstream.* namespace, in base units (s, By).
 const (
-	attrInvokedARN        = attribute.Key("aws.lambda.invoked_arn")
-	attrDurationMs        = attribute.Key("aws.lambda.duration_ms")
-	attrRuntimeDurationMs = attribute.Key("aws.lambda.runtime_duration_ms")
-	attrBilledDurationMs  = attribute.Key("aws.lambda.billed_duration_ms")
-	attrMaxMemoryUsedMB   = attribute.Key("aws.lambda.max_memory_used_mb")
-	attrMemorySizeMB      = attribute.Key("aws.lambda.memory_size_mb")
-	attrInitDurationMs    = attribute.Key("aws.lambda.init_duration_ms")
-	attrRestoreDurationMs = attribute.Key("aws.lambda.restore_duration_ms")
-	attrProducedBytes     = attribute.Key("aws.lambda.produced_bytes")
-	attrOutOfMemory       = attribute.Key("aws.lambda.out_of_memory")
-	attrInitType          = attribute.Key("aws.lambda.initialization_type")
-	attrInitPhase         = attribute.Key("aws.lambda.init_phase")
+	attrInvokedARN      = attribute.Key("aws.lambda.invoked_arn")
+	attrDuration        = attribute.Key("slipstream.duration")
+	attrRuntimeDuration = attribute.Key("slipstream.runtime_duration")
+	attrBilledDuration  = attribute.Key("slipstream.billed_duration")
+	attrMaxMemoryUsed   = attribute.Key("slipstream.max_memory_used")
+	attrMemorySize      = attribute.Key("slipstream.memory_size")
+	attrInitDuration    = attribute.Key("slipstream.init_duration")
+	attrRestoreDuration = attribute.Key("slipstream.restore_duration")
+	attrResponseSize    = attribute.Key("slipstream.response_size")
+	attrOutOfMemory     = attribute.Key("slipstream.out_of_memory")
+	attrInitType        = attribute.Key("slipstream.initialization_type")
+	attrInitPhase       = attribute.Key("slipstream.init_phase")
 	// attrPrewarm marks an init that was not a cold start (with
 	// faas.coldstart=false) and says why: prewarmProvisioned or
 	// prewarmProactive. Also the attribute of metricPrewarmInits.
-	attrPrewarm   = attribute.Key("aws.lambda.prewarm")
+	attrPrewarm   = attribute.Key("slipstream.prewarm")
 	attrErrorType = attribute.Key("error.type")
 	attrColdstart = attribute.Key("faas.coldstart")
 )
@@ -198,9 +199,9 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, reason s
 		attrs = reportAttrs(attrs, rep)
 	}
 	if inv.rd != nil && inv.rd.Metrics != nil {
-		attrs = append(attrs, attrRuntimeDurationMs.Float64(inv.rd.Metrics.DurationMs))
+		attrs = append(attrs, attrRuntimeDuration.Float64(inv.rd.Metrics.DurationMs/1000))
 		if inv.rd.Metrics.ProducedBytes != nil {
-			attrs = append(attrs, attrProducedBytes.Int64(*inv.rd.Metrics.ProducedBytes))
+			attrs = append(attrs, attrResponseSize.Int64(*inv.rd.Metrics.ProducedBytes))
 		}
 	}
 	if et != "" {
@@ -228,24 +229,24 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, reason s
 	m.sendSpans(InvocationPhase(inv.id), out)
 }
 
-// reportAttrs appends the report's figures.
+// reportAttrs appends the report's figures, in seconds and bytes.
 func reportAttrs(attrs []attribute.KeyValue, rep *telemetry.Report) []attribute.KeyValue {
 	met := &rep.Metrics
-	attrs = append(attrs, attrDurationMs.Float64(met.DurationMs))
+	attrs = append(attrs, attrDuration.Float64(met.DurationMs/1000))
 	if met.BilledDurationMs != nil {
-		attrs = append(attrs, attrBilledDurationMs.Int64(*met.BilledDurationMs))
+		attrs = append(attrs, attrBilledDuration.Float64(float64(*met.BilledDurationMs)/1000))
 	}
 	if met.MaxMemoryUsedMB != nil {
-		attrs = append(attrs, attrMaxMemoryUsedMB.Int64(*met.MaxMemoryUsedMB))
+		attrs = append(attrs, attrMaxMemoryUsed.Int64(*met.MaxMemoryUsedMB<<20))
 	}
 	if met.MemorySizeMB != nil {
-		attrs = append(attrs, attrMemorySizeMB.Int64(*met.MemorySizeMB))
+		attrs = append(attrs, attrMemorySize.Int64(*met.MemorySizeMB<<20))
 	}
 	if met.InitDurationMs != nil {
-		attrs = append(attrs, attrInitDurationMs.Float64(*met.InitDurationMs))
+		attrs = append(attrs, attrInitDuration.Float64(*met.InitDurationMs/1000))
 	}
 	if met.RestoreDurationMs != nil {
-		attrs = append(attrs, attrRestoreDurationMs.Float64(*met.RestoreDurationMs))
+		attrs = append(attrs, attrRestoreDuration.Float64(*met.RestoreDurationMs/1000))
 	}
 	return attrs
 }
@@ -409,10 +410,10 @@ func (m *Mapper) appendPhase(out []sdktrace.ReadOnlySpan, p *phase, sc, parent t
 			attrs = append(attrs, attrInitPhase.String(string(p.phase)))
 		}
 		if p.hasDuration {
-			attrs = append(attrs, attrInitDurationMs.Float64(p.durationMs))
+			attrs = append(attrs, attrInitDuration.Float64(p.durationMs/1000))
 		}
 	} else if p.hasDuration {
-		attrs = append(attrs, attrRestoreDurationMs.Float64(p.durationMs))
+		attrs = append(attrs, attrRestoreDuration.Float64(p.durationMs/1000))
 	}
 	if et == "" && p.extErr != "" {
 		// An extension failed during the phase: the init failed with it.
