@@ -183,7 +183,9 @@ func (h *handoff) noteArrivals(events []telemetry.Event) {
 	}
 }
 
-// admits reports whether Enqueue should wait for room. mu must be held.
+// admits reports whether Enqueue may add a batch of need bytes now: the
+// intake has room, or nothing will take it while Enqueue waits (the
+// worker is not running, or is done). mu must be held.
 func (h *handoff) admits(need int64) bool {
 	full := h.in.bytes+need > h.in.max && h.in.bytes > 0
 	return !full || !h.running || h.finished || h.closeReq != nil || h.closing

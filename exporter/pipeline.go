@@ -526,6 +526,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // any more), shuts the exporters down, and logs the totals.
 func (p *Pipeline) Close(ctx context.Context) error {
 	var errs []error
+	incomplete := false // the worker may still be spilling
 	h := p.h
 	h.mu.Lock()
 	if h.running {
@@ -539,6 +540,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		case <-h.done:
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("exporter: close: %w", ctx.Err()))
+			incomplete = true
 		}
 	} else {
 		stopped := h.stopped
@@ -563,7 +565,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		p.closeErr = errors.Join(p.exp.shutdown(ctx), p.mp.Shutdown(ctx))
 		if !p.disabled {
-			p.c.totals(p.log)
+			p.c.totals(p.log, incomplete)
 		}
 	})
 	errs = append(errs, p.closeErr)

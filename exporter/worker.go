@@ -453,7 +453,7 @@ func (w *worker) pump(now time.Time, eager uint64) {
 		w.collect(now)
 	}
 	for _, e := range w.mq.dropEmpty() {
-		w.settleMetricsOrigin(e, false)
+		w.settleMetricsOrigin(e)
 	}
 	if len(w.mq.q) == 0 || !w.snd.allow(now) {
 		return
