@@ -217,27 +217,19 @@ func (w *worker) dropItems(sig signal, reason dropReason, items []*item) {
 
 // settle records that an item left the pipeline (sent, dropped or
 // re-spilled): the spill file it was replayed from is deleted once all of
-// its items have.
-func (w *worker) settle(it *item) {
-	f := it.origin
-	if f == nil {
-		return
-	}
-	it.origin = nil
-	f.pending--
-	if f.pending == 0 {
-		w.deleteSpill(f)
-	}
-}
+// its outputs have.
+func (w *worker) settle(it *item) { w.release(&it.origin) }
 
-// settleMetricsOrigin settles a replayed collection against its spill
-// file (sent, dropped or re-spilled).
-func (w *worker) settleMetricsOrigin(pm *pendingMetrics) {
-	f := pm.origin
+// settleMetricsOrigin does the same for a replayed metrics collection.
+func (w *worker) settleMetricsOrigin(pm *pendingMetrics) { w.release(&pm.origin) }
+
+// release settles one output against its spill file *origin, if any.
+func (w *worker) release(origin **spillFile) {
+	f := *origin
 	if f == nil {
 		return
 	}
-	pm.origin = nil
+	*origin = nil
 	f.pending--
 	if f.pending == 0 {
 		w.deleteSpill(f)
