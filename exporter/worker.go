@@ -38,6 +38,7 @@ type worker struct {
 	exp *exporters
 	pol policy
 	snd *sender
+	hg  *hangs // endpoints that hang; Invoke reads it too
 	sp  *spill // nil when spill is disabled
 
 	m Mapper
@@ -57,6 +58,7 @@ type worker struct {
 	sd      *shutdownReq // SHUTDOWN waiting for the last reports
 	final   *finalFlush  // SHUTDOWN flushing
 	started bool         // an INVOKE or SHUTDOWN was seen: sending is allowed
+	invokes int          // INVOKEs picked up so far
 	// finished: SHUTDOWN's flush is over and its spill written; nothing is
 	// sent any more (the process is about to exit: Close spills the rest).
 	finished bool
@@ -113,13 +115,14 @@ func (w *worker) run(ctx context.Context) error {
 // step does all the work that is due and returns when it wants to be
 // woken next (zero: only on a signal or a request's result), or stop when
 // Close asked the worker to end. Its phases run in the order of their
-// priority: take what was handed over, map it (INVOKEs first), let Close
-// spill, move SHUTDOWN along, start the flushes invocations wait for,
-// send, then settle what is complete.
+// priority: take what was handed over, cancel the requests that hang,
+// map it (INVOKEs first), let Close spill, move SHUTDOWN along, start the
+// flushes invocations wait for, send, then settle what is complete.
 func (w *worker) step() (next time.Time, stop bool) {
 	w.reap()
 	pk := w.h.pick()
 	w.clock = w.pol.tick(w.clock, w.now(), pk.thaw)
+	w.watchHangs(pk)
 	w.mapInvokes(pk)
 	w.mapEvents(pk.events, pk.close != nil)
 	if pk.close != nil {
@@ -145,6 +148,16 @@ type wakeAt struct{ t time.Time }
 func (e *wakeAt) at(t time.Time) {
 	if !t.IsZero() && (e.t.IsZero() || t.Before(e.t)) {
 		e.t = t
+	}
+}
+
+// watchHangs has the sender count the INVOKEs picked up against the
+// requests in flight, which cancels those that hang (sender.watch).
+func (w *worker) watchHangs(pk pickup) {
+	n := pk.invokedN - w.invokes
+	w.invokes = pk.invokedN
+	if n > 0 {
+		w.snd.watch(n, w.clock.at)
 	}
 }
 
@@ -257,7 +270,7 @@ func (w *worker) startWaitedFlushes(now time.Time, added []*waiter) {
 	keep := w.waiters[:0]
 	for _, wt := range w.waiters {
 		switch {
-		case wt.ctx.Err() != nil, !wt.flushStarted && w.snd.br.blocking(now):
+		case wt.ctx.Err() != nil, !wt.flushStarted && (w.snd.br.blocking(now) || w.hg.blocking()):
 			close(wt.done)
 			continue
 		case !wt.flushStarted && w.m.RuntimeDone(wt.requestID):
@@ -296,14 +309,14 @@ func (w *worker) sendDue(now time.Time) uint64 {
 }
 
 // settleWaitedFlushes releases the waiting invocations whose flush is
-// complete or cannot complete in time.
+// complete or cannot complete in time (an endpoint hangs).
 func (w *worker) settleWaitedFlushes(now time.Time, wake *wakeAt) {
 	if len(w.waiters) == 0 {
 		return
 	}
 	keep := w.waiters[:0]
 	for _, wt := range w.waiters {
-		if wt.flushStarted && (w.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || w.stuck(now, wt.deadline)) {
+		if wt.flushStarted && (w.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || w.stuck(now, wt.deadline) || w.hg.blocking()) {
 			close(wt.done)
 			continue
 		}
@@ -552,11 +565,28 @@ func (w *worker) onResult(r sendResult) {
 	if !w.snd.take(r) {
 		return // abandoned: its items were taken back
 	}
+	w.noteHang(r)
 	if r.f.sig == sigMetrics {
 		w.settleMetrics(r)
 		return
 	}
 	w.settleItems(r)
+}
+
+// noteHang tells the hang watch whether the request's endpoint hung or
+// answered.
+func (w *worker) noteHang(r sendResult) {
+	ep := w.exp.endpoint(r.f.sig)
+	switch {
+	case r.hang != "":
+		stage := r.f.stage // where the watch found it stuck
+		if stage == "" {
+			stage = r.stage // its awake time ran out
+		}
+		w.hg.hung(ep, r.f.sig, stage, r.hang)
+	case r.v != verdictRetry || r.res.status != 0:
+		w.hg.answered(ep)
+	}
 }
 
 // settleItems settles a batch of spans or log records by its verdict:
