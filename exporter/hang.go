@@ -95,7 +95,7 @@ func (s *sender) watch(n int, now time.Time) {
 			continue
 		}
 		if p := f.a.progress.Load(); p != f.seen {
-			f.seen, f.quiet, f.quietSince = p, 0, now
+			f.seen, f.quiet, f.quietSince = p, 0, time.Unix(0, f.a.progressAt.Load())
 		}
 		f.quiet += n
 		if f.quiet >= hangInvokes && now.Sub(f.quietSince) >= s.hangQuiet {

@@ -37,8 +37,8 @@ type flight struct {
 
 	// What the hang watch knows (worker only, see sender.watch): the
 	// request's observations, its progress when last seen, the INVOKEs
-	// since then and when that was; stage is set when it is canceled as
-	// hung.
+	// since then and when that progress was made; stage is set when it is
+	// canceled as hung.
 	a          *attempt
 	seen       uint64
 	quiet      int
@@ -109,7 +109,7 @@ func (s *sender) allow(now time.Time) bool { return s.br.allow(now) }
 // result comes back through results.
 func (s *sender) start(f *flight, timeout time.Duration, call func(context.Context) error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	f.cancel, f.a, f.quietSince = cancel, &attempt{}, s.now()
+	f.cancel, f.a, f.quietSince = cancel, &attempt{now: s.now}, s.now()
 	s.flights[flightIndex(f.sig)] = f
 	s.live++
 	a := f.a

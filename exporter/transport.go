@@ -55,8 +55,11 @@ const grpcNoTimeout = 24 * time.Hour
 type attempt struct {
 	// progress counts the steps the request made on the network (HTTP:
 	// connected, TLS handshake done, request written, first response
-	// byte); the worker reads it to tell a slow request from a hung one.
-	progress atomic.Uint64
+	// byte) and progressAt is when it made the last one (UnixNano of now);
+	// the worker reads them to tell a slow request from a hung one.
+	progress   atomic.Uint64
+	progressAt atomic.Int64
+	now        func() time.Time
 
 	// mu guards every field below.
 	mu         sync.Mutex
@@ -123,6 +126,7 @@ func (a *attempt) reach(s stage, done bool) {
 	}
 	a.mu.Unlock()
 	if done {
+		a.progressAt.Store(a.now().UnixNano())
 		a.progress.Add(1)
 	}
 }
