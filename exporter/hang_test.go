@@ -365,3 +365,22 @@ func TestWaitedInvocationsStopWaitingForAHungEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// The WARN line names an endpoint by scheme and host only: a path, query
+// or user info may carry credentials.
+func TestEndpointNameKeepsSchemeAndHostOnly(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"an HTTP endpoint loses its path", "https://otlp.example.com:4318/v1/traces", "https://otlp.example.com:4318"},
+		{"user info and query are dropped", "https://user:pass@otlp.example.com/v1/logs?api_key=k", "https://otlp.example.com"},
+		{"a gRPC host:port stays as it is", "otlp.example.com:4317", "otlp.example.com:4317"},
+		{"a gRPC host:port loses user info and path", "user:pass@otlp.example.com:4317/x", "otlp.example.com:4317"},
+		{"an unparsable URL is not echoed", "http://[::1", "(unparsable endpoint)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := endpointName(tt.in); got != tt.want {
+				t.Errorf("endpointName(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
