@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/signals"
+	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
 // hungStages are the stages an in-memory backend can hang at, and the
@@ -317,15 +319,26 @@ func TestWaitedInvocationsStopWaitingForAHungEndpoint(t *testing.T) {
 				col := newCollector()
 				rt := &memRT{h: col}
 				cfg := hangConfig(t, mode)
+				gate := make(chan struct{})
 				// The breaker stays closed: the hang alone stops the waits.
-				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, BreakerThreshold: 1000})
+				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, BreakerThreshold: 1000,
+					NewMapper: func(o signals.MapperOptions) (Mapper, error) {
+						m, err := newFakeMapper(o)
+						return blockingMapper{Mapper: m, gate: gate}, err
+					}})
 				release := make(chan struct{})
 				hangAt(rt, "response", release)
 				h.run(t)
 				// invoke runs one invocation two minutes after the last one
-				// and returns how long Invoke held it.
-				invoke := func(id string) time.Duration {
+				// and returns how long Invoke held it; with busy, the
+				// worker is held up meanwhile (mapping a log line).
+				invoke := func(id string, busy bool) time.Duration {
 					time.Sleep(2 * time.Minute)
+					if busy {
+						h.p.Enqueue(context.Background(), []telemetry.Event{logLine(blockLine, time.Now())})
+						synctest.Wait()
+						defer func() { gate <- struct{}{} }()
+					}
 					t0 := time.Now()
 					done := make(chan struct{})
 					go func() {
@@ -338,12 +351,15 @@ func TestWaitedInvocationsStopWaitingForAHungEndpoint(t *testing.T) {
 					return time.Since(t0)
 				}
 				for i := 1; i <= hangInvokes; i++ {
-					if d := invoke(fmt.Sprint(i)); d != cfg.FlushTimeout {
+					if d := invoke(fmt.Sprint(i), false); d != cfg.FlushTimeout {
 						t.Errorf("invocation %d held %v before the hang is detected, want the flush timeout %v", i, d, cfg.FlushTimeout)
 					}
 				}
+				// The INVOKE that detects the hang is released by the
+				// worker; the next ones do not wait at all, even for a
+				// busy worker.
 				for i := hangInvokes + 1; i <= hangInvokes+3; i++ {
-					if d := invoke(fmt.Sprint(i)); d != 0 {
+					if d := invoke(fmt.Sprint(i), i > hangInvokes+1); d != 0 {
 						t.Errorf("invocation %d held %v once the hang is detected, want no wait", i, d)
 					}
 				}
@@ -356,7 +372,7 @@ func TestWaitedInvocationsStopWaitingForAHungEndpoint(t *testing.T) {
 				if spans, _, _ := col.snapshot(); spans["1"] != 1 || spans["4"] != 1 {
 					t.Errorf("spans %v once the backend answers, want the held invocations' spans", spans)
 				}
-				invoke("after")
+				invoke("after", false)
 				if spans, _, _ := col.snapshot(); spans["after"] != 1 {
 					t.Errorf("spans %v: the invocation after recovery did not wait for its flush", spans)
 				}
@@ -364,6 +380,23 @@ func TestWaitedInvocationsStopWaitingForAHungEndpoint(t *testing.T) {
 			})
 		})
 	}
+}
+
+// blockLine is the log line at which a blockingMapper holds the worker.
+const blockLine = "hold the worker"
+
+// blockingMapper holds the worker in Consume at each blockLine until gate
+// receives.
+type blockingMapper struct {
+	Mapper
+	gate <-chan struct{}
+}
+
+func (m blockingMapper) Consume(ev telemetry.Event) {
+	if l, ok := ev.Record.(*telemetry.Log); ok && l.Text == blockLine {
+		<-m.gate
+	}
+	m.Mapper.Consume(ev)
 }
 
 // The WARN line names an endpoint by scheme and host only: a path, query
