@@ -565,12 +565,12 @@ func (w *worker) onResult(r sendResult) {
 	if !w.snd.take(r) {
 		return // abandoned: its items were taken back
 	}
-	w.noteHang(r)
 	if r.f.sig == sigMetrics {
 		w.settleMetrics(r)
-		return
+	} else {
+		w.settleItems(r)
 	}
-	w.settleItems(r)
+	w.noteHang(r)
 }
 
 // noteHang tells the hang watch whether the request's endpoint hung or
