@@ -11,8 +11,8 @@ import (
 // A backend that hangs (it accepts connections and never answers, or its
 // SYNs are dropped, as in a VPC without a route out) is not caught by the
 // awake-time timeout alone: a function invoked once a second is awake a few
-// milliseconds each time, so a 10 s timeout of awake time is hours of wall
-// time. A request is therefore also bounded by the INVOKEs it lives
+// milliseconds each time, so a 10 s timeout of awake time takes thousands of
+// invocations. A request is therefore also bounded by the INVOKEs it lives
 // through: one that makes no progress on the network (see attempt.progress)
 // while hangInvokes INVOKEs arrive, over at least hangQuiet of wall time,
 // is canceled as hung. Either bound counts as a failed request (retry on a
