@@ -244,10 +244,9 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 	p.c.inst = inst
 
 	w := &worker{
-		cfg: cfg, log: log, now: k.Now, h: p.h, c: p.c, exp: p.exp, hg: p.hg,
-		pol: newPolicy(cfg, p.mode, &k),
-		snd: &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter},
-			now: k.Now, awakeTick: k.AwakeTick, hangQuiet: k.HangQuiet, inst: inst, results: make(chan sendResult, 4)},
+		cfg: cfg, log: log, now: k.Now, h: p.h, c: p.c, exp: p.exp,
+		pol:    newPolicy(cfg, p.mode, &k),
+		snd:    &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
 		mq:     metricQueue{reader: reader, cumulative: cumulative},
 		live:   newLineage(nil),
 		margin: k.Margin, flushTimeout: p.flushTimeout(),
@@ -272,6 +271,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 			now: k.Now, rand: k.Rand, beforeDelete: k.BeforeSpillDelete,
 		}
 	}
+	w.snd.hg, w.snd.hangQuiet = p.hg, k.HangQuiet
 	p.w = w
 	return p, nil
 }

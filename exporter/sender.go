@@ -62,11 +62,12 @@ type sendResult struct {
 // sender runs export requests: at most one in flight per signal, each on
 // a goroutine of its own whose result comes back over results; it keeps
 // the retry schedule and the circuit breaker, and bounds every attempt by
-// awake time. Its methods run on the worker goroutine; only the breaker
-// is also read by Invoke.
+// awake time and by the INVOKEs it lives through (watch). Its methods run
+// on the worker goroutine; only the breaker and hg are also read by Invoke.
 type sender struct {
 	exp       *exporters
 	br        *breaker
+	hg        *hangs // endpoints whose request hung
 	bo        backoff
 	now       func() time.Time
 	awakeTick time.Duration
@@ -130,7 +131,23 @@ func (s *sender) take(r sendResult) bool {
 	}
 	s.flights[i] = nil
 	r.f.cancel(context.Canceled)
+	s.noteHang(r)
 	return true
+}
+
+// noteHang tells hg whether the request's endpoint hung or answered.
+func (s *sender) noteHang(r sendResult) {
+	ep := s.exp.endpoint(r.f.sig)
+	switch {
+	case r.hang != "":
+		stage := r.f.stage // where watch found it stuck
+		if stage == "" {
+			stage = r.stage // its awake time ran out
+		}
+		s.hg.hung(ep, r.f.sig, stage, r.hang)
+	case r.v != verdictRetry || r.res.status != 0:
+		s.hg.answered(ep)
+	}
 }
 
 // abandon cancels the requests in flight and returns them: their results,

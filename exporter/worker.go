@@ -38,7 +38,6 @@ type worker struct {
 	exp *exporters
 	pol policy
 	snd *sender
-	hg  *hangs // endpoints that hang; Invoke reads it too
 	sp  *spill // nil when spill is disabled
 
 	m Mapper
@@ -270,7 +269,7 @@ func (w *worker) startWaitedFlushes(now time.Time, added []*waiter) {
 	keep := w.waiters[:0]
 	for _, wt := range w.waiters {
 		switch {
-		case wt.ctx.Err() != nil, !wt.flushStarted && (w.snd.br.blocking(now) || w.hg.blocking()):
+		case wt.ctx.Err() != nil, !wt.flushStarted && (w.snd.br.blocking(now) || w.snd.hg.blocking()):
 			close(wt.done)
 			continue
 		case !wt.flushStarted && w.m.RuntimeDone(wt.requestID):
@@ -316,7 +315,7 @@ func (w *worker) settleWaitedFlushes(now time.Time, wake *wakeAt) {
 	}
 	keep := w.waiters[:0]
 	for _, wt := range w.waiters {
-		if wt.flushStarted && (w.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || w.stuck(now, wt.deadline) || w.hg.blocking()) {
+		if wt.flushStarted && (w.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || w.stuck(now, wt.deadline) || w.snd.hg.blocking()) {
 			close(wt.done)
 			continue
 		}
@@ -567,26 +566,9 @@ func (w *worker) onResult(r sendResult) {
 	}
 	if r.f.sig == sigMetrics {
 		w.settleMetrics(r)
-	} else {
-		w.settleItems(r)
+		return
 	}
-	w.noteHang(r)
-}
-
-// noteHang tells the hang watch whether the request's endpoint hung or
-// answered.
-func (w *worker) noteHang(r sendResult) {
-	ep := w.exp.endpoint(r.f.sig)
-	switch {
-	case r.hang != "":
-		stage := r.f.stage // where the watch found it stuck
-		if stage == "" {
-			stage = r.stage // its awake time ran out
-		}
-		w.hg.hung(ep, r.f.sig, stage, r.hang)
-	case r.v != verdictRetry || r.res.status != 0:
-		w.hg.answered(ep)
-	}
+	w.settleItems(r)
 }
 
 // settleItems settles a batch of spans or log records by its verdict:
