@@ -90,6 +90,7 @@ type pickup struct {
 	close    *closeReq
 	invokes  []signals.Invocation
 	invoked  bool      // an INVOKE was ever handed over
+	invokedN int       // INVOKEs handed over so far
 	thaw     time.Time // arrival of the latest INVOKE not seen yet
 }
 
@@ -112,7 +113,7 @@ func (h *handoff) pick() pickup {
 	// taken with them, and mapped first.
 	h.invMu.Lock()
 	pk.invokes, h.invokes = h.invokes, nil
-	pk.invoked = h.invoked > 0
+	pk.invoked, pk.invokedN = h.invoked > 0, h.invoked
 	pk.thaw, h.thawAt = h.thawAt, time.Time{}
 	h.invMu.Unlock()
 	return pk
