@@ -410,9 +410,7 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	}
 	wait = wait && budget > 0 && !p.br.blocking(now) && !p.hg.blocking()
 	// The mapper closes every invocation span at its runtimeDone, so a
-	// waited invocation's span leaves with this flush; EndFlush only tells
-	// it that the agent waits.
-	inv.EndFlush = wait || p.mode == config.FlushEnd
+	// waited invocation's span leaves with this flush.
 	if p.platform {
 		// Without platform events the invocation would stay open until
 		// SHUTDOWN closed it as an error.

@@ -81,8 +81,8 @@ func withInitDuration(evs []telemetry.Event, ms float64) []telemetry.Event {
 
 // A cold start is an init or restore that delayed the invocation, decided
 // from the lifecycle the same way whether the agent waits for the
-// invocation (end mode, adaptive's first invocation: Invocation.EndFlush)
-// or not.
+// invocation (end mode, adaptive's first invocation) or not: the mapper
+// has no flush mode to read.
 func TestColdStartIsDecidedFromTheLifecycleInEveryFlushMode(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -119,18 +119,16 @@ func TestColdStartIsDecidedFromTheLifecycleInEveryFlushMode(t *testing.T) {
 		}, true, spanRestore, ""},
 	}
 	for _, tt := range tests {
-		for _, endFlush := range []bool{false, true} {
-			name := tt.name
-			if endFlush {
-				name += ", when the agent waits for the invocation"
-			}
+		for _, flush := range []config.FlushMode{config.FlushAsync, config.FlushEnd} {
+			name := tt.name + " (" + string(flush) + ")"
 			t.Run(name, func(t *testing.T) {
 				cfg := testConfig()
+				cfg.Flush = flush
 				if tt.cfg != nil {
 					tt.cfg(cfg)
 				}
 				mm := newMeteredMapper(t, cfg)
-				mm.Invoke(Invocation{RequestID: "r1", EndFlush: endFlush})
+				mm.Invoke(Invocation{RequestID: "r1"})
 				mm.consume(tt.evs()...)
 				mm.consume(invocationEvents("r2", 60000)...)
 				srv := serverSpans(mm.spans)

@@ -202,9 +202,7 @@ func runScenario(t *testing.T, sc scenario) mapped {
 			switch {
 			case s.Invoke != nil:
 				m.Invoke(Invocation{RequestID: s.Invoke.RequestID, InvokedARN: s.Invoke.InvokedARN,
-					TraceHeader: s.Invoke.TraceHeader, Deadline: time.UnixMilli(s.Invoke.DeadlineMs).UTC(),
-					// The exporter waits for every invocation in end mode.
-					EndFlush: cfg.Flush == config.FlushEnd})
+					TraceHeader: s.Invoke.TraceHeader, Deadline: time.UnixMilli(s.Invoke.DeadlineMs).UTC()})
 			case s.Shutdown != nil:
 				out.shutdowns += m.OpenInvocations()
 				m.Shutdown(s.Shutdown.Reason, s.Shutdown.Time)

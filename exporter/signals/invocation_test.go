@@ -46,23 +46,22 @@ func TestEveryInvocationSpanEndsAtRuntimeDone(t *testing.T) {
 	tests := []struct {
 		name     string
 		flush    config.FlushMode
-		endFlush bool
 		evs      func() []telemetry.Event
 		rdMs     int // runtimeDone's time
 		wantInit bool
 	}{
-		{"a warm invocation in async mode", config.FlushAsync, false, warm, 10, false},
-		{"a warm invocation the agent waits for", config.FlushEnd, true, warm, 10, false},
-		{"a cold start in async mode", config.FlushAsync, false, cold, 320, true},
-		{"a cold start the agent waits for (adaptive's first invocation)", config.FlushAdaptive, true, cold, 320, true},
-		{"an invocation whose platform span runs past runtimeDone", config.FlushAsync, false, overrun, 10, false},
+		{"a warm invocation in async mode", config.FlushAsync, warm, 10, false},
+		{"a warm invocation the agent waits for", config.FlushEnd, warm, 10, false},
+		{"a cold start in async mode", config.FlushAsync, cold, 320, true},
+		{"a cold start the agent waits for (adaptive's first invocation)", config.FlushAdaptive, cold, 320, true},
+		{"an invocation whose platform span runs past runtimeDone", config.FlushAsync, overrun, 10, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Flush = tt.flush
 			mm := newMeteredMapper(t, cfg)
-			mm.Invoke(Invocation{RequestID: "r1", EndFlush: tt.endFlush})
+			mm.Invoke(Invocation{RequestID: "r1"})
 			evs := tt.evs()
 			mm.consume(evs[:len(evs)-1]...)
 			srv := serverSpans(mm.spans)

@@ -56,11 +56,6 @@ type Invocation struct {
 	Deadline    time.Time
 	InvokedARN  string
 	TraceHeader string
-	// EndFlush: the agent waits for this invocation's runtimeDone and
-	// sends what is known then (end mode, adaptive's end branch). The
-	// mapping does not depend on it: every invocation span closes at
-	// runtimeDone, and the report's figures follow on the postRuntime span.
-	EndFlush bool
 }
 
 // Limits that keep memory bounded whatever the input.
