@@ -315,6 +315,7 @@ type envSpec struct {
 	timeout time.Duration
 	pace    time.Duration // pause between invocations (the environment is frozen meanwhile)
 	env     []string      // extra variables for the extension
+	slow    bool          // the extension runs under valgrind: minutes for Init and Shutdown
 }
 
 // envRun is what one environment measured.
@@ -376,6 +377,9 @@ func (b *bench) runEnv(ctx context.Context, spec envSpec, payloads [][]byte) (en
 		CgroupDir:          spec.cgroup,
 		Stdout:             b.children,
 		Stderr:             b.children,
+	}
+	if spec.slow {
+		cfg.InitTimeout, cfg.ShutdownTimeout = 2*time.Minute, 2*time.Minute
 	}
 	name := ""
 	if spec.ext != "" {

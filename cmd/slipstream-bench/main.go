@@ -30,13 +30,17 @@ type options struct {
 	agentBin    string          // run this agent binary instead of the stripped build (profiling)
 	tags        string          // build tags for the agent (go build -tags)
 	agentEnv    []string        // extra KEY=value variables for the environments that run the agent
+	instrInv    int             // invocations counted by the instr step (beyond its warm-up run)
+	valgrind    string          // valgrind tool of the instr step: cachegrind or callgrind
+	valgrindOut string          // directory that keeps the instr step's valgrind output files
 }
 
 func defaultOptions(quick bool) options {
 	o := options{quick: quick, starts: 10, initTraces: 5, invocations: 500, rssInv: 100,
-		cpuInv: 200, cpuRounds: 2, warmup: 5, pace: 50 * time.Millisecond, floodLines: 20_000, floodBytes: 64 << 10}
+		cpuInv: 200, cpuRounds: 2, warmup: 5, pace: 50 * time.Millisecond, floodLines: 20_000, floodBytes: 64 << 10,
+		instrInv: 200, valgrind: "cachegrind"}
 	if quick {
-		o.starts, o.initTraces, o.invocations, o.cpuInv, o.cpuRounds = 3, 2, 50, 40, 1
+		o.starts, o.initTraces, o.invocations, o.cpuInv, o.cpuRounds, o.instrInv = 3, 2, 50, 40, 1, 50
 	}
 	return o
 }
@@ -44,13 +48,19 @@ func defaultOptions(quick bool) options {
 func main() {
 	quick := flag.Bool("quick", false, "fewer iterations (a rough table in about a minute)")
 	agentLog := flag.String("agent-log", "", "file for the function's and extensions' own output (default: discarded)")
-	only := flag.String("only", "", "comma-separated steps to run (init,ready,post,rss,flood,fn,hang; default all)")
+	only := flag.String("only", "", "comma-separated steps to run (init,ready,post,rss,flood,fn,hang, and instr, which runs only when named; default all but instr)")
 	agentBin := flag.String("agent-bin", "", "run this agent binary (e.g. an unstripped build for perf) instead of the stripped build; sizes stay those of the stripped build")
 	agentEnv := flag.String("agent-env", "", "comma-separated KEY=value variables added to the environments that run the agent (e.g. SLIPSTREAM_GOGC=200)")
 	tags := flag.String("tags", "grpcnotrace", "build tags for the agent, as for go build -tags (the release build uses grpcnotrace)")
+	valgrind := flag.String("valgrind", "cachegrind", "valgrind tool of the instr step: cachegrind (instruction counts) or callgrind (also inclusive costs per function, for callgrind_annotate)")
+	valgrindOut := flag.String("valgrind-out", "", "directory that keeps the instr step's valgrind output files (for cg_annotate or callgrind_annotate)")
+	instrInv := flag.Int("instr-inv", 0, "invocations counted by the instr step (default 200; -quick 50)")
 	flag.Parse()
 	o := defaultOptions(*quick)
-	o.agentLog, o.agentBin, o.tags = *agentLog, *agentBin, *tags
+	o.agentLog, o.agentBin, o.tags, o.valgrind, o.valgrindOut = *agentLog, *agentBin, *tags, *valgrind, *valgrindOut
+	if *instrInv > 0 {
+		o.instrInv = *instrInv
+	}
 	if *agentEnv != "" {
 		for kv := range strings.SplitSeq(*agentEnv, ",") {
 			if !strings.Contains(kv, "=") {

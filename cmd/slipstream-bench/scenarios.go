@@ -36,6 +36,8 @@ type report struct {
 	flood, floodFloor floodRun
 
 	hang []hangRun
+
+	instrAgent, instrFloor instrRun
 }
 
 // hangRun is a run against a backend that accepts and never answers.
@@ -105,11 +107,11 @@ func (b *bench) measure(ctx context.Context) (*report, error) {
 	}{
 		{"init", b.measureInitTrace}, {"ready", b.measureReady}, {"post", b.measurePostRuntime},
 		{"rss", b.measureRSS}, {"flood", b.measureFlood}, {"fn", b.measureFunctionDuration},
-		{"hang", b.measureHang},
+		{"hang", b.measureHang}, {"instr", b.measureInstructions},
 	}
 	for _, s := range steps {
-		if b.o.only != nil && !b.o.only[s.name] {
-			continue
+		if b.o.only != nil && !b.o.only[s.name] || b.o.only == nil && s.name == "instr" {
+			continue // instr (valgrind, slow) runs only when named
 		}
 		if err := s.f(ctx, rep); err != nil {
 			return nil, err

@@ -62,6 +62,7 @@ func (r *report) rows() []row {
 			agent:  fmt.Sprintf("%.0f", a), floor: fmt.Sprintf("%.0f", f), ratio: ratio(a, f), target: "—", result: "—",
 		})
 	}
+	rows = append(rows, r.instrRows()...)
 	if r.rssAgent > 0 {
 		rows = append(rows, r.rssRows()...)
 	}
