@@ -13,67 +13,115 @@ import (
 	"time"
 )
 
-// instrRun is the instruction count of one extension under valgrind: two
+// counts are load-independent counts of one extension process, from
+// start to exit: instructions under valgrind, and system calls and
+// context switches from a native run under perf stat.
+type counts struct {
+	Ir       int64 // instructions executed in user space (valgrind)
+	Syscalls int64 // system calls entered (perf stat raw_syscalls:sys_enter)
+	Futex    int64 // futex calls among them (thread sleeps and wake-ups)
+	CtxSw    int64 // context switches
+}
+
+func (c counts) sub(d counts) counts {
+	return counts{c.Ir - d.Ir, c.Syscalls - d.Syscalls, c.Futex - d.Futex, c.CtxSw - d.CtxSw}
+}
+
+// instrRun is what the instr step measured of one extension: two
 // environments that differ only in their number of invocations, so that
 // the difference is what the extra invocations cost (Init, the first
 // invocations and the shutdown cancel out).
 type instrRun struct {
-	tool         string
-	small, large int   // invocations of the two environments
-	irSmall      int64 // instructions (Ir) of the whole process, small run
-	irLarge      int64
-	requests     int64 // OTLP requests that reached the backend during the large run
+	tool         string // valgrind tool
+	perf         bool   // the perf stat counts were measured
+	small, large int    // invocations of the two environments
+	cSmall       counts
+	cLarge       counts
+	requests     int64 // OTLP requests that reached the backend during the large valgrind run
 }
 
-// perInvocation returns the instructions per extra invocation.
-func (r instrRun) perInvocation() float64 {
+// per returns a count per extra invocation.
+func (r instrRun) per(f func(counts) int64) float64 {
 	if r.large <= r.small {
 		return 0
 	}
-	return float64(r.irLarge-r.irSmall) / float64(r.large-r.small)
+	return float64(f(r.cLarge.sub(r.cSmall))) / float64(r.large-r.small)
 }
 
 // instrWarmup is the invocations of the small run: the first invocations
 // (connections, lazily built state) are left out of the difference.
 const instrWarmup = 10
 
-// measureInstructions runs the floor and the agent under valgrind
-// (cachegrind without cache simulation, or callgrind), each in two
+// perfEvents are the events counted by perf stat, in the order of counts.
+var perfEvents = []string{"raw_syscalls:sys_enter", "syscalls:sys_enter_futex", "context-switches"}
+
+// measureInstructions runs the floor and the agent, each in two
 // environments of instrWarmup and instrWarmup+n invocations of the 5 log
-// lines payload (default flush, healthy backend), and keeps the
-// instructions each process executed. Instruction counts do not depend on
-// the machine's load, unlike CPU time; they count user space only (not the
-// kernel's share of a system call), and valgrind runs the extension about
-// 50 times slower with its threads serialized, so timers fire more often
-// per invocation than in a native run.
+// lines payload (default flush, healthy backend): under valgrind
+// (cachegrind without cache simulation, or callgrind), for the
+// instructions each process executed, and, when perf stat can count
+// tracepoints here, natively under perf stat for its system calls and
+// context switches. These counts do not depend on the machine's load,
+// unlike CPU time. Instructions count user space only (not the kernel's
+// share of a system call, which the system calls stand for), and valgrind
+// runs the extension about 50 times slower with its threads serialized,
+// so timers fire more often per invocation than in a native run.
 func (b *bench) measureInstructions(ctx context.Context, rep *report) error {
 	if _, err := exec.LookPath("valgrind"); err != nil {
 		return fmt.Errorf("instr: valgrind not found (apt-get install valgrind): %w", err)
 	}
+	perfOK := exec.Command("perf", "stat", "-x,", "-e", strings.Join(perfEvents, ","), "true").Run() == nil
 	n := b.o.instrInv
 	for _, x := range []struct {
 		name, path string
 		env        []string
 		dst        *instrRun
 	}{{floorName, b.floor, nil, &rep.instrFloor}, {agentName, b.agent, b.o.agentEnv, &rep.instrAgent}} {
-		b.step(fmt.Sprintf("instructions: %s under valgrind --tool=%s, %d and %d invocations", x.name, b.o.valgrind, instrWarmup, instrWarmup+n))
-		r := instrRun{tool: b.o.valgrind, small: instrWarmup, large: instrWarmup + n}
+		r := instrRun{tool: b.o.valgrind, perf: perfOK, small: instrWarmup, large: instrWarmup + n}
 		for _, inv := range []struct {
 			count int
-			dst   *int64
-		}{{r.small, &r.irSmall}, {r.large, &r.irLarge}} {
+			dst   *counts
+		}{{r.small, &r.cSmall}, {r.large, &r.cLarge}} {
+			b.step(fmt.Sprintf("instructions: %s under valgrind --tool=%s, %d invocations", x.name, b.o.valgrind, inv.count))
 			ir, reqs, err := b.runValgrind(ctx, x.name, x.path, x.env, inv.count)
 			if err != nil {
 				return err
 			}
-			*inv.dst, r.requests = ir, reqs
+			inv.dst.Ir, r.requests = ir, reqs
+			if !perfOK {
+				continue
+			}
+			b.step(fmt.Sprintf("system calls: %s under perf stat, %d invocations", x.name, inv.count))
+			c, err := b.runPerfStat(ctx, x.name, x.path, x.env, inv.count)
+			if err != nil {
+				return err
+			}
+			inv.dst.Syscalls, inv.dst.Futex, inv.dst.CtxSw = c.Syscalls, c.Futex, c.CtxSw
 		}
 		*x.dst = r
 	}
 	return nil
 }
 
-// runValgrind runs one environment with the extension at path wrapped in
+// runWrapped runs one environment whose extension is a shell script
+// named like the extension (it registers with its file name, argv[0]'s
+// base name) that execs argv followed by path.
+func (b *bench) runWrapped(ctx context.Context, dir, name, path string, argv, env []string, invocations int) (envRun, error) {
+	wrapper := filepath.Join(dir, name)
+	script := "#!/bin/sh\nexec " + shellQuote(append(argv, path)) + "\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		return envRun{}, err
+	}
+	be, err := startBackend("healthy")
+	if err != nil {
+		return envRun{}, err
+	}
+	defer be.close()
+	return b.runEnv(ctx, envSpec{ext: wrapper, backend: be, env: env, timeout: 30 * time.Second, slow: true},
+		repeat(logPayload, invocations))
+}
+
+// runValgrind runs one environment with the extension at path under
 // valgrind and returns the instructions the extension executed and the
 // OTLP requests that reached the backend.
 func (b *bench) runValgrind(ctx context.Context, name, path string, env []string, invocations int) (ir, requests int64, err error) {
@@ -82,31 +130,18 @@ func (b *bench) runValgrind(ctx context.Context, name, path string, env []string
 		return 0, 0, err
 	}
 	out := filepath.Join(dir, b.o.valgrind+".out")
-	args := []string{"valgrind", "-q", "--tool=" + b.o.valgrind}
+	argv := []string{"valgrind", "-q", "--tool=" + b.o.valgrind}
 	switch b.o.valgrind {
 	case "cachegrind":
-		args = append(args, "--cache-sim=no", "--cachegrind-out-file="+out)
+		argv = append(argv, "--cache-sim=no", "--cachegrind-out-file="+out)
 	case "callgrind":
 		// Callgrind asserts on the signals of Go's asynchronous preemption.
 		env = append(env, "GODEBUG=asyncpreemptoff=1")
-		args = append(args, "--callgrind-out-file="+out)
+		argv = append(argv, "--callgrind-out-file="+out)
 	default:
 		return 0, 0, fmt.Errorf("instr: -valgrind %q: want cachegrind or callgrind", b.o.valgrind)
 	}
-	// The extension registers with its file name (its argv[0]'s base name),
-	// so the wrapper carries the same name and execs the binary by its path.
-	wrapper := filepath.Join(dir, name)
-	script := "#!/bin/sh\nexec " + shellQuote(append(args, path)) + "\n"
-	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
-		return 0, 0, err
-	}
-	be, err := startBackend("healthy")
-	if err != nil {
-		return 0, 0, err
-	}
-	run, err := b.runEnv(ctx, envSpec{ext: wrapper, backend: be, env: env, timeout: 30 * time.Second, slow: true},
-		repeat(logPayload, invocations))
-	be.close()
+	run, err := b.runWrapped(ctx, dir, name, path, argv, env, invocations)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -121,6 +156,51 @@ func (b *bench) runValgrind(ctx context.Context, name, path string, env []string
 		b.step("kept " + keep)
 	}
 	return ir, run.requests, nil
+}
+
+// runPerfStat runs one environment with the extension at path under perf
+// stat and returns its counts of perfEvents.
+func (b *bench) runPerfStat(ctx context.Context, name, path string, env []string, invocations int) (counts, error) {
+	dir, err := os.MkdirTemp(b.dir, "perf-")
+	if err != nil {
+		return counts{}, err
+	}
+	out := filepath.Join(dir, "perf.csv")
+	argv := []string{"perf", "stat", "-x,", "-o", out, "-e", strings.Join(perfEvents, ",")}
+	if _, err := b.runWrapped(ctx, dir, name, path, argv, env, invocations); err != nil {
+		return counts{}, err
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		return counts{}, fmt.Errorf("instr: %w", err)
+	}
+	v, err := parsePerfStat(string(data))
+	if err != nil {
+		return counts{}, err
+	}
+	return counts{Syscalls: v[perfEvents[0]], Futex: v[perfEvents[1]], CtxSw: v[perfEvents[2]]}, nil
+}
+
+// parsePerfStat reads the counts of perf stat -x, output (value,unit,event,...).
+func parsePerfStat(s string) (map[string]int64, error) {
+	v := map[string]int64{}
+	for line := range strings.SplitSeq(s, "\n") {
+		f := strings.Split(line, ",")
+		if len(f) < 3 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("instr: perf stat: %q: %w", line, err)
+		}
+		v[f[2]] = n
+	}
+	for _, e := range perfEvents {
+		if _, ok := v[e]; !ok {
+			return nil, fmt.Errorf("instr: perf stat: no count of %s in %q", e, s)
+		}
+	}
+	return v, nil
 }
 
 // readIr returns the instruction count (the first event, Ir) of the
@@ -166,15 +246,29 @@ func (r *report) instrRows() []row {
 	if a.large == 0 || f.large == 0 {
 		return nil
 	}
-	ap, fp := a.perInvocation(), f.perInvocation()
-	return []row{{
-		metric: fmt.Sprintf("instructions per invocation, valgrind %s, (Ir of %d − Ir of %d inv) / %d (thousands)", a.tool, a.large, a.small, a.large-a.small),
+	d := fmt.Sprintf("(%d − %d inv) / %d", a.large, a.small, a.large-a.small)
+	ap, fp := a.per(func(c counts) int64 { return c.Ir }), f.per(func(c counts) int64 { return c.Ir })
+	rows := []row{{
+		metric: fmt.Sprintf("instructions per invocation, valgrind %s, %s (thousands)", a.tool, d),
 		agent:  fmt.Sprintf("%.0f", ap/1e3), floor: fmt.Sprintf("%.0f", fp/1e3), ratio: ratio(ap, fp),
 		target: "≤ 1.25×", result: verdict(fp > 0 && ap <= 1.25*fp),
 	}, {
 		metric: fmt.Sprintf("  instructions of the whole process, %d / %d inv (millions); OTLP requests of the %d", a.small, a.large, a.large),
-		agent:  fmt.Sprintf("%.1f / %.1f; %d", float64(a.irSmall)/1e6, float64(a.irLarge)/1e6, a.requests),
-		floor:  fmt.Sprintf("%.1f / %.1f", float64(f.irSmall)/1e6, float64(f.irLarge)/1e6),
+		agent:  fmt.Sprintf("%.1f / %.1f; %d", float64(a.cSmall.Ir)/1e6, float64(a.cLarge.Ir)/1e6, a.requests),
+		floor:  fmt.Sprintf("%.1f / %.1f", float64(f.cSmall.Ir)/1e6, float64(f.cLarge.Ir)/1e6),
 		ratio:  "—", target: "—", result: "—",
 	}}
+	if !a.perf {
+		return append(rows, row{metric: "  system calls per invocation: perf stat cannot count raw_syscalls:sys_enter here",
+			agent: "—", floor: "—", ratio: "—", target: "—", result: "—"})
+	}
+	cell := func(r instrRun) string {
+		return fmt.Sprintf("%.1f (%.1f), %.1f",
+			r.per(func(c counts) int64 { return c.Syscalls }), r.per(func(c counts) int64 { return c.Futex }), r.per(func(c counts) int64 { return c.CtxSw }))
+	}
+	sa, sf := a.per(func(c counts) int64 { return c.Syscalls }), f.per(func(c counts) int64 { return c.Syscalls })
+	return append(rows, row{
+		metric: fmt.Sprintf("  system calls (futex), context switches per invocation, native under perf stat, %s", d),
+		agent:  cell(a), floor: cell(f), ratio: ratio(sa, sf), target: "—", result: "—",
+	})
 }
