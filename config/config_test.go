@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -61,6 +62,7 @@ func TestLoadDefaults(t *testing.T) {
 		SpoolMaxBytes:          64 << 20,
 		SpillDir:               "/tmp/slipstream",
 		SpillTTL:               15 * time.Minute,
+		MaxProcs:               1,
 		GCPercent:              400,
 		MemoryLimit:            20 << 20,
 	}
@@ -213,6 +215,11 @@ func TestLoadSettings(t *testing.T) {
 		{"gomemlimit rejects a tiny limit", map[string]string{"SLIPSTREAM_GOMEMLIMIT": "1KiB"}, `ERROR SLIPSTREAM_GOMEMLIMIT="1KiB": accepted bytes from 8MiB to 64GiB (suffix B, KiB, MiB or GiB allowed); default 20MiB used`, nil},
 		{"the function's GOGC and GOMEMLIMIT are not read", map[string]string{"GOGC": "off", "GOMEMLIMIT": "1MiB"}, "",
 			func(c *Config) bool { return c.GCPercent == 400 && c.MemoryLimit == 20<<20 }},
+		{"gomaxprocs accepts 2", map[string]string{"SLIPSTREAM_GOMAXPROCS": "2"}, "",
+			func(c *Config) bool { return c.MaxProcs == 2 }},
+		{"gomaxprocs rejects 0", map[string]string{"SLIPSTREAM_GOMAXPROCS": "0"}, `ERROR SLIPSTREAM_GOMAXPROCS="0": accepted 1..256; default 1 used`, nil},
+		{"the function's GOMAXPROCS is not read", map[string]string{"GOMAXPROCS": "8"}, "",
+			func(c *Config) bool { return c.MaxProcs == 1 }},
 		{"service name falls back to the resource attribute", map[string]string{"OTEL_RESOURCE_ATTRIBUTES": "service.name=billing", "AWS_LAMBDA_FUNCTION_NAME": "fn"}, "",
 			func(c *Config) bool { return c.ServiceName == "billing" }},
 		{"service name variable wins over the resource attribute", map[string]string{"OTEL_SERVICE_NAME": "svc", "OTEL_RESOURCE_ATTRIBUTES": "service.name=billing"}, "",
@@ -317,27 +324,34 @@ func TestLoadResourceAttributes(t *testing.T) {
 func TestApplyRuntime(t *testing.T) {
 	prevGC := debug.SetGCPercent(100)
 	prevLimit := debug.SetMemoryLimit(-1)
+	prevProcs := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() {
 		debug.SetGCPercent(prevGC)
 		debug.SetMemoryLimit(prevLimit)
+		runtime.GOMAXPROCS(prevProcs)
 	})
 	tests := []struct {
 		name      string
 		cfg       Config
 		gc        int
 		memLimit  int64
+		procs     int
 		beforeGC  int
 		beforeMem int64
 	}{
-		{"a loaded config replaces the function's GOGC=off", *Load(env(map[string]string{"GOGC": "off"})), 400, 20 << 20, -1, 1 << 62},
-		{"explicit values are applied", Config{GCPercent: 50, MemoryLimit: 64 << 20}, 50, 64 << 20, 200, 1 << 30},
-		{"a hand-built zero config gets safe values", Config{}, 400, 20 << 20, -1, 1 << 30},
+		{"a loaded config replaces the function's GOGC=off", *Load(env(map[string]string{"GOGC": "off"})), 400, 20 << 20, 1, -1, 1 << 62},
+		{"explicit values are applied", Config{MaxProcs: 3, GCPercent: 50, MemoryLimit: 64 << 20}, 50, 64 << 20, 3, 200, 1 << 30},
+		{"a hand-built zero config gets safe values", Config{}, 400, 20 << 20, 1, -1, 1 << 30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			debug.SetGCPercent(tt.beforeGC)
 			debug.SetMemoryLimit(tt.beforeMem)
+			runtime.GOMAXPROCS(4)
 			tt.cfg.ApplyRuntime()
+			if got := runtime.GOMAXPROCS(0); got != tt.procs {
+				t.Errorf("GOMAXPROCS = %d, want %d", got, tt.procs)
+			}
 			if got := debug.SetGCPercent(100); got != tt.gc {
 				t.Errorf("GC percent = %d, want %d", got, tt.gc)
 			}

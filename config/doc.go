@@ -21,6 +21,6 @@
 // Concurrency: Load reads only through the getenv function it is given and
 // touches no package state, so calls may run in parallel. The Config it
 // returns is built once at start and read-only afterwards, safe to share
-// between goroutines. ApplyRuntime changes process-wide GC settings and is
+// between goroutines. ApplyRuntime changes process-wide scheduler and GC settings and is
 // meant to be called once, by main, before other goroutines start.
 package config

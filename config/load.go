@@ -40,6 +40,8 @@ const (
 	defaultSpillDir       = "/tmp/slipstream"
 	defaultSpillTTL       = 15 * time.Minute
 	defaultGCPercent      = 400
+	defaultMaxProcs       = 1
+	maxMaxProcs           = 256
 	maxGCPercent          = 10000
 	minBufferMaxBytes     = 1 << 20
 	maxBufferMaxBytes     = 1 << 30
@@ -167,6 +169,7 @@ func (l *loader) load() {
 	c.SpillDir = l.absPath("SLIPSTREAM_SPILL_DIR", defaultSpillDir)
 	c.SpillTTL = l.duration("SLIPSTREAM_SPILL_TTL", time.Second, 24*time.Hour, defaultSpillTTL)
 
+	c.MaxProcs = l.intRange("SLIPSTREAM_GOMAXPROCS", 1, maxMaxProcs, defaultMaxProcs)
 	c.GCPercent = l.gcPercent("SLIPSTREAM_GOGC")
 	c.MemoryLimit = l.byteSize("SLIPSTREAM_GOMEMLIMIT", minMemoryLimit, maxMemoryLimit, DefaultMemoryLimit(c.BufferMaxBytes))
 
