@@ -46,7 +46,7 @@ type BatchStats struct {
 // as a whole is not a batch. The returned events do not retain body.
 // DecodeBatch is safe for concurrent use.
 func DecodeBatch(body []byte) ([]Event, BatchStats, error) {
-	if !json.Valid(body) {
+	if !validJSON(body) {
 		return nil, BatchStats{}, ErrInvalidJSON
 	}
 	open := skipWS(body, 0)
@@ -253,7 +253,7 @@ func decodeLog(rec []byte) (*Log, error) {
 		}
 		l := &Log{Text: s}
 		if t := strings.TrimSpace(s); len(t) >= 2 && t[0] == '{' && t[len(t)-1] == '}' {
-			if b := []byte(t); json.Valid(b) {
+			if b := []byte(t); validJSON(b) {
 				l.JSON = true
 				parseLogObject(l, b, true)
 			}

@@ -9,7 +9,7 @@ import (
 	"unicode/utf8"
 )
 
-// The helpers below walk JSON that json.Valid has already accepted. They
+// The helpers below walk JSON that validJSON has already accepted. They
 // return subslices of their input instead of copying, which keeps
 // DecodeBatch to a handful of allocations per event. They must never be
 // called on unvalidated input: they do not check syntax.

@@ -2,7 +2,6 @@ package telemetry
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -521,7 +520,7 @@ const (
 )
 
 // classify looks at a body's first and last non-space bytes, and runs
-// json.Valid only on a body that could be a JSON value other than an
+// validJSON only on a body that could be a JSON value other than an
 // array. A '[' … ']' body is not validated here: if it is not JSON after
 // all (a split record's first half ending in ']'), the decode goroutine
 // treats it as a fragment.
@@ -541,7 +540,7 @@ func classify(body []byte) bodyKind {
 		}
 		return bodyFragment
 	case c == '{' || c == '"' || c == '-' || c == 't' || c == 'f' || c == 'n' || ('0' <= c && c <= '9'):
-		if json.Valid(body) {
+		if validJSON(body) {
 			return bodyNotArray
 		}
 	}
