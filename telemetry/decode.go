@@ -209,10 +209,19 @@ func decodeRecord(t Type, rec []byte) (any, error) {
 	case TypeInitReport:
 		return decodeObject[InitReport](rec)
 	case TypeStart:
+		if r, ok := decodeStart(rec); ok {
+			return r, nil
+		}
 		return decodeObject[Start](rec)
 	case TypeRuntimeDone:
+		if r, ok := decodeRuntimeDone(rec); ok {
+			return r, nil
+		}
 		return decodeObject[RuntimeDone](rec)
 	case TypeReport:
+		if r, ok := decodeReport(rec); ok {
+			return r, nil
+		}
 		return decodeObject[Report](rec)
 	case TypeRestoreStart:
 		return decodeObject[RestoreStart](rec)
