@@ -316,6 +316,9 @@ type envSpec struct {
 	pace    time.Duration // pause between invocations (the environment is frozen meanwhile)
 	env     []string      // extra variables for the extension
 	slow    bool          // the extension runs under valgrind: minutes for Init and Shutdown
+	// settled, when set, is called with the extension's PID after the
+	// last invocation, before the shutdown (the environment is frozen).
+	settled func(pid int)
 }
 
 // envRun is what one environment measured.
@@ -424,6 +427,9 @@ func (b *bench) runEnv(ctx context.Context, spec envSpec, payloads [][]byte) (en
 		if h := spec.backend.hold; h != nil {
 			r.gaveUp = append(r.gaveUp, h.gaveUp.Load())
 		}
+	}
+	if spec.settled != nil {
+		spec.settled(pid)
 	}
 	if fn1, err := taskCPU(fnPID); err == nil {
 		r.fnCPU = fn1 - fn0

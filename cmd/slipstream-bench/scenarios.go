@@ -38,6 +38,8 @@ type report struct {
 	hang []hangRun
 
 	instrAgent, instrFloor instrRun
+
+	leak []leakSample
 }
 
 // hangRun is a run against a backend that accepts and never answers.
@@ -108,6 +110,7 @@ func (b *bench) measure(ctx context.Context) (*report, error) {
 		{"init", b.measureInitTrace}, {"ready", b.measureReady}, {"post", b.measurePostRuntime},
 		{"rss", b.measureRSS}, {"flood", b.measureFlood}, {"fn", b.measureFunctionDuration},
 		{"hang", b.measureHang}, {"instr", b.measureInstructions},
+		{"leak", b.measureLeak},
 	}
 	for _, s := range steps {
 		if b.o.only != nil && !b.o.only[s.name] || b.o.only == nil && s.name == "instr" {

@@ -63,6 +63,7 @@ func (r *report) rows() []row {
 		})
 	}
 	rows = append(rows, r.instrRows()...)
+	rows = append(rows, r.leakRows()...)
 	if r.rssAgent > 0 {
 		rows = append(rows, r.rssRows()...)
 	}
