@@ -160,7 +160,7 @@ func TestJaeger(t *testing.T) {
 			coldRes := env.invoke(ctx, `{"action":"succeed"}`, cold.header(), emulator.StatusSuccess)
 			failRes := env.invoke(ctx, `{"action":"error","message":"requested failure"}`, failing.header(), emulator.StatusError)
 			warmRes := env.invoke(ctx, `{"action":"succeed"}`, warm.header(), emulator.StatusSuccess)
-			env.shutdown(ctx)
+			env.shutdown(ctx, true)
 			if errs := env.exportErrors(); len(errs) > 0 {
 				t.Errorf("the agent logged %d warnings or errors, first: %s", len(errs), errs[0])
 			}
