@@ -4,6 +4,7 @@ package backends
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -288,7 +289,7 @@ func startEnv(ctx context.Context, t *testing.T, c envConfig) *lambdaEnv {
 	emu, err := emulator.Start(sctx, emulator.Config{
 		Function:           bins.function,
 		Extensions:         []string{bins.agent},
-		FunctionName:       cmpOr(c.function, "slipstream-backends"),
+		FunctionName:       cmp.Or(c.function, "slipstream-backends"),
 		MemoryMB:           128,
 		Timeout:            3 * time.Second,
 		TelemetrySupported: true,
@@ -314,13 +315,6 @@ func startEnv(ctx context.Context, t *testing.T, c envConfig) *lambdaEnv {
 		}
 	})
 	return e
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // invoke runs one invocation and fails the test unless it ends with want.
@@ -354,9 +348,9 @@ func (e *lambdaEnv) shutdown(ctx context.Context, agentRunning bool) {
 	}
 }
 
-// exportErrors returns the agent's log lines that report a failed export
-// (the backend refused or could not be reached).
-func (e *lambdaEnv) exportErrors() []string {
+// warnings returns the WARN and ERROR lines the agent logged (a refused or
+// failed export among them).
+func (e *lambdaEnv) warnings() []string {
 	var out []string
 	for _, line := range strings.Split(e.stderr.String(), "\n") {
 		if strings.Contains(line, `"level":"ERROR"`) || strings.Contains(line, `"level":"WARN"`) {
@@ -374,7 +368,7 @@ type xray struct {
 // newXRay returns a new sampled X-Ray trace context.
 func newXRay() xray {
 	var b [20]byte
-	rand.Read(b[:])
+	rand.Read(b[:]) // never fails (crypto/rand)
 	epoch := fmt.Sprintf("%08x", uint32(time.Now().Unix()))
 	return xray{traceID: epoch + hex.EncodeToString(b[:12]), parentID: hex.EncodeToString(b[12:])}
 }

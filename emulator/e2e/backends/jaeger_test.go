@@ -161,7 +161,7 @@ func TestJaeger(t *testing.T) {
 			failRes := env.invoke(ctx, `{"action":"error","message":"requested failure"}`, failing.header(), emulator.StatusError)
 			warmRes := env.invoke(ctx, `{"action":"succeed"}`, warm.header(), emulator.StatusSuccess)
 			env.shutdown(ctx, true)
-			if errs := env.exportErrors(); len(errs) > 0 {
+			if errs := env.warnings(); len(errs) > 0 {
 				t.Errorf("the agent logged %d warnings or errors, first: %s", len(errs), errs[0])
 			}
 
