@@ -110,36 +110,52 @@ func (p *prometheus) must(ctx context.Context, t *testing.T, expr string) []seri
 	return out
 }
 
-// waitFor waits until expr returns exactly the values want has, keyed by
-// the label key (one series per key).
-func (p *prometheus) waitFor(ctx context.Context, t *testing.T, expr, key string, want map[string]float64) {
+// waitForEnvs waits until expr returns one series per environment, each
+// with its own non-empty instance label, holding the values want (in any
+// order: the test cannot know the instance IDs the agent picks).
+func (p *prometheus) waitForEnvs(ctx context.Context, t *testing.T, expr string, want ...float64) []series {
 	t.Helper()
+	var got []series
 	eventually(ctx, t, expr, func(ctx context.Context) (bool, string, error) {
-		got, err := p.query(ctx, expr)
+		var err error
+		got, err = p.query(ctx, expr)
 		if err != nil {
 			return false, "", err
 		}
-		return sameValues(got, key, want), fmt.Sprint(got), nil
+		return sameValues(got, want), fmt.Sprint(got), nil
 	})
+	return got
 }
 
-func sameValues(got []series, key string, want map[string]float64) bool {
+func sameValues(got []series, want []float64) bool {
 	if len(got) != len(want) {
 		return false
 	}
+	instances := map[string]bool{}
+	var values []float64
 	for _, s := range got {
-		if w, ok := want[s.labels[key]]; !ok || w != s.value {
-			return false
-		}
+		instances[s.labels["instance"]] = true
+		values = append(values, s.value)
 	}
-	return true
+	if instances[""] || len(instances) != len(got) {
+		return false
+	}
+	slices.Sort(values)
+	return slices.Equal(values, slices.Sorted(slices.Values(want)))
 }
 
-// byLabel maps the series of a vector by the value of one label.
-func byLabel(v []series, key string) map[string]float64 {
+// envNames maps instance labels to the test's names of the environments.
+type envNames map[string]string
+
+// values maps the series of a vector by environment name.
+func (n envNames) values(v []series) map[string]float64 {
 	out := map[string]float64{}
 	for _, s := range v {
-		out[s.labels[key]] = s.value
+		name, ok := n[s.labels["instance"]]
+		if !ok {
+			name = "instance " + s.labels["instance"]
+		}
+		out[name] = s.value
 	}
 	return out
 }
@@ -200,17 +216,15 @@ func sideBySide(ctx context.Context, t *testing.T, p *prometheus, ct, setInstanc
 	// Phase 1: one cold invocation in each environment.
 	a.invoke(ctx, `{"action":"succeed"}`, "", emulator.StatusSuccess)
 	b.invoke(ctx, `{"action":"succeed"}`, "", emulator.StatusSuccess)
-	p.waitFor(ctx, t, sel("faas_invocations_total"), "instance", map[string]float64{"A": 1, "B": 1})
-	p.waitFor(ctx, t, sel("faas_coldstarts_total"), "instance", map[string]float64{"A": 1, "B": 1})
-	coldInc := byLabel(p.must(ctx, t, "increase("+sel("faas_coldstarts_total")+"[10m])"), "instance")
+	p.waitForEnvs(ctx, t, sel("faas_invocations_total"), 1, 1)
+	p.waitForEnvs(ctx, t, sel("faas_coldstarts_total"), 1, 1)
+	coldInc := p.must(ctx, t, "increase("+sel("faas_coldstarts_total")+"[10m])")
 	t.Logf("after one cold invocation each: increase(faas_coldstarts_total[10m]) = %v", coldInc)
-	for _, id := range []string{"A", "B"} {
-		if ct && !(coldInc[id] >= 1) {
-			t.Errorf("environment %s: increase of its cold start = %v, want >= 1 (the zero at the start time counts it)", id, coldInc[id])
-		}
-		if !ct && coldInc[id] != 0 {
-			t.Errorf("environment %s: increase of its cold start = %v, want 0 (a new series' first cumulative point is invisible to increase)", id, coldInc[id])
-		}
+	switch {
+	case ct && (len(coldInc) != 2 || coldInc[0].value < 1 || coldInc[1].value < 1):
+		t.Errorf("increase of the cold starts = %v, want >= 1 for each environment (the zero at the start time counts it)", coldInc)
+	case !ct && slices.ContainsFunc(coldInc, func(s series) bool { return s.value != 0 }):
+		t.Errorf("increase of the cold starts = %v, want 0 or nothing (a new series' first cumulative point is invisible to increase)", coldInc)
 	}
 
 	// Phase 2: several invocations, errors among them; A fails once, B twice.
@@ -241,15 +255,20 @@ func sideBySide(ctx context.Context, t *testing.T, p *prometheus, ct, setInstanc
 		}
 	}
 
-	// Raw cumulative values: what each environment counted.
-	p.waitFor(ctx, t, sel("faas_invocations_total"), "instance", map[string]float64{"A": 3, "B": 3})
-	p.waitFor(ctx, t, sel("faas_errors_total"), "instance", map[string]float64{"A": 1, "B": 2})
-	p.waitFor(ctx, t, sel("faas_coldstarts_total"), "instance", map[string]float64{"A": 1, "B": 1})
-	p.waitFor(ctx, t, sel("faas_invoke_duration_seconds_count"), "instance", map[string]float64{"A": 4, "B": 5})
-	for _, s := range p.must(ctx, t, sel("faas_errors_total")) {
+	// Raw cumulative values: what each environment counted. The errors
+	// tell the environments apart.
+	names := envNames{}
+	for _, s := range p.waitForEnvs(ctx, t, sel("faas_errors_total"), 1, 2) {
+		names[s.labels["instance"]] = map[float64]string{1: "A", 2: "B"}[s.value]
 		if s.labels["error_type"] != errorType {
 			t.Errorf("faas_errors_total: error_type = %q, want %q (the invocation's errorType)", s.labels["error_type"], errorType)
 		}
+	}
+	p.waitForEnvs(ctx, t, sel("faas_invocations_total"), 3, 3)
+	p.waitForEnvs(ctx, t, sel("faas_coldstarts_total"), 1, 1)
+	durations := names.values(p.waitForEnvs(ctx, t, sel("faas_invoke_duration_seconds_count"), 4, 5))
+	if durations["A"] != 4 || durations["B"] != 5 {
+		t.Errorf("faas_invoke_duration_seconds_count = %v, want A:4 B:5", durations)
 	}
 	if got := p.must(ctx, t, "sum("+sel("faas_invocations_total")+")"); len(got) != 1 || got[0].value != 6 {
 		t.Errorf("sum(faas_invocations_total) = %v, want 6", got)
@@ -269,7 +288,7 @@ func sideBySide(ctx context.Context, t *testing.T, p *prometheus, ct, setInstanc
 		{"increase(" + sel("faas_errors_total") + "[10m])", pick(ct, map[string]float64{"A": 1, "B": 2}, map[string]float64{"A": 0, "B": 1})},
 		{"increase(" + sel("faas_coldstarts_total") + "[10m])", pick(ct, map[string]float64{"A": 1, "B": 1}, map[string]float64{"A": 0, "B": 0})},
 	} {
-		got := byLabel(p.must(ctx, t, w.expr), "instance")
+		got := names.values(p.must(ctx, t, w.expr))
 		t.Logf("%s = %v", w.expr, got)
 		for id, least := range w.least {
 			v, ok := got[id]
@@ -281,26 +300,26 @@ func sideBySide(ctx context.Context, t *testing.T, p *prometheus, ct, setInstanc
 	// The alert on errors: fires for both environments only when the
 	// first error of a series counts.
 	alert := "increase(" + sel("faas_errors_total") + "[10m]) > 0"
-	firing := slices.Sorted(maps.Keys(byLabel(p.must(ctx, t, alert), "instance")))
+	firing := slices.Sorted(maps.Keys(names.values(p.must(ctx, t, alert))))
 	want := pick(ct, []string{"A", "B"}, []string{"B"})
 	if !slices.Equal(firing, want) {
 		t.Errorf("%s fires for %v, want %v", alert, firing, want)
 	}
 	rate := "sum by (instance) (rate(" + sel("faas_invocations_total") + "[10m])) > 0"
-	if got := byLabel(p.must(ctx, t, rate), "instance"); len(got) != 2 {
+	if got := names.values(p.must(ctx, t, rate)); len(got) != 2 {
 		t.Errorf("%s = %v, want both environments", rate, got)
 	}
 
 	// How many series one environment creates.
-	for _, id := range []string{"A", "B"} {
-		expr := fmt.Sprintf(`count({__name__=~".+", job=%q, instance=%q})`, function, id)
+	for instance, name := range names {
+		expr := fmt.Sprintf(`count({__name__=~".+", job=%q, instance=%q})`, function, instance)
 		n := p.must(ctx, t, expr)
-		names := p.must(ctx, t, fmt.Sprintf(`count by (__name__) ({__name__=~".+", job=%q, instance=%q})`, function, id))
+		byName := p.must(ctx, t, fmt.Sprintf(`count by (__name__) ({__name__=~".+", job=%q, instance=%q})`, function, instance))
 		var list []string
-		for _, s := range names {
+		for _, s := range byName {
 			list = append(list, fmt.Sprintf("%s:%g", s.labels["__name__"], s.value))
 		}
-		t.Logf("environment %s: %s = %v; by name: %s", id, expr, n, strings.Join(list, " "))
+		t.Logf("environment %s: %s = %v; by name: %s", name, expr, n, strings.Join(list, " "))
 	}
 }
 
@@ -349,9 +368,15 @@ func TestPrometheusTemporality(t *testing.T) {
 				t.Logf("the agent logged %d warnings or errors, first: %.300s", len(errs), errs[0])
 			}
 			if tc.stored {
-				p.waitFor(ctx, t, "faas_invocations_total"+job, "job", map[string]float64{function: 3})
-				p.waitFor(ctx, t, "faas_errors_total"+job, "job", map[string]float64{function: 1})
-				p.waitFor(ctx, t, "faas_invoke_duration_seconds_count"+job, "job", map[string]float64{function: 4})
+				for _, c := range []struct {
+					name string
+					want float64
+				}{{"faas_invocations_total", 3}, {"faas_errors_total", 1}, {"faas_invoke_duration_seconds_count", 4}} {
+					eventually(ctx, t, c.name+job, func(ctx context.Context) (bool, string, error) {
+						got, err := p.query(ctx, c.name+job)
+						return len(got) == 1 && got[0].value == c.want, fmt.Sprint(got), err
+					})
+				}
 				return
 			}
 			// The agent has exported everything and exited: what Prometheus
