@@ -97,6 +97,19 @@ func (c *logsCollector) stored(t *testing.T) []plog.LogRecord {
 	return out
 }
 
+// telemetryType is the record's Telemetry API stream (function,
+// extension, platform.*). The attribute was aws.lambda.telemetry.type
+// before it moved under the project's namespace; both are read until
+// every branch has the new name.
+func telemetryType(lr plog.LogRecord) string {
+	for _, k := range []string{"slipstream.telemetry.type", "aws.lambda.telemetry.type"} {
+		if v, ok := lr.Attributes().Get(k); ok {
+			return v.AsString()
+		}
+	}
+	return ""
+}
+
 // wantRecord is a log record as the function wrote it.
 type wantRecord struct {
 	body     string // exact, or the prefix when prefix is set
@@ -104,6 +117,9 @@ type wantRecord struct {
 	severity plog.SeverityNumber
 	sevText  string
 	attrs    map[string]string
+	// exception holds the prefixes of the exception.* attributes, checked
+	// when present.
+	exception map[string]string
 }
 
 // TestCollectorLogs sends the function's logs to an OpenTelemetry
@@ -146,7 +162,7 @@ func TestCollectorLogs(t *testing.T) {
 			}
 			byInvocation := map[string][]plog.LogRecord{}
 			for _, lr := range records {
-				if attr(lr.Attributes(), "aws.lambda.telemetry.type") == "function" {
+				if telemetryType(lr) == "function" {
 					id := attr(lr.Attributes(), "faas.invocation_id")
 					byInvocation[id] = append(byInvocation[id], lr)
 				}
@@ -177,7 +193,10 @@ func TestCollectorLogs(t *testing.T) {
 					{body: "example JSON log line 4 of 4", severity: plog.SeverityNumberDebug, sevText: "DEBUG", attrs: jsonLine(4)},
 				}},
 				{"a Go panic", crash, crashRes, []wantRecord{
-					{body: "panic: requested panic", prefix: true, severity: plog.SeverityNumberFatal, sevText: "PANIC"},
+					{body: "panic: requested panic", prefix: true, severity: plog.SeverityNumberFatal, sevText: "PANIC", exception: map[string]string{
+						"exception.message":    "requested panic",
+						"exception.stacktrace": "panic: requested panic\n\ngoroutine ",
+					}},
 				}},
 			} {
 				got := byInvocation[inv.res.RequestID]
@@ -209,9 +228,15 @@ func TestCollectorLogs(t *testing.T) {
 							t.Errorf("%s, record %d: attribute %s = %q, want %q", inv.what, i+1, k, got, v)
 						}
 					}
-					for _, k := range []string{"exception.type", "exception.message", "exception.stacktrace"} {
-						if v, ok := lr.Attributes().Get(k); ok {
-							t.Logf("%s, record %d: %s = %.100q", inv.what, i+1, k, v.AsString())
+					// Exception attributes, where the agent sets them, hold
+					// what the function wrote.
+					for k, want := range w.exception {
+						v, ok := lr.Attributes().Get(k)
+						switch {
+						case !ok:
+							t.Logf("%s, record %d: no %s", inv.what, i+1, k)
+						case !strings.HasPrefix(v.AsString(), want):
+							t.Errorf("%s, record %d: %s = %.200q, want it to start with %q", inv.what, i+1, k, v.AsString(), want)
 						}
 					}
 				}
