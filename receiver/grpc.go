@@ -67,4 +67,3 @@ type grpcLogs struct {
 func (g grpcLogs) Export(ctx context.Context, req *collogspb.ExportLogsServiceRequest) (*collogspb.ExportLogsServiceResponse, error) {
 	return g.r.logs(ctx, req), nil
 }
-
