@@ -142,6 +142,9 @@ type doneTimes struct {
 	start, report time.Time
 	slot          int  // index in doneIDs
 	oom           bool // counted as out of memory
+	// sc and parent are the invocation span's context and remote parent,
+	// for the function's own data that arrives late (FunctionParent).
+	sc, parent trace.SpanContext
 }
 
 // recentEvent identifies an init, restore or logsDropped event.
@@ -169,6 +172,7 @@ type invocation struct {
 	parent   trace.SpanContext
 	scFrom   int // 0 none, 1 INVOKE header, 2 platform.start
 	drop     bool
+	pinned   bool // the function's data was nested under sc: keep its span ID
 	logCtx   context.Context
 	coldLife bool // first start after an on-demand init / restore
 	// suppressed: a suppressed init (phase invoke) ran inside this
@@ -497,7 +501,7 @@ func (m *Mapper) forget(inv *invocation) {
 			delete(m.done, old)
 		}
 	}
-	d := doneTimes{report: inv.repTime, slot: m.doneNext, oom: inv.oomCounted}
+	d := doneTimes{report: inv.repTime, slot: m.doneNext, oom: inv.oomCounted, sc: inv.sc, parent: inv.parent}
 	if inv.started {
 		d.start = inv.start
 	}
@@ -548,6 +552,11 @@ func (m *Mapper) assignSpanContext(inv *invocation, tr *telemetry.Tracing, heade
 		traceID = m.newTraceID()
 	}
 	sid, ok := parseSpanID(spanID)
+	if inv.pinned && inv.sc.IsValid() && inv.sc.TraceID() == traceID {
+		// The function's data was already nested under this ID (see
+		// FunctionParent): platform.start's spanId no longer replaces it.
+		sid, ok = inv.sc.SpanID(), true
+	}
 	if !ok {
 		if inv.sc.IsValid() && inv.sc.TraceID() == traceID {
 			sid = inv.sc.SpanID() // keep the ID logs may already carry
