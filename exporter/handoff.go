@@ -41,13 +41,13 @@ type handoff struct {
 	fnIn []*fnPayload
 
 	// invMu guards the fields below.
-	invMu      sync.Mutex
-	invokes    []signals.Invocation
-	invoked    int
+	invMu   sync.Mutex
+	invokes []signals.Invocation
+	invoked int
 	// lastRequestID is the latest INVOKE's: the function's data arriving
 	// now belongs to it (not under Managed Instances).
 	lastRequestID string
-	lastInvoke time.Time
+	lastInvoke    time.Time
 	// thawAt is when the latest INVOKE not yet seen by the worker arrived:
 	// the environment may have been frozen until then (see policy.tick).
 	thawAt time.Time

@@ -34,7 +34,7 @@ type queue struct {
 	logs  []*item
 	fn    [3][]*item // the function's own data, by lane (fnLane)
 	bytes int64      // queued, not in flight
-	held  int64 // taken by requests in flight, not yet settled
+	held  int64      // taken by requests in flight, not yet settled
 	max   int64
 }
 
