@@ -252,7 +252,8 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		snd:    &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
 		mq:     metricQueue{reader: reader, cumulative: cumulative},
 		live:   newLineage(nil),
-		margin: k.Margin, flushTimeout: p.flushTimeout(), drainLocal: opts.LocalInputs,
+		margin: k.Margin, flushTimeout: p.flushTimeout(),
+		drainLocal: opts.LocalInputs || cfg.ReceiverHTTPPort != 0 || cfg.ReceiverGRPCPort != 0,
 	}
 	w.q.max = buf
 	w.newMapper = func(mp metric.MeterProvider, lin *lineage) (Mapper, error) {

@@ -50,3 +50,34 @@ func (r *Receiver) logs(ctx context.Context, req *collogspb.ExportLogsServiceReq
 	}
 	return out
 }
+
+// Items returns the number of items of an OTLP request: spans, data points
+// or log records (0 for another message).
+func Items(msg any) int64 {
+	var n int64
+	switch m := msg.(type) {
+	case *coltracepb.ExportTraceServiceRequest:
+		for _, rs := range m.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				n += int64(len(ss.GetSpans()))
+			}
+		}
+	case *collogspb.ExportLogsServiceRequest:
+		for _, rl := range m.GetResourceLogs() {
+			for _, sl := range rl.GetScopeLogs() {
+				n += int64(len(sl.GetLogRecords()))
+			}
+		}
+	case *colmetricpb.ExportMetricsServiceRequest:
+		for _, rm := range m.GetResourceMetrics() {
+			for _, sm := range rm.GetScopeMetrics() {
+				for _, mt := range sm.GetMetrics() {
+					n += int64(len(mt.GetGauge().GetDataPoints()) + len(mt.GetSum().GetDataPoints()) +
+						len(mt.GetHistogram().GetDataPoints()) + len(mt.GetExponentialHistogram().GetDataPoints()) +
+						len(mt.GetSummary().GetDataPoints()))
+				}
+			}
+		}
+	}
+	return n
+}

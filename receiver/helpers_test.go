@@ -93,11 +93,11 @@ func start(t *testing.T, sink Sink, cfg Config) *Receiver {
 	if cfg.GRPCAddr == "" {
 		cfg.GRPCAddr = "127.0.0.1:0"
 	}
-	r := New(cfg, sink)
+	r := New(cfg)
 	if herr, gerr := r.Listen(); herr != nil || gerr != nil {
 		t.Fatal(herr, gerr)
 	}
-	r.Serve()
+	r.Serve(sink)
 	t.Cleanup(func() {
 		if err := r.Close(context.Background()); err != nil {
 			t.Error(err)

@@ -222,12 +222,12 @@ func TestListenOnATakenPortLeavesThatProtocolOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	r := New(Config{HTTPAddr: taken.Addr().String(), GRPCAddr: "127.0.0.1:0"}, &fakeSink{})
+	r := New(Config{HTTPAddr: taken.Addr().String(), GRPCAddr: "127.0.0.1:0"})
 	herr, gerr := r.Listen()
 	if herr == nil || gerr != nil {
 		t.Fatalf("http error %v, grpc error %v", herr, gerr)
 	}
-	r.Serve()
+	r.Serve(&fakeSink{})
 	if r.HTTPAddr() != "" || r.GRPCAddr() == "" {
 		t.Errorf("http %q grpc %q", r.HTTPAddr(), r.GRPCAddr())
 	}
@@ -237,7 +237,7 @@ func TestListenOnATakenPortLeavesThatProtocolOut(t *testing.T) {
 }
 
 func TestCloseBeforeServeReleasesThePorts(t *testing.T) {
-	r := New(Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"}, &fakeSink{})
+	r := New(Config{HTTPAddr: "127.0.0.1:0", GRPCAddr: "127.0.0.1:0"})
 	if herr, gerr := r.Listen(); herr != nil || gerr != nil {
 		t.Fatal(herr, gerr)
 	}

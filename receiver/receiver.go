@@ -107,8 +107,8 @@ type Receiver struct {
 	wg      sync.WaitGroup // the serving goroutines
 }
 
-// New returns a Receiver handing requests to sink.
-func New(cfg Config, sink Sink) *Receiver {
+// New returns a Receiver; Serve gives it its sink.
+func New(cfg Config) *Receiver {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -121,7 +121,7 @@ func New(cfg Config, sink Sink) *Receiver {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Receiver{cfg: cfg, sink: sink, log: cfg.Logger,
+	return &Receiver{cfg: cfg, log: cfg.Logger,
 		httpSem: make(chan struct{}, cfg.MaxConcurrent), grpcSem: make(chan struct{}, cfg.MaxConcurrent)}
 }
 
@@ -164,13 +164,15 @@ func addrOf(mu *sync.Mutex, ln *net.Listener) string {
 	return (*ln).Addr().String()
 }
 
-// Serve serves the bound sockets in the background until Close.
-func (r *Receiver) Serve() {
+// Serve serves the bound sockets in the background until Close, handing
+// each request to sink. It may be called once.
+func (r *Receiver) Serve(sink Sink) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
+	if r.closed || r.sink != nil {
 		return
 	}
+	r.sink = sink
 	if r.httpLn != nil && r.httpSrv == nil {
 		r.httpSrv = r.newHTTPServer()
 		srv, ln := r.httpSrv, r.httpLn
