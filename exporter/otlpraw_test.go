@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/hex"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/slipstream-otel/slipstream/config"
@@ -486,4 +488,44 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Over gRPC the function's data goes through the collector's stubs on a
+// connection built like the exporters': the Unavailable with RetryInfo of
+// the first call is retried, and every span arrives.
+func TestFunctionDataOverGRPC(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &grpcCollector{}
+	srv := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(srv, g)
+	collogspb.RegisterLogsServiceServer(srv, &grpcLogs{g: g})
+	colmetricpb.RegisterMetricsServiceServer(srv, &grpcMetrics{g: g})
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	defer func() { <-served }()
+	defer srv.Stop()
+	cfg := testConfig(t, "", config.FlushAsync)
+	for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
+		s.Protocol, s.Endpoint = "grpc", "http://"+lis.Addr().String()
+	}
+	h := newHarnessWith(t, cfg, Options{}, knobs{NewMapper: realMapper})
+	h.run(t)
+	ctx := context.Background()
+	h.p.Invoke(ctx, invokeEvent("g1", time.Now().Add(time.Minute)))
+	if rej, reason := h.p.AcceptOTLP(fnTraces(3)); rej != 0 {
+		t.Fatal(reason)
+	}
+	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+		t.Fatal(err)
+	}
+	h.close(t)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// 4 spans: the function's 3 and the invocation span SHUTDOWN closed.
+	if st := h.p.tally().FunctionTraces; g.spans != 4 || st.Sent != 3 || st.Retried != 3 {
+		t.Errorf("collector got %d spans; function traces %+v, want the function's 3 sent after one retry", g.spans, st)
+	}
 }
