@@ -21,6 +21,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.
 
 STATICCHECK_VERSION := v0.8.2
 RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
+NODE_OTEL_PACKAGES  := @opentelemetry/api@1.10.0 @opentelemetry/sdk-trace@3.1.1 @opentelemetry/exporter-trace-otlp-proto@0.301.2
 
 # Stripped binary budgets in bytes (issue 5): 16 MiB amd64, 15 MiB arm64.
 SIZE_BUDGETS := amd64:16777216 arm64:15728640
@@ -48,9 +49,12 @@ lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-tools: ## Install staticcheck and aws-lambda-rie (pinned) into ./.tools
+tools: ## Install staticcheck, aws-lambda-rie and the OpenTelemetry JS packages of examples/otel-node (pinned) into ./.tools
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
+	@if command -v npm >/dev/null; then \
+		npm install --prefix $(TOOLS) --no-audit --no-fund --no-save $(NODE_OTEL_PACKAGES); \
+	else echo "npm not found: the Node.js example's test (go test ./receiver -run Node) will be skipped"; fi
 
 fuzz: ## Run every fuzz target for FUZZTIME each (default 5s; FUZZPKGS narrows the packages)
 	@set -e; pkgs=$$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' $(FUZZPKGS)); \
