@@ -56,7 +56,9 @@ type Config struct {
 	// TelemetryTimeoutMs: SLIPSTREAM_TELEMETRY_TIMEOUT_MS (duration 25ms..30s,
 	// default 25: a bare integer is milliseconds), in milliseconds.
 	TelemetryTimeoutMs int
-	// ListenerPort: SLIPSTREAM_LISTENER_PORT (1..65535 except 9001, default 4243).
+	// ListenerPort: SLIPSTREAM_LISTENER_PORT (0..65535 except 9001, default
+	// 4243). 0 binds a free port chosen by the system; the subscription
+	// names the port actually bound.
 	ListenerPort int
 
 	// Resource.

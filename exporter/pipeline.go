@@ -248,11 +248,11 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 
 	w := &worker{
 		cfg: cfg, log: log, now: k.Now, h: p.h, c: p.c, exp: p.exp, fnc: p.fnc,
-		pol:    newPolicy(cfg, p.mode, &k),
-		snd:    &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
-		mq:     metricQueue{reader: reader, cumulative: cumulative},
-		live:   newLineage(nil),
-		margin: k.Margin, flushTimeout: p.flushTimeout(),
+		pol: newPolicy(cfg, p.mode, policy{batchDelay: k.BatchDelay, batchMaxBytes: k.BatchMaxBytes,
+			metricInterval: k.MetricInterval, freezeGap: k.FreezeGap}),
+		snd:        &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
+		mq:         metricQueue{reader: reader, cumulative: cumulative},
+		live:       newLineage(nil),
 		drainLocal: opts.LocalInputs || cfg.ReceiverHTTPPort != 0 || cfg.ReceiverGRPCPort != 0,
 	}
 	w.q.max = buf

@@ -60,7 +60,7 @@ func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 				t.Error("no metric data points received")
 			}
 			col.mu.Lock()
-			for _, name := range []string{"faas.invocations", "slipstream.exporter.items", "slipstream.queue.bytes", "slipstream.export.duration", "slipstream.breaker.state"} {
+			for _, name := range []string{"faas.invocations", "slipstream.exporter.items", "slipstream.queue.size", "slipstream.export.duration", "slipstream.breaker.state"} {
 				if !col.names[name] {
 					t.Errorf("metric %s not received (got %v)", name, col.names)
 				}

@@ -30,9 +30,9 @@ type policy struct {
 	freezeGap      time.Duration
 }
 
-func newPolicy(cfg *config.Config, mode config.FlushMode, k *knobs) policy {
-	p := policy{mode: mode, batchDelay: k.BatchDelay, batchMaxBytes: k.BatchMaxBytes,
-		metricInterval: k.MetricInterval, freezeGap: k.FreezeGap}
+// newPolicy returns the policy of mode with cfg's period and data age.
+func newPolicy(cfg *config.Config, mode config.FlushMode, p policy) policy {
+	p.mode = mode
 	if mode == config.FlushPeriodic && cfg.FlushPeriod > 0 {
 		p.period = cfg.FlushPeriod
 	}

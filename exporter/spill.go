@@ -44,14 +44,6 @@ type spill struct {
 	beforeDelete func(id string) bool
 }
 
-// spillFile is a replayed file whose items are still in the pipeline.
-type spillFile struct {
-	id, path  string
-	pending   int  // items mapped from it not yet sent, dropped or re-spilled
-	replaying bool // still being re-mapped: not deletable yet
-	lost      bool // some of its items were dropped
-}
-
 type spillDoc struct {
 	V        int            `json:"v"`
 	ID       string         `json:"id"`

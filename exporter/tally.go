@@ -102,7 +102,7 @@ type counters struct {
 
 	intakeWaits, authFailures                                         atomic.Int64
 	spillWritten, spillReplayed, spillDeleted, spillExpired, spillErr atomic.Int64
-	// queueBytes mirrors the queue's total (the slipstream.queue.bytes gauge).
+	// queueBytes mirrors the queue's total (the slipstream.queue.size gauge).
 	queueBytes atomic.Int64
 }
 

@@ -131,7 +131,7 @@ func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // sync.Pool that every GC cycle empties, so an export right after a GC
 // allocated ~0.8 MB of compressor state per signal, often started a GC
 // cycle of its own, and a freeze cut through both: at the thaw the
-// goroutine reading the next INVOKE waited behind them (BENCHMARKS.md). One
+// goroutine reading the next INVOKE waited behind them (docs/benchmarks.md). One
 // writer kept for the exporters' life, at BestSpeed, avoids that and costs
 // less CPU per request. It sits outside observingTransport, so "the body
 // was written" still means the compressed bytes on the wire.

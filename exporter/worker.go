@@ -58,7 +58,6 @@ type worker struct {
 	q  queue
 	mq metricQueue
 
-	margin, flushTimeout time.Duration
 	// drainLocal: SHUTDOWN's flush waits for the plan's Drain (local inputs).
 	drainLocal bool
 
@@ -128,6 +127,7 @@ func (w *worker) run(ctx context.Context) error {
 func (w *worker) step() (next time.Time, stop bool) {
 	w.reap()
 	pk := w.h.pick()
+	w.waiters = append(w.waiters, pk.waiters...)
 	w.clock = w.pol.tick(w.clock, w.now(), pk.thaw)
 	w.mapInvokes(pk)
 	w.mapEvents(pk.events, pk.close != nil)
@@ -140,7 +140,7 @@ func (w *worker) step() (next time.Time, stop bool) {
 	now := w.now()
 	var wake wakeAt
 	w.advanceShutdown(now, &wake)
-	w.startWaitedFlushes(now, pk.waiters)
+	w.startWaitedFlushes(now)
 	eager := w.sendDue(now)
 	w.settleWaitedFlushes(now, &wake)
 	w.settleShutdown(now, &wake)
@@ -266,8 +266,7 @@ func (w *worker) advanceShutdown(now time.Time, wake *wakeAt) {
 // startWaitedFlushes starts the flush of each waiting invocation whose
 // runtimeDone has been mapped, and releases those that can no longer be
 // served (deadline, open breaker).
-func (w *worker) startWaitedFlushes(now time.Time, added []*waiter) {
-	w.waiters = append(w.waiters, added...)
+func (w *worker) startWaitedFlushes(now time.Time) {
 	if len(w.waiters) == 0 {
 		return
 	}

@@ -296,13 +296,9 @@ func (b *bench) runEnv(ctx context.Context, spec envSpec, payloads [][]byte) (en
 	if err != nil {
 		return r, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return r, err
-	}
 	env := []string{
 		"SLIPSTREAM_OTLP_ENDPOINT=" + spec.backend.endpoint,
-		"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(port),
+		"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 		"SLIPSTREAM_SPILL_DIR=" + spill,
 		"SLIPSTREAM_LOG_LEVEL=warn",
 	}
@@ -477,15 +473,6 @@ func cgroupThrottling(dir string) (periods int64, d time.Duration) {
 		}
 	}
 	return periods, d
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func repeat(p []byte, n int) [][]byte {

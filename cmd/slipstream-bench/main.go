@@ -18,13 +18,13 @@ type options struct {
 	starts      int           // environment starts per extension for the ready time
 	initTraces  int           // runs of GODEBUG=inittrace=1 per binary
 	invocations int           // invocations per post-runtime run
-	rssInv      int           // invocations of the peak RSS run (issue: 100)
+	rssInv      int           // invocations of the peak RSS run (target: 100)
 	cpuInv      int           // invocations per function-duration run, per round
 	cpuRounds   int           // rounds of the function-duration runs (none, floor, agent each)
 	warmup      int           // first invocations left out of the function duration
 	pace        time.Duration // pause between paced invocations
-	floodLines  int           // lines of the flood (issue: 20,000)
-	floodBytes  int           // size of every 100th flood line (issue: 64 KB)
+	floodLines  int           // lines of the flood (target: 20,000)
+	floodBytes  int           // size of every 100th flood line (target: 64 KB)
 	agentLog    string
 	only        map[string]bool // steps to run; nil runs all
 	agentBin    string          // run this agent binary instead of the stripped build (profiling)

@@ -63,7 +63,7 @@ func TestRunReceivesTheFunctionsOwnData(t *testing.T) {
 	go func() {
 		done <- run(context.Background(), envFrom(map[string]string{
 			"AWS_LAMBDA_RUNTIME_API":        api,
-			"SLIPSTREAM_LISTENER_PORT":      fmt.Sprint(freePort(t)),
+			"SLIPSTREAM_LISTENER_PORT":      "0",
 			"SLIPSTREAM_OTLP_ENDPOINT":      backend.URL,
 			"SLIPSTREAM_RECEIVER_HTTP_PORT": fmt.Sprint(port),
 			"SLIPSTREAM_FLUSH":              "async",
@@ -93,9 +93,7 @@ func TestRunReceivesTheFunctionsOwnData(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Fatalf("exit code %d; log:\n%s", code, stderr.String())
 	}
-	if g := agentGoroutines(); len(g) != 0 {
-		t.Errorf("goroutines left after shutdown:\n%s", strings.Join(g, "\n\n"))
-	}
+	checkNoAgentGoroutines(t)
 	col.mu.Lock()
 	defer col.mu.Unlock()
 	if got := col.spans["function-span"]; got != "5759e988bd862e3fe1be46a994272793" {
@@ -151,7 +149,7 @@ func TestRunGoesOnWhenTheReceiverPortIsTaken(t *testing.T) {
 	var stderr bytes.Buffer
 	code := run(context.Background(), envFrom(map[string]string{
 		"AWS_LAMBDA_RUNTIME_API":        api,
-		"SLIPSTREAM_LISTENER_PORT":      fmt.Sprint(freePort(t)),
+		"SLIPSTREAM_LISTENER_PORT":      "0",
 		"SLIPSTREAM_OTLP_ENDPOINT":      backend.URL,
 		"SLIPSTREAM_RECEIVER_HTTP_PORT": fmt.Sprint(taken.Addr().(*net.TCPAddr).Port),
 	}), &stderr, "slipstream")
@@ -172,4 +170,16 @@ func TestRunGoesOnWhenTheReceiverPortIsTaken(t *testing.T) {
 	if start := startLines(lines); len(start) != 1 || start[0]["subscription"] != "subscribed" {
 		t.Errorf("the agent did not go on: %v", start)
 	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago (the
+// receiver's port must be known to the function, so it is never 0).
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

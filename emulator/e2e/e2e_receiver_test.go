@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -216,4 +218,16 @@ func TestE2EReceiverGuardsItself(t *testing.T) {
 			return e2eHasSpans([]string{res.RequestID})(snap) && len(e2eFunctionSpans(snap)["handle"]) == 1
 		})
 	})
+}
+
+// e2eFreePort returns a loopback TCP port that was free a moment ago (the
+// receiver's port must be known to the function, so it is never 0).
+func e2eFreePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("reserve a port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -216,10 +216,11 @@ func lookupDuration(attrs map[string]any, candidates []candidate) time.Duration 
 	if !ok {
 		return 0
 	}
+	// Rounded: 0.121 s is 120999999.99… ns in binary floating point.
 	if u == unitSeconds {
-		return time.Duration(v * float64(time.Second))
+		return time.Duration(math.Round(v * float64(time.Second)))
 	}
-	return time.Duration(v * float64(time.Millisecond))
+	return time.Duration(math.Round(v * float64(time.Millisecond)))
 }
 
 func lookupMemoryMB(attrs map[string]any, candidates []candidate) float64 {

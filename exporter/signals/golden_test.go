@@ -47,7 +47,6 @@ type scenario struct {
 	name string
 	file string
 	cfg  func(*config.Config)
-	proc bool // inject a fake /proc sampler
 }
 
 func scenarios() []scenario {
@@ -58,7 +57,7 @@ func scenarios() []scenario {
 	}
 	return []scenario{
 		{name: "cold-start", file: "cold-start.json"},
-		{name: "warm", file: "warm.json", proc: true},
+		{name: "warm", file: "warm.json"},
 		{name: "error", file: "error.json"},
 		{name: "timeout", file: "timeout.json"},
 		{name: "oom-errortype", file: "oom-errortype.json"},
@@ -151,14 +150,6 @@ func (c *logCollector) OnEmit(_ context.Context, r *sdklog.Record) error {
 func (c *logCollector) Shutdown(context.Context) error   { return nil }
 func (c *logCollector) ForceFlush(context.Context) error { return nil }
 
-// fakeProc returns CPU and network counters that grow by fixed steps.
-type fakeProc struct{ n int }
-
-func (p *fakeProc) Sample() (ProcSample, bool) {
-	p.n++
-	return ProcSample{CPUSeconds: 0.125 * float64(p.n), NetBytes: 1500 * int64(p.n)}, true
-}
-
 // mapped is what a scenario produced, before export.
 type mapped struct {
 	spanBatches [][]sdktrace.ReadOnlySpan
@@ -191,9 +182,6 @@ func runScenario(t *testing.T, sc scenario) mapped {
 			Logs:  lc, Meter: mp,
 			Now:  func() time.Time { return fixedNow },
 			Rand: detRand(), Version: "1.2.3-test", Arch: "amd64",
-		}
-		if sc.proc {
-			opts.Proc = &fakeProc{}
 		}
 		m, err := NewMapper(opts)
 		if err != nil {

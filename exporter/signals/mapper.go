@@ -47,9 +47,6 @@ type MapperOptions struct {
 	// Arch is runtime.GOARCH of the function (default runtime.GOARCH: an
 	// extension runs on the function's architecture).
 	Arch string
-	// Proc samples CPU time and network bytes of the execution environment
-	// (see ProcReader); nil disables faas.cpu_usage and faas.net_io.
-	Proc ProcSampler
 }
 
 // Invocation is what the lifecycle's INVOKE event tells about an
@@ -82,7 +79,6 @@ type Mapper struct {
 	logs  sdklog.Processor
 	now   func() time.Time
 	rand  io.Reader
-	proc  ProcSampler
 
 	ri       resourceInfo
 	res      *resource.Resource
@@ -189,9 +185,6 @@ type invocation struct {
 	oomCounted bool
 	spanSent   bool // span emitted at runtimeDone (end mode)
 	endFlush   bool // Invocation.EndFlush: span at runtimeDone
-
-	cpu0  ProcSample
-	cpuOK bool
 }
 
 // NewMapper returns a Mapper for the options.
@@ -205,7 +198,6 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 		logs:  o.Logs,
 		now:   o.Now,
 		rand:  o.Rand,
-		proc:  o.Proc,
 		open:  make(map[string]*invocation),
 		done:  make(map[string]doneTimes),
 		lmi:   o.Config.ManagedInstances,
@@ -230,7 +222,7 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 	if mp == nil {
 		mp = noop.NewMeterProvider()
 	}
-	if err := m.inst.init(mp.Meter(ScopeName, metric.WithInstrumentationVersion(version)), o.Proc != nil); err != nil {
+	if err := m.inst.init(mp.Meter(ScopeName, metric.WithInstrumentationVersion(version)), m.trigger()); err != nil {
 		return nil, err
 	}
 	m.price, m.priced = lookupPrice(o.Config.Region, m.ri.arch, o.Config.PriceGBSecond, o.Config.PriceRequest)
@@ -238,8 +230,9 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 	return m, nil
 }
 
-// Resource returns the current resource. It gains faas.instance and
-// aws.log.stream.names once platform.initStart (or restoreStart) is consumed.
+// Resource returns the current resource. It gains service.instance.id,
+// faas.instance and aws.log.stream.names once platform.initStart (or
+// restoreStart) is consumed.
 func (m *Mapper) Resource() *resource.Resource { return m.res }
 
 // OpenInvocations is the number of invocations started (or invoked) and not
@@ -342,9 +335,6 @@ func (m *Mapper) Invoke(inv Invocation) {
 // Consume maps one event. Events must be given in the order the Telemetry
 // API delivered them.
 func (m *Mapper) Consume(ev telemetry.Event) {
-	if telemetry.NilRecord(ev.Record) {
-		return // a typed nil pointer: nothing to map (the decoder never makes one)
-	}
 	if ev.Time.IsZero() {
 		ev.Time = m.now() // never export year-1 timestamps
 	}
@@ -611,9 +601,6 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	if !m.lmi {
 		m.current = inv
 	}
-	if m.proc != nil {
-		inv.cpu0, inv.cpuOK = m.proc.Sample()
-	}
 }
 
 func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone) {
@@ -631,12 +618,6 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 	m.recordResponseSpans(r.Spans)
 	if strings.Contains(r.ErrorType, "OutOfMemory") {
 		m.markOOM(inv)
-	}
-	if m.proc != nil && inv.cpuOK {
-		if s, ok := m.proc.Sample(); ok {
-			m.inst.procDelta(inv.cpu0, s)
-		}
-		inv.cpuOK = false
 	}
 	if inv.endFlush && !inv.spanSent {
 		// The agent waits for this invocation (end mode, adaptive's end

@@ -22,22 +22,23 @@ const (
 	spanPostRuntime = "postRuntime"
 )
 
-// Attribute keys Slipstream defines (aws.lambda.*), besides the semantic
-// convention ones (faas.*, cloud.*, error.type).
+// Span attribute keys: the semantic conventions' (aws.lambda.invoked_arn,
+// error.type; faas.* and cloud.* are written where they are set), and
+// Slipstream's own in the slipstream.* namespace, in base units (s, By).
 const (
-	attrInvokedARN        = attribute.Key("aws.lambda.invoked_arn")
-	attrDurationMs        = attribute.Key("aws.lambda.duration_ms")
-	attrRuntimeDurationMs = attribute.Key("aws.lambda.runtime_duration_ms")
-	attrBilledDurationMs  = attribute.Key("aws.lambda.billed_duration_ms")
-	attrMaxMemoryUsedMB   = attribute.Key("aws.lambda.max_memory_used_mb")
-	attrMemorySizeMB      = attribute.Key("aws.lambda.memory_size_mb")
-	attrInitDurationMs    = attribute.Key("aws.lambda.init_duration_ms")
-	attrRestoreDurationMs = attribute.Key("aws.lambda.restore_duration_ms")
-	attrProducedBytes     = attribute.Key("aws.lambda.produced_bytes")
-	attrOutOfMemory       = attribute.Key("aws.lambda.out_of_memory")
-	attrInitType          = attribute.Key("aws.lambda.initialization_type")
-	attrInitPhase         = attribute.Key("aws.lambda.init_phase")
-	attrErrorType         = attribute.Key("error.type")
+	attrInvokedARN      = attribute.Key("aws.lambda.invoked_arn")
+	attrDuration        = attribute.Key("slipstream.duration")
+	attrRuntimeDuration = attribute.Key("slipstream.runtime_duration")
+	attrBilledDuration  = attribute.Key("slipstream.billed_duration")
+	attrMaxMemoryUsed   = attribute.Key("slipstream.max_memory_used")
+	attrMemorySize      = attribute.Key("slipstream.memory_size")
+	attrInitDuration    = attribute.Key("slipstream.init_duration")
+	attrRestoreDuration = attribute.Key("slipstream.restore_duration")
+	attrResponseSize    = attribute.Key("slipstream.response_size")
+	attrOutOfMemory     = attribute.Key("slipstream.out_of_memory")
+	attrInitType        = attribute.Key("slipstream.initialization_type")
+	attrInitPhase       = attribute.Key("slipstream.init_phase")
+	attrErrorType       = attribute.Key("error.type")
 )
 
 // phase is an init or SnapStart restore phase: one span from its start
@@ -199,27 +200,27 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime 
 	}
 	if rep != nil {
 		met := &rep.Metrics
-		attrs = append(attrs, attrDurationMs.Float64(met.DurationMs))
+		attrs = append(attrs, attrDuration.Float64(met.DurationMs/1000))
 		if met.BilledDurationMs != nil {
-			attrs = append(attrs, attrBilledDurationMs.Int64(*met.BilledDurationMs))
+			attrs = append(attrs, attrBilledDuration.Float64(float64(*met.BilledDurationMs)/1000))
 		}
 		if met.MaxMemoryUsedMB != nil {
-			attrs = append(attrs, attrMaxMemoryUsedMB.Int64(*met.MaxMemoryUsedMB))
+			attrs = append(attrs, attrMaxMemoryUsed.Int64(*met.MaxMemoryUsedMB<<20))
 		}
 		if met.MemorySizeMB != nil {
-			attrs = append(attrs, attrMemorySizeMB.Int64(*met.MemorySizeMB))
+			attrs = append(attrs, attrMemorySize.Int64(*met.MemorySizeMB<<20))
 		}
 		if met.InitDurationMs != nil {
-			attrs = append(attrs, attrInitDurationMs.Float64(*met.InitDurationMs))
+			attrs = append(attrs, attrInitDuration.Float64(*met.InitDurationMs/1000))
 		}
 		if met.RestoreDurationMs != nil {
-			attrs = append(attrs, attrRestoreDurationMs.Float64(*met.RestoreDurationMs))
+			attrs = append(attrs, attrRestoreDuration.Float64(*met.RestoreDurationMs/1000))
 		}
 	}
 	if inv.rd != nil && inv.rd.Metrics != nil {
-		attrs = append(attrs, attrRuntimeDurationMs.Float64(inv.rd.Metrics.DurationMs))
+		attrs = append(attrs, attrRuntimeDuration.Float64(inv.rd.Metrics.DurationMs/1000))
 		if inv.rd.Metrics.ProducedBytes != nil {
-			attrs = append(attrs, attrProducedBytes.Int64(*inv.rd.Metrics.ProducedBytes))
+			attrs = append(attrs, attrResponseSize.Int64(*inv.rd.Metrics.ProducedBytes))
 		}
 	}
 	if et != "" {
@@ -395,10 +396,10 @@ func (m *Mapper) appendPhase(out []sdktrace.ReadOnlySpan, p *phase, sc, parent t
 			attrs = append(attrs, attrInitPhase.String(string(p.phase)))
 		}
 		if p.hasDuration {
-			attrs = append(attrs, attrInitDurationMs.Float64(p.durationMs))
+			attrs = append(attrs, attrInitDuration.Float64(p.durationMs/1000))
 		}
 	} else if p.hasDuration {
-		attrs = append(attrs, attrRestoreDurationMs.Float64(p.durationMs))
+		attrs = append(attrs, attrRestoreDuration.Float64(p.durationMs/1000))
 	}
 	if et != "" {
 		attrs = append(attrs, attrErrorType.String(et))
