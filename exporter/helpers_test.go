@@ -442,3 +442,18 @@ func (h *harness) close(t testing.TB) {
 func shutdownEvent(deadline time.Time, reason string) extension.ShutdownPlan {
 	return extension.PlanShutdown(extension.Event{Type: extension.Shutdown, DeadlineMs: deadline.UnixMilli(), ShutdownReason: reason}, time.Now())
 }
+
+// stallRequests makes every request through rt wait until the returned
+// channel is closed (or the request is canceled).
+func stallRequests(rt *memRT) chan struct{} {
+	stall := make(chan struct{})
+	rt.setRefuse(func(req *http.Request) error {
+		select {
+		case <-stall:
+			return nil
+		case <-req.Context().Done():
+			return req.Context().Err()
+		}
+	})
+	return stall
+}

@@ -243,9 +243,6 @@ func (w *worker) dropFn(items []*item, reason dropReason) {
 	for _, it := range items {
 		w.c.dropFn(it.fn.sig, reason, it.fn.n)
 		w.sum.dropped += it.fn.n
-		if it.origin != nil {
-			it.origin.lost = true
-		}
 		w.settle(it)
 	}
 }
@@ -631,11 +628,9 @@ func (w *worker) replayFunction(reqs []spillOTLP, f *spillFile, name string) {
 		case sigMetrics:
 			msg = &colmetricpb.ExportMetricsServiceRequest{}
 		default:
-			f.lost = true
 			continue
 		}
 		if err := proto.Unmarshal(r.Data, msg); err != nil {
-			f.lost = true
 			w.log.Warn("spill replay: unreadable function data dropped", slog.String("file", name), slog.String("error", err.Error()))
 			continue
 		}
@@ -643,8 +638,24 @@ func (w *worker) replayFunction(reqs []spillOTLP, f *spillFile, name string) {
 		if n == 0 {
 			continue
 		}
+		if !w.fnEnabled(sig) {
+			// Spilled before the signal was switched off: not sent.
+			w.c.dropFn(sig, dropSignalOff, n)
+			continue
+		}
 		w.pushFn(&item{fn: &fnPayload{sig: sig, msg: msg, n: n, bytes: int64(len(r.Data)) + fnOverhead, reqID: r.RequestID, prepared: true}, bytes: int64(len(r.Data)) + fnOverhead, origin: f})
 	}
+}
+
+// fnEnabled reports whether signal sig is exported.
+func (w *worker) fnEnabled(sig signal) bool {
+	switch sig {
+	case sigTraces:
+		return w.cfg.OTLP.Traces.Enabled()
+	case sigLogs:
+		return w.cfg.OTLP.Logs.Enabled()
+	}
+	return w.cfg.OTLP.Metrics.Enabled()
 }
 
 // fnClients send the function's data: per lane an encoder's output and a

@@ -529,3 +529,39 @@ func TestFunctionDataOverGRPC(t *testing.T) {
 		t.Errorf("collector got %d spans; function traces %+v, want the function's 3 sent after one retry", g.spans, st)
 	}
 }
+
+// A spill file's function data of a signal switched off since is dropped
+// and counted (signal_off) at replay, not sent (nor retried for ever).
+func TestSpilledFunctionDataOfASignalSwitchedOffIsDropped(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		b := &otlpBackend{}
+		b.setDown(true)
+		h := fnHarness(t, b, config.FlushAsync, func(c *config.Config) { c.SpillDir = filepath.Join(dir, "spill") })
+		h.run(t)
+		startedInvocation(h)
+		if rej, _ := h.p.AcceptOTLP(fnTraces(3)); rej != 0 {
+			t.Fatal("rejected")
+		}
+		synctest.Wait()
+		if err := h.p.Shutdown(context.Background(), shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+			t.Fatal(err)
+		}
+		h.close(t)
+	})
+	synctest.Test(t, func(t *testing.T) {
+		b := &otlpBackend{}
+		h := fnHarness(t, b, config.FlushAsync, func(c *config.Config) {
+			c.SpillDir = filepath.Join(dir, "spill")
+			c.OTLP.Traces.Off = "SLIPSTREAM_TRACES_EXPORTER"
+		})
+		h.run(t)
+		h.p.Invoke(context.Background(), invokeEvent("r2", time.Now().Add(time.Minute)))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if st := h.p.tally().FunctionTraces; st.DroppedBy[dropSignalOff] != 3 || len(b.fnSpans()) != 0 {
+			t.Errorf("function traces %+v; backend got %d spans", st, len(b.fnSpans()))
+		}
+		h.close(t)
+	})
+}

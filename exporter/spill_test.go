@@ -537,3 +537,31 @@ func TestCloseSpillsWhatIsLeft(t *testing.T) {
 		t.Error("Run after Close succeeded")
 	}
 }
+
+// Spilled metrics of a signal switched off since are dropped, counted with
+// their reason, and do not keep the file; the spans and logs are replayed.
+func TestSpilledMetricsOfASignalSwitchedOffAreDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		spillWithDeadBackend(t, cfg, "s1")
+		cfg.OTLP.Metrics.Off = "SLIPSTREAM_METRICS_EXPORTER"
+		col := newCollector()
+		st := replayInto(t, cfg, col, nil, nil)
+		col.mu.Lock()
+		for _, p := range col.requests {
+			if p == "/v1/metrics" {
+				t.Errorf("metrics sent with metrics switched off")
+			}
+		}
+		col.mu.Unlock()
+		if st.Metrics.DroppedBy[dropSignalOff] == 0 {
+			t.Errorf("spilled metrics not counted as dropped (signal_off): %+v", st.Metrics)
+		}
+		if spans, _, _ := col.snapshot(); spans["s1"] != 1 {
+			t.Errorf("span s1 replayed %d times, want 1", spans["s1"])
+		}
+		if got := spillFiles(t, cfg.SpillDir); len(got) != 0 {
+			t.Errorf("spill file kept: %v", got)
+		}
+	})
+}

@@ -51,13 +51,15 @@ const (
 	dropSpillFailed dropReason = "spill_failed"
 	// dropUnencodable: a metric collection could not be encoded for spill.
 	dropUnencodable dropReason = "unencodable"
+	// dropSignalOff: spilled data of a signal switched off since.
+	dropSignalOff dropReason = "signal_off"
 	// dropNotExported: the function sent a signal Slipstream does not
 	// export (switched off, or export off).
 	dropNotExported dropReason = "not_exported"
 )
 
 var dropReasons = []dropReason{dropQueueFull, dropIntakeFull, dropClosed, dropUnauthorized,
-	dropRejected, dropTooManyPending, dropSpillFailed, dropUnencodable, dropNotExported}
+	dropRejected, dropTooManyPending, dropSpillFailed, dropUnencodable, dropSignalOff, dropNotExported}
 
 // signals in the order of the totals.
 var tallySignals = []signal{sigTraces, sigLogs, sigMetrics, sigPlatform}
@@ -94,11 +96,11 @@ type tally struct {
 type counters struct {
 	inst  *selfMetrics // nil until the MeterProvider exists
 	items [4][5]atomic.Int64
-	drops [4][9]atomic.Int64
+	drops [4][10]atomic.Int64
 	// fnItems and fnDrops count the function's own data (receiver), by
 	// fnLane: source=function in the self-metrics.
 	fnItems [3][5]atomic.Int64
-	fnDrops [3][9]atomic.Int64
+	fnDrops [3][10]atomic.Int64
 
 	intakeWaits, authFailures                                         atomic.Int64
 	spillWritten, spillReplayed, spillDeleted, spillExpired, spillErr atomic.Int64
@@ -205,6 +207,11 @@ func (c *counters) functionSignal(sig signal) signalTally {
 	return t
 }
 
+// dropped returns how many items of sig were dropped for reason.
+func (c *counters) dropped(sig signal, reason dropReason) int64 {
+	return c.drops[sigIndex(sig)][reasonIndex(reason)].Load()
+}
+
 func (c *counters) signal(sig signal) signalTally {
 	i := sigIndex(sig)
 	t := signalTally{
@@ -225,12 +232,12 @@ func (c *counters) signal(sig signal) signalTally {
 // snapshot returns the counters (the intake and breaker fields are the
 // caller's).
 func (c *counters) snapshot() tally {
-	logs := c.signal(sigLogs)
+	logs, platform := c.signal(sigLogs), c.signal(sigPlatform)
 	return tally{
-		Traces: c.signal(sigTraces), Logs: logs, Metrics: c.signal(sigMetrics), Platform: c.signal(sigPlatform),
+		Traces: c.signal(sigTraces), Logs: logs, Metrics: c.signal(sigMetrics), Platform: platform,
 		FunctionTraces: c.functionSignal(sigTraces), FunctionLogs: c.functionSignal(sigLogs), FunctionMetrics: c.functionSignal(sigMetrics),
 		IntakeDroppedLogs:     logs.DroppedBy[dropIntakeFull] + logs.DroppedBy[dropClosed],
-		IntakeDroppedPlatform: c.signal(sigPlatform).Dropped,
+		IntakeDroppedPlatform: platform.Dropped,
 		IntakeWaits:           c.intakeWaits.Load(), AuthFailures: c.authFailures.Load(),
 		SpillFilesWritten: c.spillWritten.Load(), SpillFilesReplayed: c.spillReplayed.Load(),
 		SpillFilesDeleted: c.spillDeleted.Load(), SpillFilesExpired: c.spillExpired.Load(),
@@ -239,10 +246,15 @@ func (c *counters) snapshot() tally {
 }
 
 // totals logs the one summary line at exit: per signal what was sent,
-// spilled and dropped (and why). It is a WARN when anything was dropped.
-func (c *counters) totals(log *slog.Logger) {
+// spilled and dropped (and why). It is a WARN when anything was dropped,
+// or when incomplete: Close gave up waiting for the worker's spill.
+func (c *counters) totals(log *slog.Logger, incomplete bool) {
 	level := slog.LevelInfo
 	attrs := make([]slog.Attr, 0, 8)
+	if incomplete {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.Bool("incomplete", true))
+	}
 	type row struct {
 		name string
 		sig  signal
