@@ -20,8 +20,9 @@ import (
 // The function's own tracing, as a function running the OpenTelemetry Go
 // SDK would have it: the invocation's X-Ray trace header (Lambda hands it
 // to the runtime) is continued with an X-Ray propagator, spans go to an
-// OTLP/HTTP exporter whose endpoint is the SDK's default,
-// http://localhost:4318, which is Slipstream's local receiver, and the
+// OTLP/HTTP exporter at http://localhost:4318 (unless OTEL_EXPORTER_OTLP_*
+// say otherwise: the Go exporter's own default is https), which is
+// Slipstream's local receiver, and the
 // handler ends with ForceFlush: the export costs a loopback round trip,
 // and Slipstream sends the spans on, nested under its invocation span.
 // OTEL_SDK_DISABLED=true switches it off (the OpenTelemetry specification's
@@ -42,7 +43,13 @@ func newTracing(ctx context.Context) (*tracing, error) {
 	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") {
 		return nil, nil
 	}
-	exp, err := otlptracehttp.New(ctx)
+	var opts []otlptracehttp.Option
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		// The Go exporter's own default is https://localhost:4318; the
+		// receiver speaks plain HTTP on the loopback interface.
+		opts = append(opts, otlptracehttp.WithEndpointURL("http://localhost:4318/v1/traces"))
+	}
+	exp, err := otlptracehttp.New(ctx, opts...)
 	if err != nil {
 		return nil, err
 	}
