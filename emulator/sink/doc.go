@@ -7,7 +7,9 @@
 // answers like a collector: 200 with an empty Export*ServiceResponse in the request's encoding,
 // 400 with a google.rpc.Status for a body that does not decode, 415 for an unknown content type
 // or encoding. Everything received is kept, both as pdata and as flat views (SpanView, LogView,
-// MetricPoint, Invocation) that tests assert on and that Table prints one row per invocation.
+// MetricPoint, Invocation) that tests assert on and that Table prints one row per invocation;
+// every request's arrival (signal, time, headers) is logged too. Serve it on a socket with Start,
+// or in memory with Transport, an http.RoundTripper for tests inside testing/synctest bubbles.
 // Faults (a status with Retry-After, a delay, a stall, a hang-up) can be injected for the next
 // N requests or for a duration, to test an exporter's retry and deadline handling.
 //
