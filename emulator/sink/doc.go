@@ -13,10 +13,11 @@
 // Faults (a status with Retry-After, a delay, a stall, a hang-up) can be injected for the next
 // N requests or for a duration, to test an exporter's retry and deadline handling.
 //
-// Concurrency: every request is decoded on its own net/http goroutine, outside any lock, and
-// then appended under one mutex to append-only slices; Snapshot copies the slice headers, so a
-// Snapshot is immutable and safe to read from any goroutine. Every change closes a broadcast
-// channel, on which WaitFor blocks until its condition holds or its context ends (no polling).
+// Concurrency: every request is decoded on its own net/http goroutine (through Transport, on the
+// caller's), outside any lock, and then appended under one mutex to append-only slices; Snapshot
+// copies the slice headers, so a Snapshot is immutable and safe to read from any goroutine. Every
+// change closes a broadcast channel, on which WaitFor blocks until its condition holds or its
+// context ends (no polling).
 // Start serves in one goroutine that Close waits for; Close first releases stalled requests.
 //
 // The sink is test and demo tooling: the agent never imports it.
