@@ -32,6 +32,8 @@ const (
 	minFlushPeriod        = 100 * time.Millisecond
 	maxFlushPeriod        = 24 * time.Hour
 	defaultMaxDataAge     = 60 * time.Second
+	minProactiveThreshold = time.Second
+	maxProactiveThreshold = time.Hour
 	defaultSpillMaxBytes  = 16 << 20
 	maxSpillMaxBytes      = 10 << 30 // Lambda's largest ephemeral storage
 	defaultSpoolMaxBytes  = 64 << 20
@@ -50,6 +52,13 @@ const (
 	initTypeManaged       = "lambda-managed-instances"
 	unknownServiceName    = "unknown_service"
 )
+
+// DefaultProactiveInitThreshold is the default of
+// SLIPSTREAM_PROACTIVE_INIT_THRESHOLD: the gap between the end of an
+// on-demand init and the first invocation beyond which the init did not
+// delay it. Datadog's extension and the OpenTelemetry JavaScript Lambda
+// instrumentation use the same 10 s.
+const DefaultProactiveInitThreshold = 10 * time.Second
 
 var (
 	logLevels      = []string{"debug", "info", "warn", "error"}
@@ -141,10 +150,12 @@ func (l *loader) load() {
 
 	l.resource()
 	l.otlp()
+	l.receiver()
 
 	c.TracesRespectSampled = l.boolean("SLIPSTREAM_TRACES_RESPECT_SAMPLED", false)
 	c.FaaSTrigger = l.oneOf("SLIPSTREAM_FAAS_TRIGGER", faasTriggers, defaultFaaSTrigger)
 	c.PlatformLogs = l.boolean("SLIPSTREAM_PLATFORM_LOGS", false)
+	c.ProactiveInitThreshold = l.duration("SLIPSTREAM_PROACTIVE_INIT_THRESHOLD", minProactiveThreshold, maxProactiveThreshold, DefaultProactiveInitThreshold)
 	c.PriceGBSecond = l.price("SLIPSTREAM_PRICE_GB_SECOND")
 	c.PriceRequest = l.price("SLIPSTREAM_PRICE_REQUEST")
 

@@ -18,6 +18,7 @@ import (
 type handoff struct {
 	wake chan struct{} // capacity 1: "there is something to do"
 	done chan struct{} // closed when the worker has stopped
+	fn   fnFront       // the function lanes' reservations (atomic)
 
 	// mu guards every field down to invMu.
 	mu sync.Mutex
@@ -36,12 +37,17 @@ type handoff struct {
 	shutdownReq      *shutdownReq
 	closeReq         *closeReq
 	running, stopped bool
+	// fnIn are the function's OTLP requests accepted (otlpraw.go).
+	fnIn []*fnPayload
 
 	// invMu guards the fields below.
-	invMu      sync.Mutex
-	invokes    []signals.Invocation
-	invoked    int
-	lastInvoke time.Time
+	invMu   sync.Mutex
+	invokes []signals.Invocation
+	invoked int
+	// lastRequestID is the latest INVOKE's: the function's data arriving
+	// now belongs to it (not under Managed Instances).
+	lastRequestID string
+	lastInvoke    time.Time
 	// thawAt is when the latest INVOKE not yet seen by the worker arrived:
 	// the environment may have been frozen until then (see policy.tick).
 	thawAt time.Time
@@ -90,7 +96,9 @@ type pickup struct {
 	close    *closeReq
 	invokes  []signals.Invocation
 	invoked  bool      // an INVOKE was ever handed over
+	invokedN int       // INVOKEs handed over so far
 	thaw     time.Time // arrival of the latest INVOKE not seen yet
+	fn       []*fnPayload
 }
 
 func (h *handoff) signal() {
@@ -107,12 +115,13 @@ func (h *handoff) pick() pickup {
 	h.mu.Lock()
 	pk := pickup{events: h.in.borrow(), waiters: h.newWaiters, shutdown: h.shutdownReq, close: h.closeReq}
 	h.newWaiters, h.shutdownReq, h.closeReq = nil, nil, nil
+	pk.fn, h.fnIn = h.fnIn, nil
 	h.mu.Unlock()
 	// After mu: an INVOKE handed over before the events just taken is
 	// taken with them, and mapped first.
 	h.invMu.Lock()
 	pk.invokes, h.invokes = h.invokes, nil
-	pk.invoked = h.invoked > 0
+	pk.invoked, pk.invokedN = h.invoked > 0, h.invoked
 	pk.thaw, h.thawAt = h.thawAt, time.Time{}
 	h.invMu.Unlock()
 	return pk
@@ -183,7 +192,9 @@ func (h *handoff) noteArrivals(events []telemetry.Event) {
 	}
 }
 
-// admits reports whether Enqueue should wait for room. mu must be held.
+// admits reports whether Enqueue may add a batch of need bytes now: the
+// intake has room, or nothing will take it while Enqueue waits (the
+// worker is not running, or is done). mu must be held.
 func (h *handoff) admits(need int64) bool {
 	full := h.in.bytes+need > h.in.max && h.in.bytes > 0
 	return !full || !h.running || h.finished || h.closeReq != nil || h.closing

@@ -23,7 +23,6 @@ type spillFile struct {
 	id, path  string
 	pending   int  // items mapped from it not yet sent, dropped or re-spilled
 	replaying bool // still being re-mapped: not deletable yet
-	lost      bool // some of its items were dropped
 }
 
 // lineage remembers which source events each mapped output came from: per

@@ -56,6 +56,10 @@ type Options struct {
 	// before it is queued (and therefore before anything is spilled).
 	// Default: identity. It must not block and must not keep the slice.
 	Filter func([]telemetry.Event) []telemetry.Event
+	// LocalInputs: a local receiver feeds AcceptOTLP, so SHUTDOWN's final
+	// flush starts no earlier than the plan's Drain (the function's SIGTERM
+	// handler may still send).
+	LocalInputs bool
 }
 
 // knobs are the collaborators and tuning the tests replace; New uses the
@@ -88,6 +92,10 @@ type knobs struct {
 	// FreezeGap: a step of the wall clock longer than this between two of
 	// the worker's readings is a freeze (default 25ms).
 	FreezeGap time.Duration
+	// HangQuiet: the least wall time without progress before a request
+	// that lived through hangInvokes INVOKEs is canceled as hung
+	// (default defaultHangQuiet).
+	HangQuiet time.Duration
 	// Breaker: open after BreakerThreshold consecutive failures (default
 	// 3), for BreakerMinOpen (default 5s) doubling to BreakerMaxOpen
 	// (default 5m) while probes fail.
@@ -127,6 +135,7 @@ func (k *knobs) defaults(buf int64) {
 	k.Margin = orDefault(k.Margin, 100*time.Millisecond)
 	k.AwakeTick = orDefault(k.AwakeTick, 100*time.Millisecond)
 	k.FreezeGap = orDefault(k.FreezeGap, 25*time.Millisecond)
+	k.HangQuiet = orDefault(k.HangQuiet, defaultHangQuiet)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -154,7 +163,9 @@ type Pipeline struct {
 	h   *handoff
 	c   *counters
 	br  *breaker // read by Invoke: no invocation waits while it is open
+	hg  *hangs   // read by Invoke: no invocation waits while an endpoint hangs
 	exp *exporters
+	fnc *fnClients // the function's own data (otlpraw.go)
 	mp  *sdkmetric.MeterProvider
 	// w is owned by the goroutine running Run (or by Close when Run never
 	// ran or has returned).
@@ -194,6 +205,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		h:        &handoff{wake: make(chan struct{}, 1), done: make(chan struct{})},
 		c:        &counters{},
 		br:       newBreaker(k.BreakerThreshold, k.BreakerMinOpen, k.BreakerMaxOpen),
+		hg:       &hangs{log: log},
 	}
 	if p.mode == "" {
 		p.mode = config.FlushAdaptive
@@ -215,13 +227,18 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		}
 	}
 	p.exp = &exporters{}
+	p.fnc = &fnClients{}
 	if !p.disabled {
 		exp, err := newExporters(context.Background(), cfg.OTLP, base)
 		if err != nil {
 			return nil, fmt.Errorf("exporter: %w", err)
 		}
 		p.exp = exp
+		if p.fnc, err = newFnClients(cfg.OTLP, base, exp); err != nil {
+			return nil, fmt.Errorf("exporter: %w", err)
+		}
 	}
+	p.h.fn.max = buf
 
 	sel, cumulative := temporality(cfg.Temporality)
 	reader := sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(sel))
@@ -237,12 +254,13 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 	p.c.inst = inst
 
 	w := &worker{
-		cfg: cfg, log: log, now: k.Now, h: p.h, c: p.c, exp: p.exp,
+		cfg: cfg, log: log, now: k.Now, h: p.h, c: p.c, exp: p.exp, fnc: p.fnc,
 		pol: newPolicy(cfg, p.mode, policy{batchDelay: k.BatchDelay, batchMaxBytes: k.BatchMaxBytes,
 			metricInterval: k.MetricInterval, freezeGap: k.FreezeGap}),
-		snd:  &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
-		mq:   metricQueue{reader: reader, cumulative: cumulative},
-		live: newLineage(nil),
+		snd:        &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
+		mq:         metricQueue{reader: reader, cumulative: cumulative},
+		live:       newLineage(nil),
+		drainLocal: opts.LocalInputs || cfg.ReceiverHTTPPort != 0 || cfg.ReceiverGRPCPort != 0,
 	}
 	w.q.max = buf
 	w.newMapper = func(mp metric.MeterProvider, lin *lineage) (Mapper, error) {
@@ -271,6 +289,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 			now: k.Now, rand: k.Rand, beforeDelete: k.BeforeSpillDelete,
 		}
 	}
+	w.snd.hg, w.snd.hangQuiet = p.hg, k.HangQuiet
 	p.w = w
 	return p, nil
 }
@@ -373,7 +392,8 @@ func countKinds(evs []telemetry.Event) (logs, platform int) {
 // been mapped and what is known has been sent, but never longer than
 // FlushTimeout from runtimeDone's arrival nor past the invocation deadline
 // minus the margin; it does not wait at all while the circuit breaker is
-// open.
+// open, nor while an endpoint hangs (from the first request canceled as
+// hung until one is answered).
 func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	now := p.now()
 	inv := signals.Invocation{RequestID: ev.RequestID, Deadline: ev.Deadline(), InvokedARN: ev.InvokedFunctionARN}
@@ -386,6 +406,7 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	gap := !first && now.Sub(h.lastInvoke) > p.cfg.MaxDataAge
 	h.invoked++
 	h.lastInvoke = now
+	h.lastRequestID = ev.RequestID
 	h.thawAt = now
 	if p.disabled {
 		h.invMu.Unlock()
@@ -399,11 +420,9 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	if !inv.Deadline.IsZero() {
 		budget = inv.Deadline.Add(-p.margin).Sub(now)
 	}
-	wait = wait && budget > 0 && !p.br.blocking(now)
-	// The mapper closes the span of an invocation that is waited for (and
-	// of every invocation in end mode) at its runtimeDone, so that it
-	// leaves with this flush.
-	inv.EndFlush = wait || p.mode == config.FlushEnd
+	wait = wait && budget > 0 && !p.br.blocking(now) && !p.hg.blocking()
+	// The mapper closes every invocation span at its runtimeDone, so a
+	// waited invocation's span leaves with this flush.
 	if p.platform {
 		// Without platform events the invocation would stay open until
 		// SHUTDOWN closed it as an error.
@@ -526,6 +545,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // any more), shuts the exporters down, and logs the totals.
 func (p *Pipeline) Close(ctx context.Context) error {
 	var errs []error
+	incomplete := false // the worker may still be spilling
 	h := p.h
 	h.mu.Lock()
 	if h.running {
@@ -539,6 +559,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		case <-h.done:
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("exporter: close: %w", ctx.Err()))
+			incomplete = true
 		}
 	} else {
 		stopped := h.stopped
@@ -561,9 +582,9 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		}
 	}
 	p.closeOnce.Do(func() {
-		p.closeErr = errors.Join(p.exp.shutdown(ctx), p.mp.Shutdown(ctx))
+		p.closeErr = errors.Join(p.exp.shutdown(ctx), p.fnc.close(), p.mp.Shutdown(ctx))
 		if !p.disabled {
-			p.c.totals(p.log)
+			p.c.totals(p.log, incomplete)
 		}
 	})
 	errs = append(errs, p.closeErr)

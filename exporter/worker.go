@@ -9,7 +9,9 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 
 	"github.com/slipstream-otel/slipstream/config"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
@@ -39,6 +41,11 @@ type worker struct {
 	pol policy
 	snd *sender
 	sp  *spill // nil when spill is disabled
+	fnc *fnClients
+	// fnRes and fnAdd: the attributes enrichment adds to the function's
+	// resources, and the mapper resource they came from (otlpraw.go).
+	fnRes *resource.Resource
+	fnAdd []*commonpb.KeyValue
 
 	m Mapper
 	// newMapper builds a mapper whose outputs are attributed through lin;
@@ -51,10 +58,14 @@ type worker struct {
 	q  queue
 	mq metricQueue
 
+	// drainLocal: SHUTDOWN's flush waits for the plan's Drain (local inputs).
+	drainLocal bool
+
 	waiters []*waiter
 	sd      *shutdownReq // SHUTDOWN waiting for the last reports
 	final   *finalFlush  // SHUTDOWN flushing
 	started bool         // an INVOKE or SHUTDOWN was seen: sending is allowed
+	invokes int          // INVOKEs picked up so far
 	// finished: SHUTDOWN's flush is over and its spill written; nothing is
 	// sent any more (the process is about to exit: Close spills the rest).
 	finished bool
@@ -111,16 +122,18 @@ func (w *worker) run(ctx context.Context) error {
 // step does all the work that is due and returns when it wants to be
 // woken next (zero: only on a signal or a request's result), or stop when
 // Close asked the worker to end. Its phases run in the order of their
-// priority: take what was handed over, map it (INVOKEs first), let Close
-// spill, move SHUTDOWN along, start the flushes invocations wait for,
-// send, then settle what is complete.
+// priority: take what was handed over, cancel the requests that hang,
+// map it (INVOKEs first), let Close spill, move SHUTDOWN along, start the
+// flushes invocations wait for, send, then settle what is complete.
 func (w *worker) step() (next time.Time, stop bool) {
 	w.reap()
 	pk := w.h.pick()
 	w.waiters = append(w.waiters, pk.waiters...)
 	w.clock = w.pol.tick(w.clock, w.now(), pk.thaw)
+	w.watchHangs(pk)
 	w.mapInvokes(pk)
 	w.mapEvents(pk.events, pk.close != nil)
+	w.takeFunction(pk.fn)
 	if pk.close != nil {
 		pk.close.reply <- w.spillAll()
 		return time.Time{}, true
@@ -144,6 +157,16 @@ type wakeAt struct{ t time.Time }
 func (e *wakeAt) at(t time.Time) {
 	if !t.IsZero() && (e.t.IsZero() || t.Before(e.t)) {
 		e.t = t
+	}
+}
+
+// watchHangs has the sender count the INVOKEs picked up against the
+// requests in flight, which cancels those that hang (sender.watch).
+func (w *worker) watchHangs(pk pickup) {
+	n := pk.invokedN - w.invokes
+	w.invokes = pk.invokedN
+	if n > 0 {
+		w.snd.watch(n, w.clock.at)
 	}
 }
 
@@ -217,8 +240,15 @@ func (w *worker) acceptShutdown(sreq *shutdownReq) {
 // then closes what is open and starts the final flush.
 func (w *worker) advanceShutdown(now time.Time, wake *wakeAt) {
 	if sd := w.sd; sd != nil {
-		if w.m.OpenInvocations() > 0 && now.Before(sd.plan.Reports) && sd.ctx.Err() == nil {
-			wake.at(sd.plan.Reports)
+		reports := w.m.OpenInvocations() > 0 && now.Before(sd.plan.Reports)
+		drain := w.drainLocal && now.Before(sd.plan.Drain)
+		if (reports || drain) && sd.ctx.Err() == nil {
+			if reports {
+				wake.at(sd.plan.Reports)
+			}
+			if drain {
+				wake.at(sd.plan.Drain)
+			}
 		} else {
 			w.sd = nil
 			w.shutdown = &spillShutdown{Reason: sd.plan.Reason, At: sd.plan.Received}
@@ -255,7 +285,7 @@ func (w *worker) startWaitedFlushes(now time.Time) {
 	keep := w.waiters[:0]
 	for _, wt := range w.waiters {
 		switch {
-		case wt.ctx.Err() != nil, !wt.flushStarted && w.snd.br.blocking(now):
+		case wt.ctx.Err() != nil, !wt.flushStarted && (w.snd.br.blocking(now) || w.snd.hg.blocking()):
 			close(wt.done)
 			continue
 		case !wt.flushStarted && w.m.RuntimeDone(wt.requestID):
@@ -294,14 +324,14 @@ func (w *worker) sendDue(now time.Time) uint64 {
 }
 
 // settleWaitedFlushes releases the waiting invocations whose flush is
-// complete or cannot complete in time.
+// complete or cannot complete in time (an endpoint hangs).
 func (w *worker) settleWaitedFlushes(now time.Time, wake *wakeAt) {
 	if len(w.waiters) == 0 {
 		return
 	}
 	keep := w.waiters[:0]
 	for _, wt := range w.waiters {
-		if wt.flushStarted && (w.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || w.stuck(now, wt.deadline)) {
+		if wt.flushStarted && (w.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || w.stuck(now, wt.deadline) || w.snd.hg.blocking()) {
 			close(wt.done)
 			continue
 		}
@@ -369,7 +399,7 @@ func (w *worker) flushed(mark, mgen uint64) bool {
 	if len(w.q.spans) > 0 && w.q.spans[0].qseq <= mark || len(w.q.logs) > 0 && w.q.logs[0].qseq <= mark {
 		return false
 	}
-	return w.mq.settled >= mgen
+	return w.mq.settled >= mgen && w.fnFlushed(mark)
 }
 
 // stuck reports whether nothing is in flight and nothing may be sent
@@ -397,6 +427,7 @@ func (w *worker) view(now time.Time, eager uint64) flushView {
 		}
 	}
 	v.busy = [2]bool{w.snd.busy(sigTraces), w.snd.busy(sigLogs)}
+	w.foldFunctionHeads(&v)
 	return v
 }
 
@@ -446,6 +477,9 @@ func (w *worker) pump(now time.Time, eager uint64) {
 		}
 		w.startItems(sig, w.q.take(sig, w.pol.batchMaxBytes))
 	}
+	if !w.pumpFunction(now, eager) {
+		return
+	}
 	if w.snd.busy(sigMetrics) {
 		return
 	}
@@ -453,7 +487,7 @@ func (w *worker) pump(now time.Time, eager uint64) {
 		w.collect(now)
 	}
 	for _, e := range w.mq.dropEmpty() {
-		w.settleMetricsOrigin(e, false)
+		w.settleMetricsOrigin(e)
 	}
 	if len(w.mq.q) == 0 || !w.snd.allow(now) {
 		return

@@ -5,7 +5,7 @@
 // each with the example function in the local Lambda emulator (package
 // emulator, which follows the AWS Extensions and Telemetry API pages)
 // exporting to the OTLP sink, and prints one table of measured costs beside
-// the floor's, with their targets. BENCHMARKS.md holds a measured table and explains every row.
+// the floor's, with their targets. docs/benchmarks.md holds a measured table and explains every row.
 //
 // It reports numbers only: a missed target is printed as MISS and never
 // fails the process (the size budget is checked by `make size`). The process

@@ -44,7 +44,7 @@ func defaultOptions(quick bool) options {
 func main() {
 	quick := flag.Bool("quick", false, "fewer iterations (a rough table in about a minute)")
 	agentLog := flag.String("agent-log", "", "file for the function's and extensions' own output (default: discarded)")
-	only := flag.String("only", "", "comma-separated steps to run (init,ready,post,rss,flood,fn; default all)")
+	only := flag.String("only", "", "comma-separated steps to run (init,ready,post,rss,flood,fn,hang; default all)")
 	agentBin := flag.String("agent-bin", "", "run this agent binary (e.g. an unstripped build for perf) instead of the stripped build; sizes stay those of the stripped build")
 	agentEnv := flag.String("agent-env", "", "comma-separated KEY=value variables added to the environments that run the agent (e.g. SLIPSTREAM_GOGC=200)")
 	tags := flag.String("tags", "grpcnotrace", "build tags for the agent, as for go build -tags (the release build uses grpcnotrace)")

@@ -363,10 +363,16 @@ func TestE2EDelivery(t *testing.T) {
 		}
 		e2eCheckExit(t, r.shutdown(ctx))
 		last := results[len(results)-1]
-		e2eWait(ctx, t, s, "the last invocation's span", e2eHasSpans([]string{last.RequestID}))
-		spans := e2eInvocationSpans(s.Snapshot())[last.RequestID]
+		e2eWait(ctx, t, s, "the last invocation's postRuntime span", func(snap *sink.Snapshot) bool {
+			return len(e2ePostRuntimeSpans(snap)[last.RequestID]) > 0
+		})
+		if n := len(e2eInvocationSpans(s.Snapshot())[last.RequestID]); n != 1 {
+			t.Fatalf("%d spans for the last invocation, want 1", n)
+		}
+		// The report's figures come on the postRuntime span beside the invocation span.
+		spans := e2ePostRuntimeSpans(s.Snapshot())[last.RequestID]
 		if len(spans) != 1 {
-			t.Fatalf("%d spans for the last invocation, want 1", len(spans))
+			t.Fatalf("%d postRuntime spans for the last invocation, want 1", len(spans))
 		}
 		got, ok := spans[0].Attributes["slipstream.billed_duration"]
 		if want := float64(last.BilledDuration.Milliseconds()) / 1000; !ok || fmt.Sprint(got) != fmt.Sprint(want) {

@@ -138,17 +138,6 @@ func (s *Snapshot) Requests() map[Signal]RequestCount { return maps.Clone(s.requ
 // fault or rejected.
 func (s *Snapshot) Arrivals() []Arrival { return slices.Clone(s.arrivals) }
 
-// SpansBy counts the spans received by the value of the attribute key ("" for spans without
-// it). A span received twice counts twice.
-func (s *Snapshot) SpansBy(key string) map[string]int {
-	n := make(map[string]int)
-	for _, sp := range s.spans {
-		v, _ := lookupString(sp.Attributes, []string{key})
-		n[v]++
-	}
-	return n
-}
-
 // LogBodies counts the log records received by body. A record received twice counts twice.
 func (s *Snapshot) LogBodies() map[string]int {
 	n := make(map[string]int)

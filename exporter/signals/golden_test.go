@@ -75,6 +75,10 @@ func scenarios() []scenario {
 		{name: "lmi-overlap", file: "lmi-overlap.json", cfg: lmi("lmi-fn", 2048)},
 		{name: "platform-logs", file: "platform-logs.json", cfg: func(c *config.Config) { c.PlatformLogs = true; c.FaaSTrigger = "http" }},
 		{name: "end-mode", file: "end-mode.json", cfg: func(c *config.Config) { c.Flush = config.FlushEnd }},
+		{name: "proactive-init", file: "proactive-init.json"},
+		{name: "init-error", file: "init-error.json"},
+		{name: "shutdown-timeout", file: "shutdown-timeout.json"},
+		{name: "oom-retracted", file: "oom-retracted.json"},
 	}
 }
 
@@ -198,9 +202,7 @@ func runScenario(t *testing.T, sc scenario) mapped {
 			switch {
 			case s.Invoke != nil:
 				m.Invoke(Invocation{RequestID: s.Invoke.RequestID, InvokedARN: s.Invoke.InvokedARN,
-					TraceHeader: s.Invoke.TraceHeader, Deadline: time.UnixMilli(s.Invoke.DeadlineMs).UTC(),
-					// The exporter waits for every invocation in end mode.
-					EndFlush: cfg.Flush == config.FlushEnd})
+					TraceHeader: s.Invoke.TraceHeader, Deadline: time.UnixMilli(s.Invoke.DeadlineMs).UTC()})
 			case s.Shutdown != nil:
 				out.shutdowns += m.OpenInvocations()
 				m.Shutdown(s.Shutdown.Reason, s.Shutdown.Time)

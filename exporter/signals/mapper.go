@@ -56,10 +56,6 @@ type Invocation struct {
 	Deadline    time.Time
 	InvokedARN  string
 	TraceHeader string
-	// EndFlush: the agent waits for this invocation's runtimeDone and
-	// sends what is known then (end mode, adaptive's end branch): its span
-	// is closed at runtimeDone, as in end mode.
-	EndFlush bool
 }
 
 // Limits that keep memory bounded whatever the input.
@@ -113,10 +109,14 @@ type Mapper struct {
 	// held phases wait for the first invocation's report to learn whether
 	// they delayed it (cold start).
 	heldInit, heldRestore *phase
-	// linkTo is a phase span in its own trace, linked from the next
+	// linkTo are phase spans in their own trace, linked from the next
 	// invocation span.
-	linkTo     trace.SpanContext
-	awaitFirst bool // an on-demand init or a restore happened: the next start is cold by the lifecycle
+	linkTo     []trace.SpanContext
+	awaitFirst bool // an on-demand init or a restore happened: the next start is cold unless it comes after the proactive threshold
+	// threshold is the proactive-initialization threshold: an on-demand
+	// init or a restore that ended longer than this before the next
+	// platform.start did not delay it.
+	threshold time.Duration
 	// awaitSuppressed: a suppressed init (phase invoke, after a reset) ran
 	// before any invocation started: it delays the next one.
 	awaitSuppressed bool
@@ -137,14 +137,26 @@ type Mapper struct {
 type doneTimes struct {
 	start, report time.Time
 	slot          int  // index in doneIDs
+	rd            bool // its runtimeDone was consumed
 	oom           bool // counted as out of memory
+	// guessed: counted as out of memory by the SHUTDOWN guess (reason
+	// failure, neither runtimeDone nor report), which a late runtimeDone or
+	// report may retract.
+	guessed bool
+	// inv is the finished invocation: a late runtimeDone or report after
+	// SHUTDOWN closed it adds its figures in the same trace.
+	inv *invocation
+	// sc and parent are the invocation span's context and remote parent,
+	// for the function's own data that arrives late (FunctionParent).
+	sc, parent trace.SpanContext
 }
 
-// recentEvent identifies an init, restore or logsDropped event.
+// recentEvent identifies an init, restore, extension or logsDropped event.
 type recentEvent struct {
 	typ    telemetry.Type
 	t      time.Time
-	n1, n2 int64 // logsDropped counts
+	n1, n2 int64  // logsDropped counts
+	name   string // extension name
 }
 
 // invocation is the state of one request ID between its first sighting
@@ -165,6 +177,7 @@ type invocation struct {
 	parent   trace.SpanContext
 	scFrom   int // 0 none, 1 INVOKE header, 2 platform.start
 	drop     bool
+	pinned   bool // the function's data was nested under sc: keep its span ID
 	logCtx   context.Context
 	coldLife bool // first start after an on-demand init / restore
 	// suppressed: a suppressed init (phase invoke) ran inside this
@@ -179,8 +192,9 @@ type invocation struct {
 	counted    bool // outcome counters recorded
 	oom        bool
 	oomCounted bool
-	spanSent   bool // span emitted at runtimeDone (end mode)
-	endFlush   bool // Invocation.EndFlush: span at runtimeDone
+	oomGuessed bool      // oomCounted by the SHUTDOWN guess
+	spanSent   bool      // the invocation span was emitted
+	spanEnd    time.Time // its end
 }
 
 // NewMapper returns a Mapper for the options.
@@ -223,6 +237,10 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 	}
 	m.price, m.priced = lookupPrice(o.Config.Region, m.ri.arch, o.Config.PriceGBSecond, o.Config.PriceRequest)
 	m.initType = telemetry.InitType(o.Config.InitType)
+	m.threshold = o.Config.ProactiveInitThreshold
+	if m.threshold <= 0 {
+		m.threshold = config.DefaultProactiveInitThreshold
+	}
 	return m, nil
 }
 
@@ -269,10 +287,11 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 		if inv, ok := m.open[r.RequestID]; ok {
 			return inv.rd != nil
 		}
-		// A finished invocation gets no other runtimeDone: a retried
-		// asynchronous invocation (same request ID) starts again first.
-		_, ok := m.done[r.RequestID]
-		return ok
+		// A finished invocation gets no other runtimeDone (a retried
+		// asynchronous invocation, same request ID, starts again first),
+		// except one SHUTDOWN closed before its runtimeDone came.
+		d, ok := m.done[r.RequestID]
+		return ok && (d.rd || !d.report.IsZero())
 	case *telemetry.Report:
 		if _, ok := m.open[r.RequestID]; ok {
 			return false
@@ -284,6 +303,8 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time})
 	case *telemetry.LogsDropped:
 		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time, n1: r.DroppedRecords, n2: r.DroppedBytes})
+	case *telemetry.Extension:
+		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time, name: r.Name})
 	}
 	return false
 }
@@ -293,7 +314,7 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 func (m *Mapper) seenRecently(e recentEvent) bool {
 	for i := range m.recent {
 		r := &m.recent[i]
-		if r.typ == e.typ && r.t.Equal(e.t) && r.n1 == e.n1 && r.n2 == e.n2 {
+		if r.typ == e.typ && r.t.Equal(e.t) && r.n1 == e.n1 && r.n2 == e.n2 && r.name == e.name {
 			return true
 		}
 	}
@@ -313,9 +334,6 @@ func (m *Mapper) Invoke(inv Invocation) {
 		in.invokedAt = m.now()
 	}
 	in.deadline = inv.Deadline
-	if inv.EndFlush {
-		in.endFlush = true
-	}
 	if inv.InvokedARN != "" {
 		in.invokedARN = inv.InvokedARN
 	}
@@ -374,6 +392,8 @@ func (m *Mapper) Consume(ev telemetry.Event) {
 		m.consumeRestoreReport(ev, r)
 	case *telemetry.LogsDropped:
 		m.inst.logsDropped(r)
+	case *telemetry.Extension:
+		m.consumeExtension(r)
 	}
 	if m.cfg.PlatformLogs && ev.Record != nil && after {
 		m.platformLog(ev)
@@ -415,11 +435,14 @@ func (m *Mapper) ConsumeContext(ev telemetry.Event) {
 
 // Shutdown closes what is still open when the environment shuts down:
 // pending multi-line log records are emitted; an invocation whose
-// runtimeDone was seen is closed at that time with its status; any other
-// open invocation is closed at `at` with status Error and error.type =
-// reason, and counts as out of memory when reason is "failure". Held init
-// and restore spans are emitted. Consume may still be called afterwards
-// (late reports).
+// runtimeDone was seen (its span is out) only waits no longer for its
+// report; any other open invocation is closed at `at` with status Error
+// and error.type = reason, counts as a timeout when reason is "timeout"
+// (an error otherwise), and as out of memory when reason is "failure".
+// Held init and restore spans are emitted. Consume may still be called
+// afterwards: a late runtimeDone or report adds its figures, in a
+// postRuntime span and the metrics, and retracts an out-of-memory guess it
+// contradicts.
 func (m *Mapper) Shutdown(reason string, at time.Time) {
 	m.FlushLogs()
 	invs := make([]*invocation, 0, len(m.open))
@@ -431,7 +454,7 @@ func (m *Mapper) Shutdown(reason string, at time.Time) {
 	for _, inv := range invs {
 		m.closeAtShutdown(inv, reason, failure, at)
 	}
-	m.flushPhases()
+	m.flushPhases(at)
 }
 
 // FlushLogs emits the pending multi-line log records now (they are
@@ -487,7 +510,7 @@ func (m *Mapper) forget(inv *invocation) {
 			delete(m.done, old)
 		}
 	}
-	d := doneTimes{report: inv.repTime, slot: m.doneNext, oom: inv.oomCounted}
+	d := doneTimes{report: inv.repTime, slot: m.doneNext, rd: inv.rd != nil, oom: inv.oomCounted, guessed: inv.oomGuessed, inv: inv, sc: inv.sc, parent: inv.parent}
 	if inv.started {
 		d.start = inv.start
 	}
@@ -538,6 +561,11 @@ func (m *Mapper) assignSpanContext(inv *invocation, tr *telemetry.Tracing, heade
 		traceID = m.newTraceID()
 	}
 	sid, ok := parseSpanID(spanID)
+	if inv.pinned && inv.sc.IsValid() && inv.sc.TraceID() == traceID {
+		// The function's data was already nested under this ID (see
+		// FunctionParent): platform.start's spanId no longer replaces it.
+		sid, ok = inv.sc.SpanID(), true
+	}
 	if !ok {
 		if inv.sc.IsValid() && inv.sc.TraceID() == traceID {
 			sid = inv.sc.SpanID() // keep the ID logs may already carry
@@ -582,8 +610,10 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	// A phase that is still pending finished before this start.
 	m.finishPhaseAtStart()
 	if m.awaitFirst {
-		inv.coldLife = true
 		m.awaitFirst = false
+		if !m.proactive(ev.Time) {
+			inv.coldLife = true
+		}
 	}
 	if m.awaitSuppressed {
 		inv.suppressed = true
@@ -595,6 +625,12 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 }
 
 func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone) {
+	if _, open := m.open[r.RequestID]; !open {
+		if d, ok := m.done[r.RequestID]; ok {
+			m.lateRuntimeDone(r, d)
+			return
+		}
+	}
 	inv := m.get(r.RequestID)
 	m.ensureSpanContext(inv)
 	inv.rd = r
@@ -610,12 +646,10 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 	if strings.Contains(r.ErrorType, "OutOfMemory") {
 		m.markOOM(inv)
 	}
-	if inv.endFlush && !inv.spanSent {
-		// The agent waits for this invocation (end mode, adaptive's end
-		// branch): its span leaves at runtimeDone; the report's figures
-		// follow as metrics (and the post-runtime span) later.
-		m.emitInvocation(inv, nil, time.Time{}, "", ev.Time)
-		inv.spanSent = true
+	if !inv.spanSent {
+		// Every invocation span ends at runtimeDone, whatever the flush
+		// mode: the report's figures follow on the postRuntime span.
+		m.emitInvocation(inv, nil, "", ev.Time)
 	}
 }
 
@@ -623,14 +657,7 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	m.FlushLogs()
 	if _, open := m.open[r.RequestID]; !open {
 		if d, ok := m.done[r.RequestID]; ok && d.report.IsZero() {
-			// Closed at SHUTDOWN before its report came: the span and the
-			// outcome are out; only the report's figures remain.
-			m.recordReportFigures(r, nil)
-			if isOOM(r) && !d.oom {
-				m.inst.outOfMemory.Add(context.Background(), 1)
-			}
-			d.report, d.oom = ev.Time, true
-			m.done[r.RequestID] = d
+			m.lateReport(ev, r, d)
 			return
 		}
 	}
@@ -649,131 +676,10 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	if inv.spanSent {
 		m.emitPostRuntime(inv, r)
 	} else {
-		m.emitInvocation(inv, r, ev.Time, "", ev.Time)
+		// No runtimeDone (Lambda Managed Instances send none): the span
+		// ends at the report and carries its figures.
+		m.emitInvocation(inv, r, "", ev.Time)
 	}
 	inv.repTime = ev.Time
-	m.forget(inv)
-}
-
-// recordReportFigures records the metrics that only platform.report
-// carries; inv (nil for a report that came after its invocation was
-// closed) gives the runtimeDone for the post-runtime duration.
-func (m *Mapper) recordReportFigures(r *telemetry.Report, inv *invocation) {
-	met := &r.Metrics
-	if met.BilledDurationMs != nil {
-		m.inst.billedDuration.Record(context.Background(), float64(*met.BilledDurationMs)/1000)
-	}
-	if met.MaxMemoryUsedMB != nil {
-		m.inst.memUsage.Record(context.Background(), *met.MaxMemoryUsedMB<<20)
-		if met.MemorySizeMB != nil && *met.MemorySizeMB > 0 {
-			m.inst.memUtilization.Record(context.Background(), float64(*met.MaxMemoryUsedMB)/float64(*met.MemorySizeMB))
-		}
-	}
-	if inv != nil && inv.rd != nil && inv.rd.Metrics != nil {
-		if d := met.DurationMs - inv.rd.Metrics.DurationMs; d >= 0 {
-			m.inst.postRuntime.Record(context.Background(), d/1000)
-		}
-	}
-	if met.InitDurationMs != nil && !m.initDurDone {
-		m.inst.initDuration.Record(context.Background(), *met.InitDurationMs/1000)
-	}
-	if met.RestoreDurationMs != nil && !m.restDurDone {
-		m.inst.restoreDuration.Record(context.Background(), *met.RestoreDurationMs/1000)
-	}
-	if c, ok := m.estimatedCost(r); ok {
-		m.inst.estimatedCost.Add(context.Background(), c)
-	}
-}
-
-// isOOM applies the out-of-memory rule to a report: errorType names
-// OutOfMemory, or the memory used reached the memory size with a
-// non-success status.
-func isOOM(r *telemetry.Report) bool {
-	if strings.Contains(r.ErrorType, "OutOfMemory") {
-		return true
-	}
-	met := &r.Metrics
-	return r.Status != telemetry.StatusSuccess && r.Status != "" &&
-		met.MaxMemoryUsedMB != nil && met.MemorySizeMB != nil && *met.MaxMemoryUsedMB >= *met.MemorySizeMB
-}
-
-func (m *Mapper) markOOM(inv *invocation) {
-	inv.oom = true
-	if !inv.oomCounted {
-		inv.oomCounted = true
-		m.inst.outOfMemory.Add(context.Background(), 1)
-	}
-}
-
-// recordOutcome counts an invocation once: successful, error or timeout.
-func (m *Mapper) recordOutcome(inv *invocation, st telemetry.Status, errorType string) {
-	if inv.counted {
-		return
-	}
-	inv.counted = true
-	switch st {
-	case telemetry.StatusSuccess, "":
-		m.inst.invocations.Add(context.Background(), 1)
-	case telemetry.StatusTimeout:
-		m.inst.timeouts.Add(context.Background(), 1)
-	default:
-		m.inst.countError(errorTypeOf(st, errorType))
-	}
-}
-
-func errorTypeOf(st telemetry.Status, errorType string) string {
-	if errorType != "" {
-		return errorType
-	}
-	return string(st)
-}
-
-func (m *Mapper) recordResponseSpans(spans []telemetry.Span) {
-	for i := range spans {
-		switch spans[i].Name {
-		case "responseLatency":
-			m.inst.responseLatency.Record(context.Background(), spans[i].DurationMs/1000)
-		case "responseDuration":
-			m.inst.responseDuration.Record(context.Background(), spans[i].DurationMs/1000)
-		}
-	}
-}
-
-// estimatedCost is the on-demand cost of the reported invocation, when the
-// pricing model is the standard one.
-func (m *Mapper) estimatedCost(r *telemetry.Report) (float64, bool) {
-	met := &r.Metrics
-	if !m.priced || m.lmi || met.BilledDurationMs == nil || met.MemorySizeMB == nil {
-		return 0, false
-	}
-	if m.initType == telemetry.InitProvisionedConcurrency || m.initType == telemetry.InitLambdaManagedInstances {
-		return 0, false
-	}
-	if (m.restored || met.RestoreDurationMs != nil) &&
-		(strings.HasPrefix(m.runtimeName, "python") || strings.HasPrefix(m.runtimeName, "dotnet")) {
-		return 0, false // SnapStart for Python and .NET bills caching and restore separately
-	}
-	return m.price.cost(*met.BilledDurationMs, *met.MemorySizeMB), true
-}
-
-// closeAtShutdown closes one invocation still open at SHUTDOWN.
-func (m *Mapper) closeAtShutdown(inv *invocation, reason string, failure bool, at time.Time) {
-	m.ensureSpanContext(inv)
-	if inv.rd != nil {
-		// Finished; only its report is missing.
-		if !inv.spanSent {
-			m.emitInvocation(inv, nil, time.Time{}, "", inv.rdTime)
-		}
-		m.forget(inv)
-		return
-	}
-	if failure {
-		m.markOOM(inv)
-	}
-	if !inv.counted {
-		inv.counted = true
-		m.inst.countError(reason)
-	}
-	m.emitInvocation(inv, nil, time.Time{}, reason, at)
 	m.forget(inv)
 }

@@ -69,8 +69,8 @@ func TestInvocationLifecycleAPI(t *testing.T) {
 	if !m.RuntimeDone(id) || m.OpenInvocations() != 0 {
 		t.Fatalf("after report: open %d, runtimeDone %v", m.OpenInvocations(), m.RuntimeDone(id))
 	}
-	if len(spans) != 1 {
-		t.Fatalf("got %d spans, want 1", len(spans))
+	if len(spans) != 2 || spans[1].Name() != spanPostRuntime {
+		t.Fatalf("got %d spans, want the invocation span and postRuntime", len(spans))
 	}
 	s := spans[0]
 	if got := s.SpanContext().TraceID().String(); got != "5759e988bd862e3fe1be46a994272793" {
@@ -82,8 +82,11 @@ func TestInvocationLifecycleAPI(t *testing.T) {
 	if v, _ := attrOf(s, "cloud.resource_id"); v.AsString() != "arn:aws:lambda:us-east-1:123456789012:function:f:4" {
 		t.Errorf("cloud.resource_id = %q", v.AsString())
 	}
-	if !s.StartTime().Equal(at(0)) || !s.EndTime().Equal(at(12)) {
-		t.Errorf("span %v..%v, want start..report", s.StartTime(), s.EndTime())
+	if !s.StartTime().Equal(at(0)) || !s.EndTime().Equal(at(10)) {
+		t.Errorf("span %v..%v, want start..runtimeDone", s.StartTime(), s.EndTime())
+	}
+	if pr := spans[1]; pr.Parent().SpanID() != s.Parent().SpanID() || pr.SpanContext().TraceID() != s.SpanContext().TraceID() {
+		t.Errorf("postRuntime: parent %v, want the invocation span's parent %v, in its trace", pr.Parent().SpanID(), s.Parent().SpanID())
 	}
 	if m.RuntimeDone("never-seen") {
 		t.Error("RuntimeDone of an unknown request ID")

@@ -24,6 +24,19 @@ var sizeBuckets = []float64{0, 1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 <<
 // ratioBuckets are for memory utilization (fraction of configured memory).
 var ratioBuckets = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1}
 
+// Values of attrPrewarm: why an init was not a cold start.
+const (
+	prewarmProvisioned = "provisioned_concurrency" // initializationType provisioned-concurrency
+	prewarmProactive   = "proactive"               // on-demand, ended long before the first invocation
+)
+
+// Values of attrInitPhase on metricInitErrors besides the init phases
+// (init, invoke): what failed.
+const (
+	failedRestore   = "restore"
+	failedExtension = "extension"
+)
+
 // Dropped-log reason classes (attribute slipstream.logs_dropped.reason).
 const (
 	dropSlowConsumer = "slow_consumer" // the subscriber did not keep up
@@ -64,6 +77,17 @@ const (
 	metricResponseDuration = "slipstream.response_duration"
 	metricResponseSize     = "slipstream.response_size"
 	metricMemUtilization   = "slipstream.memory_utilization"
+	// metricPrewarmInits counts inits that ran ahead of demand and are not
+	// cold starts, by attrPrewarm.
+	metricPrewarmInits = "slipstream.prewarm_inits"
+	// metricInitErrors counts failed or timed-out inits and restores and
+	// failed extensions, by attrInitPhase and error.type.
+	metricInitErrors = "slipstream.init_errors"
+	// metricOOMRetracted counts out-of-memory guesses made at SHUTDOWN that a
+	// later runtimeDone or report contradicted, in metricOutOfMemory's unit.
+	// Not slipstream.out_of_memory_invocations.retracted, which would make one
+	// metric's name the namespace of another.
+	metricOOMRetracted = "slipstream.out_of_memory_retractions"
 
 	attrDropReason = "slipstream.logs_dropped.reason"
 	attrTrigger    = "faas.trigger"
@@ -96,15 +120,17 @@ func (f faasIntHistogram) Record(ctx context.Context, v int64) { f.h.Record(ctx,
 
 // instruments are the mapper's metric instruments. Data points carry no
 // per-invocation attributes: faas.trigger on the faas.* metrics, error.type
-// on faas.errors and the reason class on the dropped-log counters.
+// on faas.errors, the reason on the prewarm and dropped-log counters, and
+// the phase and error.type on the init error counter.
 type instruments struct {
-	invocations, timeouts, coldstarts    faasCounter
-	invokeDuration, initDuration         faasHistogram
-	memUsage                             faasIntHistogram
-	errors                               metric.Int64Counter // with error.type, see countError
-	outOfMemory                          metric.Int64Counter
-	logsDroppedRecords, logsDroppedBytes metric.Int64Counter
-	estimatedCost                        metric.Float64Counter
+	invocations, timeouts, coldstarts      faasCounter
+	invokeDuration, initDuration           faasHistogram
+	memUsage                               faasIntHistogram
+	errors                                 metric.Int64Counter // with error.type, see countError
+	outOfMemory                            metric.Int64Counter
+	prewarmInits, initErrors, oomRetracted metric.Int64Counter
+	logsDroppedRecords, logsDroppedBytes   metric.Int64Counter
+	estimatedCost                          metric.Float64Counter
 
 	billedDuration, postRuntime, restoreDuration metric.Float64Histogram
 	responseLatency, responseDuration            metric.Float64Histogram
@@ -114,10 +140,15 @@ type instruments struct {
 	// trigger is the faas.trigger value; errOpts caches the attribute
 	// option of each error.type seen, so counting an error does not
 	// allocate.
-	trigger  string
-	errOpts  map[string]metric.AddOption
-	dropOpts map[string]metric.AddOption
+	trigger     string
+	errOpts     map[string]metric.AddOption
+	dropOpts    map[string]metric.AddOption
+	prewarmOpts map[string]metric.AddOption
+	initErrOpts map[initErrKey]metric.AddOption
 }
+
+// initErrKey is the attribute set of one metricInitErrors data point.
+type initErrKey struct{ phase, errorType string }
 
 // init creates the instruments on m; trigger is the faas.trigger value.
 func (in *instruments) init(m metric.Meter, trigger string) error {
@@ -144,6 +175,9 @@ func (in *instruments) init(m metric.Meter, trigger string) error {
 	in.timeouts = faasCounter{counter("faas.timeouts", "{timeout}", "Number of invocation timeouts."), trig}
 	in.coldstarts = faasCounter{counter("faas.coldstarts", "{coldstart}", "Number of invocation cold starts."), trig}
 	in.outOfMemory = counter(metricOutOfMemory, "{invocation}", "Number of invocations that ran out of memory.")
+	in.prewarmInits = counter(metricPrewarmInits, "{init}", "Inits that ran ahead of demand and delayed no invocation (not cold starts), by reason.")
+	in.initErrors = counter(metricInitErrors, "{error}", "Failed or timed-out inits and restores, and failed extensions, by phase and error.type.")
+	in.oomRetracted = counter(metricOOMRetracted, "{invocation}", "Out-of-memory guesses made at SHUTDOWN that a later runtimeDone or report contradicted: subtract from "+metricOutOfMemory+".")
 	in.logsDroppedRecords = counter(metricDroppedRecords, "{record}", "Telemetry records the platform dropped, by reason class.")
 	in.logsDroppedBytes = counter(metricDroppedSize, "By", "Telemetry bytes the platform dropped, by reason class.")
 	var err error
@@ -167,7 +201,37 @@ func (in *instruments) init(m metric.Meter, trigger string) error {
 	}
 	in.errOpts = make(map[string]metric.AddOption)
 	in.dropOpts = make(map[string]metric.AddOption)
+	in.prewarmOpts = make(map[string]metric.AddOption)
+	in.initErrOpts = make(map[initErrKey]metric.AddOption)
 	return nil
+}
+
+// countPrewarm counts an init that ran ahead of demand.
+func (in *instruments) countPrewarm(reason string) {
+	opt, ok := in.prewarmOpts[reason]
+	if !ok {
+		opt = metric.WithAttributeSet(attribute.NewSet(attrPrewarm.String(reason)))
+		in.prewarmOpts[reason] = opt
+	}
+	in.prewarmInits.Add(context.Background(), 1, opt)
+}
+
+// countInitError counts a failed init, restore or extension; error.type
+// values are bounded as on faas.errors.
+func (in *instruments) countInitError(phase, errorType string) {
+	k := initErrKey{phase, errorType}
+	opt, ok := in.initErrOpts[k]
+	if !ok {
+		if len(in.initErrOpts) >= maxErrorTypes {
+			k.errorType = "_OTHER"
+			opt, ok = in.initErrOpts[k]
+		}
+		if !ok {
+			opt = metric.WithAttributeSet(attribute.NewSet(attrInitPhase.String(k.phase), attrErrorType.String(k.errorType)))
+			in.initErrOpts[k] = opt
+		}
+	}
+	in.initErrors.Add(context.Background(), 1, opt)
 }
 
 // maxErrorTypes bounds the distinct error.type values on faas.errors.
