@@ -14,6 +14,18 @@
 // Usage:
 //
 //	go run ./cmd/slipstream-bench [-quick] [-only steps] [-tags tags] [-agent-log file] [-agent-bin file] [-agent-env K=V,...]
+//	go run ./cmd/slipstream-bench -only instr [-instr-inv n] [-valgrind cachegrind|callgrind] [-valgrind-out dir]
+//
+// The instr step, run only when named, gives load-independent counts for
+// a shared machine: it runs the floor and the agent in two environments
+// of 10 and 10+n (default 200) invocations each, under valgrind for the
+// instructions executed, and natively under perf stat for the system
+// calls, futex calls and context switches, and prints the difference
+// divided by n, the cost of one invocation. -valgrind callgrind with
+// -valgrind-out and -agent-bin (an unstripped build) keeps files for
+// callgrind_annotate, per function. The leak step compares file
+// descriptors, threads and anonymous memory after 300 and 3,000
+// invocations, and goroutines and live heap with -tags grpcnotrace,profile.
 //
 // Concurrency: the steps run one after another on the main goroutine, one
 // execution environment at a time, so that runs do not compete with each
