@@ -46,7 +46,8 @@ type BatchStats struct {
 // as a whole is not a batch. The returned events do not retain body.
 // DecodeBatch is safe for concurrent use.
 func DecodeBatch(body []byte) ([]Event, BatchStats, error) {
-	if !validJSON(body) {
+	n, ok := validCount(body)
+	if !ok {
 		return nil, BatchStats{}, ErrInvalidJSON
 	}
 	open := skipWS(body, 0)
@@ -54,12 +55,6 @@ func DecodeBatch(body []byte) ([]Event, BatchStats, error) {
 		return nil, BatchStats{}, fmt.Errorf("%w: got %s", ErrNotArray, jsonKind(body[open]))
 	}
 
-	n := 0
-	for it := newArrayIter(body, open); ; n++ {
-		if _, ok := it.next(); !ok {
-			break
-		}
-	}
 	events := make([]Event, n)
 	var st BatchStats
 	it := newArrayIter(body, open)

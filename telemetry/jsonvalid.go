@@ -10,6 +10,14 @@ package telemetry
 // measures it beside json.Valid, and FuzzValidJSON holds the two answers
 // equal.
 func validJSON(b []byte) bool {
+	_, ok := validCount(b)
+	return ok
+}
+
+// validCount is validJSON that also returns, when b is an array, the
+// number of its elements (0 for any other value), so that DecodeBatch
+// needs no pass of its own to count the events.
+func validCount(b []byte) (elems int, ok bool) {
 	// stack holds '{' or '[' per open container; the first levels need no
 	// allocation.
 	var buf [32]byte
@@ -18,12 +26,12 @@ func validJSON(b []byte) bool {
 	for {
 		// A value starts at b[i].
 		if i >= len(b) {
-			return false
+			return 0, false
 		}
 		switch c := b[i]; {
 		case c == '{':
 			if len(stack) == maxNestingDepth {
-				return false
+				return 0, false
 			}
 			stack = append(stack, '{')
 			i = skipWS(b, i+1)
@@ -34,12 +42,12 @@ func validJSON(b []byte) bool {
 			}
 			var ok bool
 			if i, ok = validMember(b, i); !ok {
-				return false
+				return 0, false
 			}
 			continue
 		case c == '[':
 			if len(stack) == maxNestingDepth {
-				return false
+				return 0, false
 			}
 			stack = append(stack, '[')
 			i = skipWS(b, i+1)
@@ -52,39 +60,42 @@ func validJSON(b []byte) bool {
 		case c == '"':
 			var ok bool
 			if i, ok = validString(b, i); !ok {
-				return false
+				return 0, false
 			}
 		case c == 't':
 			if !hasLiteral(b, i, "true") {
-				return false
+				return 0, false
 			}
 			i += 4
 		case c == 'f':
 			if !hasLiteral(b, i, "false") {
-				return false
+				return 0, false
 			}
 			i += 5
 		case c == 'n':
 			if !hasLiteral(b, i, "null") {
-				return false
+				return 0, false
 			}
 			i += 4
 		case c == '-' || '0' <= c && c <= '9':
 			var ok bool
 			if i, ok = validNumber(b, i); !ok {
-				return false
+				return 0, false
 			}
 		default:
-			return false
+			return 0, false
 		}
 		// A value ended at b[i]: close containers until one continues.
 		for {
+			if len(stack) == 1 && stack[0] == '[' {
+				elems++ // an element of the top-level array
+			}
 			i = skipWS(b, i)
 			if len(stack) == 0 {
-				return i == len(b)
+				return elems, i == len(b)
 			}
 			if i >= len(b) {
-				return false
+				return 0, false
 			}
 			top, c := stack[len(stack)-1], b[i]
 			if c == ',' {
@@ -92,7 +103,7 @@ func validJSON(b []byte) bool {
 				if top == '{' {
 					var ok bool
 					if i, ok = validMember(b, i); !ok {
-						return false
+						return 0, false
 					}
 				}
 				break
@@ -102,7 +113,7 @@ func validJSON(b []byte) bool {
 				i++
 				continue
 			}
-			return false
+			return 0, false
 		}
 	}
 }

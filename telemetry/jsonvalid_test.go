@@ -51,6 +51,22 @@ func TestValidJSON(t *testing.T) {
 		{"nesting at the limit is valid", strings.Repeat("[", maxNestingDepth) + strings.Repeat("]", maxNestingDepth)},
 		{"nesting beyond the limit is not", strings.Repeat("[", maxNestingDepth+1) + strings.Repeat("]", maxNestingDepth+1)},
 	}
+	counts := []struct {
+		name string
+		in   string
+		want int
+	}{
+		{"an empty array has no elements", " [ ] ", 0},
+		{"nested containers count once", `[{"a":[1,2]},[[]],"x",3,{}]`, 5},
+		{"an object is no array", `{"a":[1,2,3]}`, 0},
+	}
+	for _, tt := range counts {
+		t.Run(tt.name, func(t *testing.T) {
+			if n, ok := validCount([]byte(tt.in)); !ok || n != tt.want {
+				t.Errorf("validCount(%q) = %d, %v; want %d, true", tt.in, n, ok, tt.want)
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, want := validJSON([]byte(tt.in)), json.Valid([]byte(tt.in))
@@ -77,6 +93,21 @@ func FuzzValidJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if got, want := validJSON(b), json.Valid(b); got != want {
 			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", b, got, want)
+		}
+		n, ok := validCount(b)
+		if !ok {
+			return
+		}
+		want := 0
+		if open := skipWS(b, 0); b[open] == '[' {
+			for it := newArrayIter(b, open); ; want++ {
+				if _, ok := it.next(); !ok {
+					break
+				}
+			}
+		}
+		if n != want {
+			t.Fatalf("validCount(%q) = %d elements, the array has %d", b, n, want)
 		}
 	})
 }
