@@ -11,10 +11,11 @@ import (
 type Config struct {
 	// Disabled: SLIPSTREAM_DISABLED (bool, default false). When true the
 	// agent registers and follows the lifecycle but neither subscribes to
-	// telemetry nor exports.
+	// telemetry nor exports. An invalid value counts as true (with a
+	// Problem): this switch decides whether data leaves at all.
 	Disabled bool
-	// ExportEnabled is false when Disabled is set or when a setting was
-	// invalid (see Problems): the agent then keeps the lifecycle, exports
+	// ExportEnabled is false when Disabled is set or when every signal is
+	// off (see Signal.Off): the agent then keeps the lifecycle, exports
 	// nothing. Derived, not read from a variable.
 	ExportEnabled bool
 	// LogLevel: SLIPSTREAM_LOG_LEVEL (debug|info|warn|error, default info).
@@ -43,16 +44,21 @@ type Config struct {
 
 	// Telemetry API subscription.
 	// TelemetryTypes: SLIPSTREAM_TELEMETRY_TYPES (comma list of
-	// platform,function,extension; default all three).
+	// platform,function,extension; default all three). A list with unknown
+	// items keeps its known ones (platform when none is known): a typo
+	// never widens what is exported.
 	TelemetryTypes []string
 	// TelemetryMaxItems: SLIPSTREAM_TELEMETRY_MAX_ITEMS (1000..10000, default 1000).
 	TelemetryMaxItems int
 	// TelemetryMaxBytes: SLIPSTREAM_TELEMETRY_MAX_BYTES (262144..1048576, default
 	// 1048576: fewer, larger deliveries keep up with a log flood).
 	TelemetryMaxBytes int
-	// TelemetryTimeoutMs: SLIPSTREAM_TELEMETRY_TIMEOUT_MS (25..30000, default 25).
+	// TelemetryTimeoutMs: SLIPSTREAM_TELEMETRY_TIMEOUT_MS (duration 25ms..30s,
+	// default 25: a bare integer is milliseconds), in milliseconds.
 	TelemetryTimeoutMs int
-	// ListenerPort: SLIPSTREAM_LISTENER_PORT (1..65535 except 9001, default 4243).
+	// ListenerPort: SLIPSTREAM_LISTENER_PORT (0..65535 except 9001, default
+	// 4243). 0 binds a free port chosen by the system; the subscription
+	// names the port actually bound.
 	ListenerPort int
 
 	// Resource.
@@ -81,6 +87,13 @@ type Config struct {
 	// PlatformLogs: SLIPSTREAM_PLATFORM_LOGS (bool, default false): platform
 	// events also become log records.
 	PlatformLogs bool
+	// ProactiveInitThreshold: SLIPSTREAM_PROACTIVE_INIT_THRESHOLD (duration
+	// 1s..1h, default DefaultProactiveInitThreshold, 10s). An on-demand
+	// init (or a restore) whose end comes longer than this before the first
+	// platform.start did not delay that invocation: Lambda initialised the
+	// environment ahead of demand (proactive initialization), so the
+	// invocation is not a cold start.
+	ProactiveInitThreshold time.Duration
 	// Temporality: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, or
 	// SLIPSTREAM_OTLP_METRICS_TEMPORALITY_PREFERENCE when OTLP.Source is
 	// SLIPSTREAM_OTLP (cumulative|delta|lowmemory, default cumulative).
@@ -91,8 +104,8 @@ type Config struct {
 	PriceRequest  float64
 
 	// Delivery.
-	// Durations are Go durations (time.ParseDuration: 500ms, 2s, 15m).
-	// Byte sizes are integers with an optional B, KiB, MiB or GiB suffix.
+	// Durations are Go durations (time.ParseDuration: 500ms, 2s, 15m) or
+	// bare integers meaning milliseconds (500). Byte sizes are integers with an optional B, KiB, MiB or GiB suffix.
 	// Flush: SLIPSTREAM_FLUSH (adaptive|async|end|periodic,<duration>,
 	// duration 100ms..24h, default adaptive).
 	Flush FlushMode
@@ -133,14 +146,24 @@ type Config struct {
 	// filled in by Load).
 	MemoryLimit int64
 
-	// Problems lists every invalid setting found, one line each naming the
-	// variable and the accepted values. Non-empty means ExportEnabled is false.
+	// Problems lists every invalid SLIPSTREAM_* setting found (logged at
+	// ERROR), one line each naming the variable, its value, the accepted
+	// values and the consequence: a tuning setting falls back to its
+	// default; a setting that decides where data goes or who can read it
+	// (endpoint, headers, protocol, TLS) switches off the signals it
+	// applies to; an invalid SLIPSTREAM_DISABLED switches export off.
 	Problems []string
-	// Warnings lists values Slipstream cannot honour and ignored (the
-	// default applies), one line each: OTEL_EXPORTER_OTLP_* values, malformed
-	// OTEL_RESOURCE_ATTRIBUTES pairs, an unreadable Lambda memory size.
-	// Warnings never switch export off.
+	// Warnings lists what Slipstream cannot honour or suspects (logged at
+	// WARN), one line each naming the variable: OTEL_* values (ignored, or
+	// the signal off for an unusable endpoint, headers or TLS setting),
+	// malformed OTEL_RESOURCE_ATTRIBUTES pairs, an unreadable Lambda memory
+	// size, an unknown _EXPORTER value, an unknown SLIPSTREAM_* name
+	// (LoadEnviron), an OTEL_* endpoint ignored because SLIPSTREAM_OTLP_*
+	// variables are set while some signal keeps the default endpoint.
 	Warnings []string
+	// Notices lists facts worth one INFO line: an OTEL_* endpoint ignored
+	// because the SLIPSTREAM_OTLP_* variables give every signal its own.
+	Notices []string
 }
 
 // FlushMode is the SLIPSTREAM_FLUSH policy.
@@ -176,14 +199,31 @@ type OTLP struct {
 // Signal is the exporter setting of one signal after applying the
 // per-signal > base > default precedence.
 type Signal struct {
+	// Off names the variable that switched this signal's export off, empty
+	// when the signal is exported (the zero Signal is exported). Set by
+	// SLIPSTREAM_TRACES_EXPORTER, SLIPSTREAM_METRICS_EXPORTER,
+	// SLIPSTREAM_LOGS_EXPORTER (otlp|none, default otlp; another value
+	// gives a Warning and otlp), else, when neither that variable nor any
+	// SLIPSTREAM_OTLP_* variable is set, by the specification's
+	// OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER, OTEL_LOGS_EXPORTER
+	// (none switches off; a list holding otlp keeps it on); or by an
+	// unusable _ENDPOINT, _HEADERS, _PROTOCOL, _INSECURE or client
+	// certificate setting that applies to this signal. See Enabled. A
+	// signal that is off keeps no destination (default Endpoint, no
+	// Headers, no client certificate): a consumer that does not look at
+	// Off still sends nothing to a half-configured destination.
+	Off string
 	// Protocol: _PROTOCOL, http/protobuf, http/json (traces only) or grpc.
 	Protocol string
-	// Endpoint: _ENDPOINT, an http:// or https:// URL. The full URL: a
-	// per-signal endpoint is used as is; for http the base endpoint gets
-	// /v1/traces, /v1/metrics or /v1/logs appended; for grpc it is used as
-	// is (scheme://host:port). Default http://localhost:4318/v1/<signal>
-	// (http) or http://localhost:4317 (grpc). It may hold user info
-	// (credentials): never log it whole.
+	// Endpoint: _ENDPOINT, an http:// or https:// URL; for grpc also
+	// host:port without a scheme, as the specification allows, turned into
+	// https://host:port (http://host:port when _INSECURE is true). The full
+	// URL: a per-signal endpoint is used as is; for http the base endpoint
+	// gets /v1/traces, /v1/metrics or /v1/logs appended; for grpc it is
+	// used as is (scheme://host:port). Default
+	// http://localhost:4318/v1/<signal> (http) or http://localhost:4317
+	// (grpc). It may hold user info (credentials): never log it whole
+	// (RedactedEndpoint).
 	Endpoint string
 	// Headers: _HEADERS (W3C baggage-style key=value list, percent-decoded;
 	// a per-signal list replaces the base one). Never nil. Values may be
@@ -192,7 +232,8 @@ type Signal struct {
 	// Compression: _COMPRESSION (gzip|none, default gzip: Slipstream's
 	// choice, the specification leaves the default to the implementation).
 	Compression string
-	// Timeout: _TIMEOUT (milliseconds 1..60000, default 10000).
+	// Timeout: _TIMEOUT (milliseconds 1..60000, default 10000; the
+	// SLIPSTREAM_OTLP_ names also take a Go duration such as 10s).
 	Timeout time.Duration
 	// Insecure: _INSECURE (bool, default false; grpc only: no TLS. An
 	// http:// endpoint means no TLS anyway, https:// means TLS).
@@ -205,3 +246,6 @@ type Signal struct {
 	ClientCertificate string
 	ClientKey         string
 }
+
+// Enabled reports whether the signal is exported: Off is empty.
+func (s Signal) Enabled() bool { return s.Off == "" }

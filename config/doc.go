@@ -8,11 +8,15 @@
 // and the facts Lambda sets for extensions
 // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html).
 //
-// Load never fails and never makes the function fail: an invalid setting
-// becomes one line in Config.Problems naming the variable and the accepted
-// values, and switches export off; an OTEL_* value Slipstream cannot honour
-// becomes one line in Config.Warnings and the default applies. README.md
-// lists every variable, and a test keeps that table and Load in agreement.
+// Load never fails and never makes the function fail: an invalid
+// SLIPSTREAM_* setting becomes one line in Config.Problems naming the
+// variable, its value, the accepted values and the consequence. A tuning
+// setting falls back to its default; an endpoint, headers, protocol or
+// client certificate that cannot be used switches off only the signals it
+// applies to (Signal.Off). OTEL_* values follow the same rules with lines
+// in Config.Warnings. LoadEnviron also warns about unknown SLIPSTREAM_*
+// names, and Config.LogValue is the one start-up line. README.md lists
+// every variable, and a test keeps that table and Load in agreement.
 //
 // Concurrency: Load reads only through the getenv function it is given and
 // touches no package state, so calls may run in parallel. The Config it

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -31,6 +32,8 @@ const (
 	minFlushPeriod        = 100 * time.Millisecond
 	maxFlushPeriod        = 24 * time.Hour
 	defaultMaxDataAge     = 60 * time.Second
+	minProactiveThreshold = time.Second
+	maxProactiveThreshold = time.Hour
 	defaultSpillMaxBytes  = 16 << 20
 	maxSpillMaxBytes      = 10 << 30 // Lambda's largest ephemeral storage
 	defaultSpoolMaxBytes  = 64 << 20
@@ -50,18 +53,26 @@ const (
 	unknownServiceName    = "unknown_service"
 )
 
+// DefaultProactiveInitThreshold is the default of
+// SLIPSTREAM_PROACTIVE_INIT_THRESHOLD: the gap between the end of an
+// on-demand init and the first invocation beyond which the init did not
+// delay it. Datadog's extension and the OpenTelemetry JavaScript Lambda
+// instrumentation use the same 10 s.
+const DefaultProactiveInitThreshold = 10 * time.Second
+
 var (
 	logLevels      = []string{"debug", "info", "warn", "error"}
 	telemetryTypes = []string{"platform", "function", "extension"}
 	faasTriggers   = []string{"datasource", "http", "pubsub", "timer", "other"}
 )
 
-// Load builds the Config from getenv, which is os.Getenv in the agent and
-// a map lookup in tests; an empty value counts as unset. Load never fails:
-// every invalid setting adds one line to Problems (and switches export
-// off), every OTEL_* value Slipstream cannot honour adds one line to
-// Warnings (and the default applies). All valid settings are kept, so a
-// single typo does not hide the rest.
+// Load builds the Config from getenv, which is a map lookup in tests; an
+// empty value counts as unset. Load never fails: every invalid SLIPSTREAM_*
+// setting adds one line to Problems and falls back to its default, except
+// those that decide where data goes or who can read it (endpoint, headers,
+// protocol, TLS), which switch off the signals they apply to; every OTEL_*
+// value Slipstream cannot honour adds one line to Warnings. All valid
+// settings are kept, so a single typo does not hide the rest.
 func Load(getenv func(string) string) *Config {
 	l := &loader{getenv: getenv, cfg: &Config{}, seen: map[string]bool{}}
 	l.load()
@@ -82,9 +93,15 @@ func (l *loader) get(name string) string {
 }
 
 // problem records an invalid setting: one line naming the variable, its
-// value and the accepted values.
-func (l *loader) problem(name, value, accepted string) {
-	l.problemLine(fmt.Sprintf("%s=%q: accepted %s", name, clip(value), accepted))
+// value, the accepted values and the consequence (such as "default 400
+// used").
+func (l *loader) problem(name, value, accepted, consequence string) {
+	l.problemLine(fmt.Sprintf("%s=%q: accepted %s; %s", name, clip(value), accepted, consequence))
+}
+
+// fallback is the consequence of a tuning setting's invalid value.
+func fallback(def any) string {
+	return fmt.Sprintf("default %v used", def)
 }
 
 func (l *loader) problemLine(line string) {
@@ -101,6 +118,13 @@ func (l *loader) warnLine(line string) {
 	}
 }
 
+func (l *loader) noticeLine(line string) {
+	if !l.seen[line] {
+		l.seen[line] = true
+		l.cfg.Notices = append(l.cfg.Notices, line)
+	}
+}
+
 // clip shortens a value quoted in a message.
 func clip(s string) string {
 	const max = 64
@@ -112,7 +136,7 @@ func clip(s string) string {
 
 func (l *loader) load() {
 	c := l.cfg
-	c.Disabled = l.boolean("SLIPSTREAM_DISABLED", false)
+	c.Disabled = l.disabled("SLIPSTREAM_DISABLED")
 	c.LogLevel = l.oneOf("SLIPSTREAM_LOG_LEVEL", logLevels, defaultLogLevel)
 	c.StrictConfig = l.boolean("SLIPSTREAM_STRICT_CONFIG", false)
 
@@ -121,7 +145,7 @@ func (l *loader) load() {
 	c.TelemetryTypes = l.telemetryTypes("SLIPSTREAM_TELEMETRY_TYPES")
 	c.TelemetryMaxItems = l.intRange("SLIPSTREAM_TELEMETRY_MAX_ITEMS", minMaxItems, maxMaxItems, defaultMaxItems)
 	c.TelemetryMaxBytes = l.intRange("SLIPSTREAM_TELEMETRY_MAX_BYTES", minMaxBytes, maxMaxBytes, defaultMaxBytes)
-	c.TelemetryTimeoutMs = l.intRange("SLIPSTREAM_TELEMETRY_TIMEOUT_MS", minTimeoutMs, maxTimeoutMs, defaultTimeoutMs)
+	c.TelemetryTimeoutMs = int(l.duration("SLIPSTREAM_TELEMETRY_TIMEOUT_MS", minTimeoutMs*time.Millisecond, maxTimeoutMs*time.Millisecond, defaultTimeoutMs*time.Millisecond) / time.Millisecond)
 	c.ListenerPort = l.listenerPort("SLIPSTREAM_LISTENER_PORT")
 
 	l.resource()
@@ -130,6 +154,7 @@ func (l *loader) load() {
 	c.TracesRespectSampled = l.boolean("SLIPSTREAM_TRACES_RESPECT_SAMPLED", false)
 	c.FaaSTrigger = l.oneOf("SLIPSTREAM_FAAS_TRIGGER", faasTriggers, defaultFaaSTrigger)
 	c.PlatformLogs = l.boolean("SLIPSTREAM_PLATFORM_LOGS", false)
+	c.ProactiveInitThreshold = l.duration("SLIPSTREAM_PROACTIVE_INIT_THRESHOLD", minProactiveThreshold, maxProactiveThreshold, DefaultProactiveInitThreshold)
 	c.PriceGBSecond = l.price("SLIPSTREAM_PRICE_GB_SECOND")
 	c.PriceRequest = l.price("SLIPSTREAM_PRICE_REQUEST")
 
@@ -145,7 +170,7 @@ func (l *loader) load() {
 	c.GCPercent = l.gcPercent("SLIPSTREAM_GOGC")
 	c.MemoryLimit = l.byteSize("SLIPSTREAM_GOMEMLIMIT", minMemoryLimit, maxMemoryLimit, DefaultMemoryLimit(c.BufferMaxBytes))
 
-	c.ExportEnabled = !c.Disabled && len(c.Problems) == 0
+	c.ExportEnabled = !c.Disabled && (c.OTLP.Traces.Enabled() || c.OTLP.Metrics.Enabled() || c.OTLP.Logs.Enabled())
 }
 
 // lambda reads the facts Lambda sets for every extension.
@@ -199,8 +224,23 @@ func (l *loader) boolean(name string, def bool) bool {
 	}
 	b, ok := parseBool(v)
 	if !ok {
-		l.problem(name, v, "true|false")
+		l.problem(name, v, "true|false", fallback(def))
 		return def
+	}
+	return b
+}
+
+// disabled reads the kill switch: unlike other booleans, an invalid value
+// counts as true, since whoever set it meant to keep data in.
+func (l *loader) disabled(name string) bool {
+	v := l.get(name)
+	if v == "" {
+		return false
+	}
+	b, ok := parseBool(v)
+	if !ok {
+		l.problem(name, v, "true|false", "counted as true: export off")
+		return true
 	}
 	return b
 }
@@ -227,7 +267,7 @@ func (l *loader) oneOf(name string, values []string, def string) string {
 			return ok
 		}
 	}
-	l.problem(name, v, strings.Join(values, "|"))
+	l.problem(name, v, strings.Join(values, "|"), fallback(def))
 	return def
 }
 
@@ -239,7 +279,7 @@ func (l *loader) intRange(name string, lo, hi, def int) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		l.problem(name, v, fmt.Sprintf("%d..%d", lo, hi))
+		l.problem(name, v, fmt.Sprintf("%d..%d", lo, hi), fallback(def))
 		return def
 	}
 	return n
@@ -251,42 +291,46 @@ func (l *loader) listenerPort(name string) int {
 		return defaultListenerPort
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 || n == reservedPort {
-		l.problem(name, v, fmt.Sprintf("1..65535 except %d", reservedPort))
+	if err != nil || n < 0 || n > 65535 || n == reservedPort {
+		l.problem(name, v, fmt.Sprintf("0..65535 except %d (0: a free port)", reservedPort), fallback(defaultListenerPort))
 		return defaultListenerPort
 	}
 	return n
 }
 
 // telemetryTypes accepts a comma list of platform, function, extension.
+// A list with unknown items keeps the known ones, and platform when none
+// is known: the user chose to leave streams out, and a typo must not add
+// the function's own logs back.
 func (l *loader) telemetryTypes(name string) []string {
-	def := append([]string(nil), telemetryTypes...)
 	v := l.get(name)
 	if v == "" {
-		return def
+		return append([]string(nil), telemetryTypes...)
 	}
-	accepted := "a comma list of " + strings.Join(telemetryTypes, ",")
 	want := map[string]bool{}
+	bad := false
 	for item := range strings.SplitSeq(v, ",") {
 		item = strings.ToLower(strings.TrimSpace(item))
-		if item == "" {
-			continue
+		switch {
+		case item == "":
+		case contains(telemetryTypes, item):
+			want[item] = true
+		default:
+			bad = true
 		}
-		if !contains(telemetryTypes, item) {
-			l.problem(name, v, accepted)
-			return def
-		}
-		want[item] = true
 	}
 	if len(want) == 0 {
-		l.problem(name, v, accepted)
-		return def
+		want["platform"] = true
+		bad = true
 	}
 	var out []string
 	for _, t := range telemetryTypes { // canonical order
 		if want[t] {
 			out = append(out, t)
 		}
+	}
+	if bad {
+		l.problem(name, v, "a comma list of "+strings.Join(telemetryTypes, ","), strings.Join(out, ",")+" used")
 	}
 	return out
 }
@@ -308,24 +352,42 @@ func (l *loader) price(name string) float64 {
 	}
 	f, err := strconv.ParseFloat(v, 64)
 	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		l.problem(name, v, "a decimal number of USD >= 0")
+		l.problem(name, v, "a decimal number of USD >= 0", "the built-in price table used")
 		return 0
 	}
 	return f
 }
 
-// duration accepts a Go duration (time.ParseDuration) in lo..hi.
+// duration accepts a Go duration or a bare integer of milliseconds, in lo..hi.
 func (l *loader) duration(name string, lo, hi, def time.Duration) time.Duration {
 	v := l.get(name)
 	if v == "" {
 		return def
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < lo || d > hi {
-		l.problem(name, v, fmt.Sprintf("a Go duration from %s to %s", fmtDuration(lo), fmtDuration(hi)))
+	d, ok := parseDuration(v)
+	if !ok || d < lo || d > hi {
+		l.problem(name, v, durationRange(lo, hi), fallback(fmtDuration(def)))
 		return def
 	}
 	return d
+}
+
+// durationRange describes the accepted values of a SLIPSTREAM_* duration.
+func durationRange(lo, hi time.Duration) string {
+	return fmt.Sprintf("a duration from %s to %s (a Go duration such as 500ms or 2s, or integer milliseconds)", fmtDuration(lo), fmtDuration(hi))
+}
+
+// parseDuration reads a SLIPSTREAM_* duration: a Go duration
+// (time.ParseDuration) or a bare decimal integer of milliseconds.
+func parseDuration(v string) (time.Duration, bool) {
+	if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if ms > math.MaxInt64/int64(time.Millisecond) || ms < math.MinInt64/int64(time.Millisecond) {
+			return 0, false
+		}
+		return time.Duration(ms) * time.Millisecond, true
+	}
+	d, err := time.ParseDuration(v)
+	return d, err == nil
 }
 
 // fmtDuration prints round durations without trailing zero units (15m, not 15m0s).
@@ -346,7 +408,7 @@ func (l *loader) flush(name string) (FlushMode, time.Duration) {
 	if v == "" {
 		return FlushAdaptive, 0
 	}
-	accepted := fmt.Sprintf("adaptive|async|end|periodic,<Go duration from %s to %s>", fmtDuration(minFlushPeriod), fmtDuration(maxFlushPeriod))
+	accepted := fmt.Sprintf("adaptive|async|end|periodic,<duration from %s to %s: a Go duration or integer milliseconds>", fmtDuration(minFlushPeriod), fmtDuration(maxFlushPeriod))
 	mode, arg, hasArg := strings.Cut(v, ",")
 	mode = strings.ToLower(strings.TrimSpace(mode))
 	switch FlushMode(mode) {
@@ -355,11 +417,11 @@ func (l *loader) flush(name string) (FlushMode, time.Duration) {
 			return FlushMode(mode), 0
 		}
 	case FlushPeriodic:
-		if d, err := time.ParseDuration(strings.TrimSpace(arg)); hasArg && err == nil && d >= minFlushPeriod && d <= maxFlushPeriod {
+		if d, ok := parseDuration(strings.TrimSpace(arg)); hasArg && ok && d >= minFlushPeriod && d <= maxFlushPeriod {
 			return FlushPeriodic, d
 		}
 	}
-	l.problem(name, v, accepted)
+	l.problem(name, v, accepted, fallback(FlushAdaptive))
 	return FlushAdaptive, 0
 }
 
@@ -372,7 +434,7 @@ func (l *loader) byteSize(name string, lo, hi, def int64) int64 {
 	}
 	n, ok := parseByteSize(v)
 	if !ok || n < lo || n > hi {
-		l.problem(name, v, fmt.Sprintf("bytes from %s to %s (suffix B, KiB, MiB or GiB allowed)", fmtBytes(lo), fmtBytes(hi)))
+		l.problem(name, v, fmt.Sprintf("bytes from %s to %s (suffix B, KiB, MiB or GiB allowed)", fmtBytes(lo), fmtBytes(hi)), fallback(fmtBytes(def)))
 		return def
 	}
 	return n
@@ -421,7 +483,7 @@ func (l *loader) absPath(name, def string) string {
 		return def
 	}
 	if !path.IsAbs(v) {
-		l.problem(name, v, "an absolute path")
+		l.problem(name, v, "an absolute path", fallback(def))
 		return def
 	}
 	return path.Clean(v)
@@ -438,7 +500,7 @@ func (l *loader) gcPercent(name string) int {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 || n > maxGCPercent {
-		l.problem(name, v, fmt.Sprintf("1..%d or off", maxGCPercent))
+		l.problem(name, v, fmt.Sprintf("1..%d or off", maxGCPercent), fallback(defaultGCPercent))
 		return defaultGCPercent
 	}
 	return n
@@ -462,7 +524,7 @@ func (l *loader) resource() {
 		if validLogGroup(v) {
 			c.LogGroup = v
 		} else {
-			l.problem("SLIPSTREAM_LOG_GROUP", v, "a CloudWatch log group name: 1..512 of A-Z a-z 0-9 _ - / . #")
+			l.problem("SLIPSTREAM_LOG_GROUP", v, "a CloudWatch log group name: 1..512 of A-Z a-z 0-9 _ - / . #", "default /aws/lambda/<function name> used")
 		}
 	}
 	if c.LogGroup == "" && c.FunctionName != "" {
@@ -510,39 +572,15 @@ func (l *loader) resourceAttributes(name string) map[string]string {
 	return attrs
 }
 
-// percentDecode decodes %XX escapes; unlike query decoding, + stays +.
+// percentDecode decodes %XX escapes (url.PathUnescape: unlike query
+// decoding, + stays +) and requires the result to be UTF-8.
 func percentDecode(s string) (string, error) {
-	if !strings.Contains(s, "%") {
-		return s, nil
+	d, err := url.PathUnescape(s)
+	if err != nil {
+		return "", err
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return "", fmt.Errorf("invalid escape at offset %d", i)
-		}
-		b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-		i += 2
-	}
-	if !utf8.ValidString(b.String()) {
+	if !utf8.ValidString(d) {
 		return "", errors.New("decoded value is not UTF-8")
 	}
-	return b.String(), nil
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
+	return d, nil
 }

@@ -62,10 +62,10 @@ func TestBatchDelayCountsAwakeTime(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				col := newCollector()
 				clk := &jumpClock{}
-				h, _ := synctestHarness(t, config.FlushAsync, col, Options{Now: clk.now, BatchDelay: 200 * time.Millisecond})
+				h, _ := synctestHarness(t, config.FlushAsync, col, knobs{Now: clk.now, BatchDelay: 200 * time.Millisecond})
 				h.run(t)
 				h.p.Invoke(context.Background(), invokeEvent("a", time.Now().Add(time.Minute)))
-				h.p.Enqueue(invocation("a", 2, time.Now()))
+				h.p.Enqueue(context.Background(), invocation("a", 2, time.Now()))
 				time.Sleep(50 * time.Millisecond)
 				synctest.Wait()
 				if n := col.requestCount(); n != 0 {
@@ -99,10 +99,10 @@ func TestBatchDelayCountsAwakeTime(t *testing.T) {
 func TestBatchDueAfterBatchDelayAwake(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
-		h, _ := synctestHarness(t, config.FlushAsync, col, Options{BatchDelay: 200 * time.Millisecond})
+		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: 200 * time.Millisecond})
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("a", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("a", 2, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("a", 2, time.Now()))
 		time.Sleep(199 * time.Millisecond)
 		synctest.Wait()
 		if n := col.requestCount(); n != 0 {
@@ -123,17 +123,17 @@ func TestMetricIntervalCountsAwakeTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
 		clk := &jumpClock{}
-		h, _ := synctestHarness(t, config.FlushAsync, col, Options{Now: clk.now,
+		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{Now: clk.now,
 			BatchDelay: time.Hour, MetricInterval: time.Second})
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("a", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("a", 1, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("a", 1, time.Now()))
 		for i := range 5 {
 			time.Sleep(100 * time.Millisecond)
 			clk.freeze(time.Minute)
 			id := string(rune('b' + i))
 			h.p.Invoke(context.Background(), invokeEvent(id, time.Now().Add(time.Minute)))
-			h.p.Enqueue(invocation(id, 1, time.Now()))
+			h.p.Enqueue(context.Background(), invocation(id, 1, time.Now()))
 			synctest.Wait()
 		}
 		// 5 minutes of wall time, 500ms of it awake (the worker's last
@@ -163,18 +163,18 @@ func TestMetricIntervalCountsAwakeTime(t *testing.T) {
 // extension loop calls /event/next at once. (Were it to wait, this test
 // would hang.)
 func TestAsyncInvokeDoesNotWaitForTheIntakeLock(t *testing.T) {
-	h := newHarness(t, testConfig(t, "http://collector.invalid", config.FlushAsync), Options{})
-	h.p.mu.Lock()
+	h := newHarness(t, testConfig(t, "http://collector.invalid", config.FlushAsync), knobs{})
+	h.p.h.mu.Lock()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		h.p.Invoke(context.Background(), invokeEvent("a", time.Now().Add(time.Minute)))
 	}()
 	<-done
-	h.p.mu.Unlock()
-	h.p.invMu.Lock()
-	n := len(h.p.invokes)
-	h.p.invMu.Unlock()
+	h.p.h.mu.Unlock()
+	h.p.h.invMu.Lock()
+	n := len(h.p.h.invokes)
+	h.p.h.invMu.Unlock()
 	if n != 1 {
 		t.Errorf("%d invocations handed over, want 1", n)
 	}
@@ -189,7 +189,7 @@ func TestAdaptiveSendsDataOlderThanMaxDataAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
 		clk := &jumpClock{}
-		h, _ := synctestHarness(t, config.FlushAdaptive, col, Options{Now: clk.now})
+		h, _ := synctestHarness(t, config.FlushAdaptive, col, knobs{Now: clk.now})
 		h.run(t)
 		// The first invocation waits for its runtimeDone (end branch).
 		done := make(chan struct{})
@@ -198,7 +198,7 @@ func TestAdaptiveSendsDataOlderThanMaxDataAge(t *testing.T) {
 			h.p.Invoke(context.Background(), invokeEvent("a", time.Now().Add(time.Minute)))
 		}()
 		synctest.Wait()
-		h.p.Enqueue(invocation("a", 1, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("a", 1, time.Now()))
 		<-done
 		synctest.Wait()
 		sent := col.count("/v1/traces")
@@ -206,7 +206,7 @@ func TestAdaptiveSendsDataOlderThanMaxDataAge(t *testing.T) {
 		for _, id := range []string{"b", "c", "d"} {
 			clk.freeze(25 * time.Second)
 			h.p.Invoke(context.Background(), invokeEvent(id, time.Now().Add(time.Minute)))
-			h.p.Enqueue(invocation(id, 1, time.Now()))
+			h.p.Enqueue(context.Background(), invocation(id, 1, time.Now()))
 			time.Sleep(5 * time.Millisecond)
 			synctest.Wait()
 			if n := col.count("/v1/traces") - sent; n != 0 {

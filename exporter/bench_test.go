@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -32,11 +33,11 @@ func (discardRT) RoundTrip(req *http.Request) (*http.Response, error) {
 func BenchmarkExportInvocation(b *testing.B) {
 	cases := []struct {
 		name, comp string
-		mapper     func(MapperOptions) (Mapper, error)
+		mapper     func(signals.MapperOptions) (Mapper, error)
 	}{
 		{"fake-mapper/gzip", "gzip", newFakeMapper},
 		{"fake-mapper/none", "none", newFakeMapper},
-		{"signals-mapper/gzip", "gzip", SignalsMapper(nil)},
+		{"signals-mapper/gzip", "gzip", realMapper},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
@@ -47,7 +48,7 @@ func BenchmarkExportInvocation(b *testing.B) {
 			cfg.FlushTimeout = 10 * time.Second
 			cfg.SpillMaxBytes = 0
 			cfg.ServiceName = "fn"
-			h := newHarness(b, cfg, Options{HTTPClient: &http.Client{Transport: discardRT{}}, NewMapper: c.mapper})
+			h := newHarness(b, cfg, knobs{HTTPClient: &http.Client{Transport: discardRT{}}, NewMapper: c.mapper})
 			h.run(b)
 			ctx := context.Background()
 			now := time.Now()
@@ -55,11 +56,11 @@ func BenchmarkExportInvocation(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				id := fmt.Sprintf("bench-%d", i)
-				h.p.Enqueue(invocation(id, 5, now))
+				h.p.Enqueue(context.Background(), invocation(id, 5, now))
 				h.p.Invoke(ctx, invokeEvent(id, now.Add(time.Hour)))
 			}
 			b.StopTimer()
-			if st := h.p.Stats(); st.Traces.Dropped+st.Logs.Dropped != 0 || st.Traces.Sent == 0 {
+			if st := h.p.tally(); st.Traces.Dropped+st.Logs.Dropped != 0 || st.Traces.Sent == 0 {
 				b.Fatalf("stats = %+v", st)
 			}
 		})
@@ -78,11 +79,11 @@ func BenchmarkExportAsyncInvocation(b *testing.B) {
 	cfg.SpillMaxBytes = 0
 	cfg.ServiceName = "fn"
 	reported := make(chan struct{}, 1)
-	newMapper := func(o MapperOptions) (Mapper, error) {
-		m, err := SignalsMapper(nil)(o)
+	newMapper := func(o signals.MapperOptions) (Mapper, error) {
+		m, err := realMapper(o)
 		return reportNotifier{m, reported}, err
 	}
-	h := newHarness(b, cfg, Options{HTTPClient: &http.Client{Transport: discardRT{}}, NewMapper: newMapper})
+	h := newHarness(b, cfg, knobs{HTTPClient: &http.Client{Transport: discardRT{}}, NewMapper: newMapper})
 	h.run(b)
 	ctx := context.Background()
 	now := time.Now()
@@ -91,14 +92,14 @@ func BenchmarkExportAsyncInvocation(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		id := fmt.Sprintf("bench-%d", i)
 		h.p.Invoke(ctx, invokeEvent(id, now.Add(time.Hour)))
-		h.p.Enqueue(invocation(id, 5, now))
+		h.p.Enqueue(context.Background(), invocation(id, 5, now))
 		<-reported
 	}
 	b.StopTimer()
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(10*time.Second), "spindown")); err != nil {
 		b.Fatal(err)
 	}
-	if st := h.p.Stats(); st.Traces.Dropped+st.Logs.Dropped+st.IntakeDroppedLogs != 0 || st.Traces.Sent == 0 {
+	if st := h.p.tally(); st.Traces.Dropped+st.Logs.Dropped != 0 || st.Traces.Sent == 0 {
 		b.Fatalf("stats = %+v", st)
 	}
 }

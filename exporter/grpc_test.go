@@ -96,10 +96,10 @@ func TestGRPCExportHonoursRetryInfo(t *testing.T) {
 		// An http:// endpoint means plaintext even without _INSECURE.
 		s.Protocol, s.Endpoint, s.Insecure = "grpc", "http://"+lis.Addr().String(), false
 	}
-	h := newHarness(t, cfg, Options{})
+	h := newHarness(t, cfg, knobs{})
 	h.run(t)
 	ctx := context.Background()
-	h.p.Enqueue(invocation("g1", 2, time.Now()))
+	h.p.Enqueue(context.Background(), invocation("g1", 2, time.Now()))
 	h.p.Invoke(ctx, invokeEvent("g1", time.Now().Add(time.Minute)))
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestGRPCExportHonoursRetryInfo(t *testing.T) {
 	if g.spans != 1 || g.logRecords != 2 || g.points == 0 {
 		t.Errorf("collector got %d spans, %d log records, %d metric requests; want 1, 2, >0", g.spans, g.logRecords, g.points)
 	}
-	if st := h.p.Stats(); st.Traces.Retried != 1 || st.Traces.Sent != 1 {
+	if st := h.p.tally(); st.Traces.Retried != 1 || st.Traces.Sent != 1 {
 		t.Errorf("traces stats = %+v, want one retry after Unavailable", st.Traces)
 	}
 }

@@ -18,10 +18,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -29,6 +31,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/extension"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
@@ -37,7 +40,7 @@ import (
 // invocation at its report (or at Shutdown), one log record per log event,
 // a counter per report.
 type fakeMapper struct {
-	o       MapperOptions
+	o       signals.MapperOptions
 	res     *resource.Resource
 	logger  otellog.Logger
 	count   metric.Int64Counter
@@ -46,10 +49,18 @@ type fakeMapper struct {
 	current string
 }
 
-func newFakeMapper(o MapperOptions) (Mapper, error) {
+func newFakeMapper(o signals.MapperOptions) (Mapper, error) {
 	res := resource.NewSchemaless(attribute.String("service.name", "fn"))
-	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(o.Logs), sdklog.WithResource(res))
-	c, err := o.Meter.Meter("fake").Int64Counter("faas.invocations")
+	var lopts []sdklog.LoggerProviderOption
+	if o.Logs != nil {
+		lopts = append(lopts, sdklog.WithProcessor(o.Logs))
+	}
+	lp := sdklog.NewLoggerProvider(append(lopts, sdklog.WithResource(res))...)
+	mp := o.Meter
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	c, err := mp.Meter("fake").Int64Counter("faas.invocations")
 	if err != nil {
 		return nil, err
 	}
@@ -88,10 +99,14 @@ func (m *fakeMapper) span(id, status string, at time.Time) {
 		Attributes: []attribute.KeyValue{attribute.String("faas.invocation_id", id), attribute.String("status", status)},
 		Resource:   m.res,
 	}.Snapshot()
-	m.o.Spans([]sdktrace.ReadOnlySpan{s})
+	if m.o.Spans != nil {
+		m.o.Spans(signals.InvocationPhase(id), []sdktrace.ReadOnlySpan{s})
+	}
 }
 
-func (m *fakeMapper) Invoke(Invocation) {}
+func (m *fakeMapper) Invoke(signals.Invocation)      {}
+func (m *fakeMapper) ConsumeContext(telemetry.Event) {}
+func (m *fakeMapper) FlushLogs()                     {}
 func (m *fakeMapper) Shutdown(reason string, at time.Time) {
 	for id := range m.open {
 		m.span(id, reason, at)
@@ -138,8 +153,9 @@ func invokeEvent(id string, deadline time.Time) extension.Event {
 }
 
 // collector is a fake OTLP/HTTP backend that decodes what it receives with
-// the collector's pdata and counts spans by invocation ID and log records
-// by body. respond decides each answer.
+// the collector's pdata and counts invocation spans by invocation ID
+// (other spans carrying one as "<name>/<ID>", those without under "") and
+// log records by body. respond decides each answer.
 type collector struct {
 	// mu guards every field below.
 	mu       sync.Mutex
@@ -209,8 +225,14 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				for k := range ss.Len() {
 					id, _ := ss.At(k).Attributes().Get("faas.invocation_id")
 					st, _ := ss.At(k).Attributes().Get("status")
-					c.spans[id.Str()]++
-					c.statuses[id.Str()] = st.Str()
+					key := id.Str()
+					if key != "" && ss.At(k).Kind() != ptrace.SpanKindServer && ss.At(k).Kind() != ptrace.SpanKindUnspecified {
+						// The signals mapper's postRuntime span carries the
+						// invocation ID beside the invocation (SERVER) span.
+						key = ss.At(k).Name() + "/" + key
+					}
+					c.spans[key]++
+					c.statuses[key] = st.Str()
 				}
 			}
 		}
@@ -376,13 +398,22 @@ type harness struct {
 	done   chan error
 }
 
-func newHarness(t testing.TB, cfg *config.Config, opts Options) *harness {
+func newHarness(t testing.TB, cfg *config.Config, k knobs) *harness {
 	t.Helper()
-	if opts.NewMapper == nil {
-		opts.NewMapper = newFakeMapper
+	return newHarnessWith(t, cfg, Options{}, k)
+}
+
+// realMapper builds the exporter/signals mapper (the harness's default is
+// the fake one).
+func realMapper(o signals.MapperOptions) (Mapper, error) { return signals.NewMapper(o) }
+
+func newHarnessWith(t testing.TB, cfg *config.Config, opts Options, k knobs) *harness {
+	t.Helper()
+	if k.NewMapper == nil {
+		k.NewMapper = newFakeMapper
 	}
 	buf := &syncBuffer{}
-	p, err := New(cfg, slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), opts)
+	p, err := newPipeline(cfg, slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), opts, k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,6 +446,22 @@ func (h *harness) close(t testing.TB) {
 	h.stop()
 }
 
-func shutdownEvent(deadline time.Time, reason string) extension.Event {
-	return extension.Event{Type: extension.Shutdown, DeadlineMs: deadline.UnixMilli(), ShutdownReason: reason}
+// shutdownEvent is the plan of a SHUTDOWN with deadline received now.
+func shutdownEvent(deadline time.Time, reason string) extension.ShutdownPlan {
+	return extension.PlanShutdown(extension.Event{Type: extension.Shutdown, DeadlineMs: deadline.UnixMilli(), ShutdownReason: reason}, time.Now())
+}
+
+// stallRequests makes every request through rt wait until the returned
+// channel is closed (or the request is canceled).
+func stallRequests(rt *memRT) chan struct{} {
+	stall := make(chan struct{})
+	rt.setRefuse(func(req *http.Request) error {
+		select {
+		case <-stall:
+			return nil
+		case <-req.Context().Done():
+			return req.Context().Err()
+		}
+	})
+	return stall
 }

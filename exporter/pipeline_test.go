@@ -23,14 +23,14 @@ func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 			col := newCollector()
 			srv := httptest.NewServer(col)
 			defer srv.Close()
-			h := newHarness(t, testConfig(t, srv.URL, mode), Options{})
+			h := newHarness(t, testConfig(t, srv.URL, mode), knobs{})
 			h.run(t)
 			ctx := context.Background()
 			now := time.Now()
 			const n = 20
 			for i := range n {
 				id := fmt.Sprintf("req-%02d", i)
-				h.p.Enqueue(invocation(id, 3, now))
+				h.p.Enqueue(context.Background(), invocation(id, 3, now))
 				h.p.Invoke(ctx, invokeEvent(id, now.Add(time.Minute)))
 			}
 			if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
@@ -60,13 +60,13 @@ func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 				t.Error("no metric data points received")
 			}
 			col.mu.Lock()
-			for _, name := range []string{"faas.invocations", "slipstream.exporter.items", "slipstream.queue.bytes", "slipstream.export.duration", "slipstream.breaker.state"} {
+			for _, name := range []string{"faas.invocations", "slipstream.exporter.items", "slipstream.queue.size", "slipstream.export.duration", "slipstream.breaker.state"} {
 				if !col.names[name] {
 					t.Errorf("metric %s not received (got %v)", name, col.names)
 				}
 			}
 			col.mu.Unlock()
-			st := h.p.Stats()
+			st := h.p.tally()
 			if st.Traces.Sent != n || st.Logs.Sent != 3*n || st.Traces.Dropped+st.Logs.Dropped != 0 {
 				t.Errorf("stats = %+v", st)
 			}
@@ -79,7 +79,7 @@ func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 }
 
 // synctestHarness builds a pipeline over an in-memory transport.
-func synctestHarness(t *testing.T, mode config.FlushMode, col *collector, opts Options) (*harness, *memRT) {
+func synctestHarness(t *testing.T, mode config.FlushMode, col *collector, opts knobs) (*harness, *memRT) {
 	rt := &memRT{h: col}
 	opts.HTTPClient = &http.Client{Transport: rt}
 	cfg := testConfig(t, "http://collector.invalid", mode)
@@ -98,11 +98,11 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 			}
 			return http.StatusOK, nil
 		}
-		h, _ := synctestHarness(t, config.FlushAsync, col, Options{BatchDelay: time.Millisecond})
+		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: time.Millisecond})
 		h.run(t)
 		t0 := time.Now()
 		h.p.Invoke(context.Background(), invokeEvent("a", t0.Add(time.Minute)))
-		h.p.Enqueue(invocation("a", 0, t0))
+		h.p.Enqueue(context.Background(), invocation("a", 0, t0))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
 		col.mu.Lock()
@@ -118,7 +118,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		if spans["a"] != 1 {
 			t.Errorf("span received %d times, want 1", spans["a"])
 		}
-		if st := h.p.Stats(); st.Traces.Retried != 1 || st.Traces.Sent != 1 {
+		if st := h.p.tally(); st.Traces.Retried != 1 || st.Traces.Sent != 1 {
 			t.Errorf("stats = %+v", st.Traces)
 		}
 	})
@@ -129,23 +129,23 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 func TestRefusedConnectionsOpenTheBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
-		h, rt := synctestHarness(t, config.FlushEnd, col, Options{BreakerThreshold: 2, BreakerMinOpen: time.Minute})
+		h, rt := synctestHarness(t, config.FlushEnd, col, knobs{BreakerThreshold: 2, BreakerMinOpen: time.Minute})
 		rt.setRefuse(func(*http.Request) error { return errRefused })
 		h.run(t)
 		ctx := context.Background()
 		for i := range 5 {
 			id := fmt.Sprintf("r%d", i)
-			h.p.Enqueue(invocation(id, 1, time.Now()))
+			h.p.Enqueue(context.Background(), invocation(id, 1, time.Now()))
 			h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
 		}
-		if got := h.p.Stats().Breaker; got != "open" {
+		if got := h.p.tally().Breaker; got != "open" {
 			t.Fatalf("breaker = %s, want open", got)
 		}
 		calls := rt.callCount()
 		t0 := time.Now()
 		for i := range 10 {
 			id := fmt.Sprintf("x%d", i)
-			h.p.Enqueue(invocation(id, 1, time.Now()))
+			h.p.Enqueue(context.Background(), invocation(id, 1, time.Now()))
 			h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
 		}
 		if d := time.Since(t0); d != 0 {
@@ -159,14 +159,14 @@ func TestRefusedConnectionsOpenTheBreaker(t *testing.T) {
 		// everything queued is delivered.
 		rt.setRefuse(nil)
 		time.Sleep(2 * time.Minute)
-		h.p.Enqueue(invocation("late", 0, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("late", 0, time.Now()))
 		time.Sleep(time.Second)
 		synctest.Wait()
 		spans, _, _ := col.snapshot()
 		if spans["x9"] != 1 || spans["late"] != 1 {
 			t.Errorf("after recovery spans = %v", spans)
 		}
-		if got := h.p.Stats().Breaker; got != "closed" {
+		if got := h.p.tally().Breaker; got != "closed" {
 			t.Errorf("breaker = %s after recovery, want closed", got)
 		}
 	})
@@ -177,16 +177,16 @@ func TestUnauthorizedIsLoggedOnceAndNotRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
 		col.respond = func(string, int) (int, http.Header) { return http.StatusUnauthorized, nil }
-		h, rt := synctestHarness(t, config.FlushAsync, col, Options{BatchDelay: time.Millisecond, BreakerThreshold: 100})
+		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: time.Millisecond, BreakerThreshold: 100})
 		h.run(t)
 		for i := range 3 {
 			id := fmt.Sprintf("u%d", i)
 			h.p.Invoke(context.Background(), invokeEvent(id, time.Now().Add(time.Minute)))
-			h.p.Enqueue(invocation(id, 1, time.Now()))
+			h.p.Enqueue(context.Background(), invocation(id, 1, time.Now()))
 			time.Sleep(time.Second)
 			synctest.Wait()
 		}
-		st := h.p.Stats()
+		st := h.p.tally()
 		if st.Traces.Retried+st.Logs.Retried != 0 {
 			t.Errorf("401 was retried: %+v", st)
 		}
@@ -212,14 +212,14 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 	t.Run("returns after runtimeDone with the logs sent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			col := newCollector()
-			h, _ := synctestHarness(t, config.FlushEnd, col, Options{})
+			h, _ := synctestHarness(t, config.FlushEnd, col, knobs{})
 			h.run(t)
 			returned := make(chan struct{})
 			go func() {
 				h.p.Invoke(context.Background(), invokeEvent("e1", time.Now().Add(time.Minute)))
 				close(returned)
 			}()
-			h.p.Enqueue([]telemetry.Event{start("e1", time.Now()), logLine("hello", time.Now())})
+			h.p.Enqueue(context.Background(), []telemetry.Event{start("e1", time.Now()), logLine("hello", time.Now())})
 			time.Sleep(100 * time.Millisecond)
 			synctest.Wait()
 			select {
@@ -227,7 +227,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 				t.Fatal("Invoke returned before runtimeDone")
 			default:
 			}
-			h.p.Enqueue([]telemetry.Event{runtimeDone("e1", time.Now())})
+			h.p.Enqueue(context.Background(), []telemetry.Event{runtimeDone("e1", time.Now())})
 			<-returned
 			if _, logs, _ := col.snapshot(); logs["hello"] != 1 {
 				t.Errorf("logs at return = %v, want hello sent", logs)
@@ -236,7 +236,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 	})
 	t.Run("without runtimeDone it waits until the deadline minus the margin, not FlushTimeout", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), Options{Margin: 100 * time.Millisecond})
+			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), knobs{Margin: 100 * time.Millisecond})
 			h.run(t)
 			t0 := time.Now()
 			h.p.Invoke(context.Background(), invokeEvent("e2", t0.Add(3*time.Second)))
@@ -247,7 +247,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 	})
 	t.Run("never waits past the deadline minus the margin", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), Options{Margin: 50 * time.Millisecond})
+			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), knobs{Margin: 50 * time.Millisecond})
 			h.run(t)
 			t0 := time.Now().Truncate(time.Millisecond)
 			time.Sleep(time.Until(t0.Add(time.Millisecond)))
@@ -261,18 +261,10 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 	t.Run("a slow backend holds Invoke no longer than FlushTimeout", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			col := newCollector()
-			h, rt := synctestHarness(t, config.FlushEnd, col, Options{})
-			stall := make(chan struct{})
-			rt.setRefuse(func(req *http.Request) error {
-				select {
-				case <-stall:
-					return nil
-				case <-req.Context().Done():
-					return req.Context().Err()
-				}
-			})
+			h, rt := synctestHarness(t, config.FlushEnd, col, knobs{})
+			stall := stallRequests(rt)
 			h.run(t)
-			h.p.Enqueue(invocation("s1", 1, time.Now()))
+			h.p.Enqueue(context.Background(), invocation("s1", 1, time.Now()))
 			t0 := time.Now()
 			h.p.Invoke(context.Background(), invokeEvent("s1", t0.Add(time.Minute)))
 			if d := time.Since(t0); d != 500*time.Millisecond {
@@ -284,7 +276,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 			close(stall)
 			time.Sleep(time.Second)
 			synctest.Wait()
-			st := h.p.Stats()
+			st := h.p.tally()
 			if st.Traces.Sent != 1 || st.Traces.Retried != 0 || st.Traces.DuplicateSuspected != 0 {
 				t.Errorf("slow request: %+v, want sent once, no retry", st.Traces)
 			}
@@ -299,7 +291,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 // async otherwise.
 func TestAdaptiveChoosesEndOrAsync(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAdaptive, newCollector(), Options{})
+		h, _ := synctestHarness(t, config.FlushAdaptive, newCollector(), knobs{})
 		h.run(t)
 		ctx := context.Background()
 		waited := func(id string) time.Duration {
@@ -331,11 +323,11 @@ func TestShutdownWaitsForTheLastReport(t *testing.T) {
 	t.Run("report arrives", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			col := newCollector()
-			h, _ := synctestHarness(t, config.FlushAsync, col, Options{})
+			h, _ := synctestHarness(t, config.FlushAsync, col, knobs{})
 			h.run(t)
 			ctx := context.Background()
 			h.p.Invoke(ctx, invokeEvent("last", time.Now().Add(time.Minute)))
-			h.p.Enqueue([]telemetry.Event{start("last", time.Now()), runtimeDone("last", time.Now())})
+			h.p.Enqueue(context.Background(), []telemetry.Event{start("last", time.Now()), runtimeDone("last", time.Now())})
 			done := make(chan error, 1)
 			t0 := time.Now()
 			go func() { done <- h.p.Shutdown(ctx, shutdownEvent(t0.Add(2*time.Second), "spindown")) }()
@@ -346,7 +338,7 @@ func TestShutdownWaitsForTheLastReport(t *testing.T) {
 				t.Fatal("Shutdown returned before the last report")
 			default:
 			}
-			h.p.Enqueue([]telemetry.Event{report("last", time.Now())})
+			h.p.Enqueue(context.Background(), []telemetry.Event{report("last", time.Now())})
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
@@ -363,10 +355,10 @@ func TestShutdownWaitsForTheLastReport(t *testing.T) {
 	t.Run("report never arrives", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			col := newCollector()
-			h, _ := synctestHarness(t, config.FlushAsync, col, Options{})
+			h, _ := synctestHarness(t, config.FlushAsync, col, knobs{})
 			h.run(t)
 			ctx := context.Background()
-			h.p.Enqueue([]telemetry.Event{start("lost", time.Now())})
+			h.p.Enqueue(context.Background(), []telemetry.Event{start("lost", time.Now())})
 			t0 := time.Now()
 			if err := h.p.Shutdown(ctx, shutdownEvent(t0.Add(2*time.Second), "timeout")); err != nil {
 				t.Fatal(err)
@@ -383,16 +375,18 @@ func TestShutdownWaitsForTheLastReport(t *testing.T) {
 	})
 	t.Run("short deadline shortens the wait", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{Margin: 100 * time.Millisecond})
+			h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{})
 			h.run(t)
-			h.p.Enqueue([]telemetry.Event{start("lost", time.Now())})
+			h.p.Enqueue(context.Background(), []telemetry.Event{start("lost", time.Now())})
 			t0 := time.Now()
-			if err := h.p.Shutdown(context.Background(), shutdownEvent(t0.Add(1500*time.Millisecond), "spindown")); err != nil {
+			plan := shutdownEvent(t0.Add(1500*time.Millisecond), "spindown")
+			if err := h.p.Shutdown(context.Background(), plan); err != nil {
 				t.Fatal(err)
 			}
-			// deadline 1.5s - margin 0.1s - flush budget 0.5s - 0.2s = 0.7s
-			if d := time.Since(t0); d != 700*time.Millisecond {
-				t.Errorf("Shutdown waited %v, want 700ms", d)
+			// The plan ends the wait for reports so that the final flush
+			// keeps its share: 0.6s here, before the 1s it waits at most.
+			if want := plan.Reports.Sub(t0); want >= time.Second || time.Since(t0) != want {
+				t.Errorf("Shutdown waited %v, want the plan's %v", time.Since(t0), want)
 			}
 		})
 	})
@@ -411,12 +405,12 @@ func TestFrozenRequestGetsAwakeTime(t *testing.T) {
 			defer func() { jumpMu <- struct{}{} }()
 			return time.Now().Add(jump)
 		}
-		h, rt := synctestHarness(t, config.FlushAsync, col, Options{Now: now, BatchDelay: time.Millisecond})
+		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{Now: now, BatchDelay: time.Millisecond})
 		release := make(chan struct{})
 		rt.setRefuse(func(*http.Request) error { <-release; return nil })
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("f", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("f", 0, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("f", 0, time.Now()))
 		time.Sleep(1500 * time.Millisecond) // 1.5s awake of the 2s timeout
 		<-jumpMu
 		jump += time.Hour // the environment was frozen for an hour
@@ -427,7 +421,7 @@ func TestFrozenRequestGetsAwakeTime(t *testing.T) {
 		close(release)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		st := h.p.Stats()
+		st := h.p.tally()
 		if st.Traces.Sent != 1 || st.Traces.Retried != 0 {
 			t.Errorf("frozen request: %+v, want sent once without retry", st.Traces)
 		}
@@ -442,13 +436,13 @@ func TestLostResponseCountsDuplicateSuspected(t *testing.T) {
 		lose := true
 		rt := &lostResponseRT{base: &memRT{h: col}, lose: &lose}
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, BatchDelay: time.Millisecond})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, BatchDelay: time.Millisecond})
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("d", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("d", 0, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("d", 0, time.Now()))
 		time.Sleep(5 * time.Second)
 		synctest.Wait()
-		st := h.p.Stats()
+		st := h.p.tally()
 		if st.Traces.Retried != 1 || st.Traces.DuplicateSuspected != 1 || st.Traces.Sent != 1 {
 			t.Errorf("stats = %+v", st.Traces)
 		}
@@ -487,7 +481,7 @@ func TestWithTheSignalsMapper(t *testing.T) {
 	defer srv.Close()
 	cfg := testConfig(t, srv.URL, config.FlushAsync)
 	cfg.ServiceName = "fn"
-	h := newHarness(t, cfg, Options{NewMapper: SignalsMapper(nil)})
+	h := newHarness(t, cfg, knobs{NewMapper: realMapper})
 	h.run(t)
 	ctx := context.Background()
 	now := time.Now()
@@ -496,7 +490,7 @@ func TestWithTheSignalsMapper(t *testing.T) {
 		id := fmt.Sprintf("sig-%d", i)
 		at := now.Add(time.Duration(i) * time.Second)
 		h.p.Invoke(ctx, invokeEvent(id, at.Add(time.Minute)))
-		h.p.Enqueue(invocation(id, 2, at))
+		h.p.Enqueue(context.Background(), invocation(id, 2, at))
 	}
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
@@ -529,14 +523,14 @@ func TestPeriodicFlushesOnThePeriod(t *testing.T) {
 		rt := &memRT{h: col}
 		cfg := testConfig(t, "http://collector.invalid", config.FlushPeriodic)
 		cfg.FlushPeriod = 5 * time.Second
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 		h.run(t)
 		t0 := time.Now()
 		h.p.Invoke(context.Background(), invokeEvent("p", t0.Add(time.Minute)))
 		if time.Since(t0) != 0 {
 			t.Error("Invoke waited in periodic mode")
 		}
-		h.p.Enqueue(invocation("p", 1, t0))
+		h.p.Enqueue(context.Background(), invocation("p", 1, t0))
 		time.Sleep(4 * time.Second)
 		synctest.Wait()
 		if n := col.requestCount(); n != 0 {
@@ -569,18 +563,18 @@ func TestPeriodicFlushesOnThePeriod(t *testing.T) {
 func TestAsyncSendsDuringLongInvocations(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
-		h, _ := synctestHarness(t, config.FlushAsync, col, Options{MetricInterval: 10 * time.Second})
+		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{MetricInterval: 10 * time.Second})
 		h.run(t)
-		h.p.Enqueue([]telemetry.Event{logLine("before invoke", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{logLine("before invoke", time.Now())})
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if col.requestCount() != 0 {
 			t.Fatal("sent before the first INVOKE")
 		}
 		h.p.Invoke(context.Background(), invokeEvent("long", time.Now().Add(time.Hour)))
-		h.p.Enqueue([]telemetry.Event{start("long", time.Now())})
+		h.p.Enqueue(context.Background(), []telemetry.Event{start("long", time.Now())})
 		for i := range 30 {
-			h.p.Enqueue([]telemetry.Event{logLine(fmt.Sprintf("tick %02d", i), time.Now())})
+			h.p.Enqueue(context.Background(), []telemetry.Event{logLine(fmt.Sprintf("tick %02d", i), time.Now())})
 			time.Sleep(time.Second)
 		}
 		synctest.Wait()
@@ -610,10 +604,10 @@ func TestExportersIgnoreTheOTELEnvironment(t *testing.T) {
 	defer srv.Close()
 	cfg := testConfig(t, srv.URL, config.FlushAsync)
 	cfg.OTLP.Logs.Headers = nil
-	h := newHarness(t, cfg, Options{})
+	h := newHarness(t, cfg, knobs{})
 	h.run(t)
 	ctx := context.Background()
-	h.p.Enqueue(invocation("env", 1, time.Now()))
+	h.p.Enqueue(context.Background(), invocation("env", 1, time.Now()))
 	h.p.Invoke(ctx, invokeEvent("env", time.Now().Add(time.Minute)))
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
@@ -633,7 +627,7 @@ func TestExportersIgnoreTheOTELEnvironment(t *testing.T) {
 func TestStalledRequestTimesOutAndIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
-		h, rt := synctestHarness(t, config.FlushAsync, col, Options{BatchDelay: time.Millisecond, RetryInitial: time.Second})
+		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: time.Millisecond, RetryInitial: time.Second})
 		var mu sync.Mutex // guards stalls: signals are sent concurrently
 		stalls := 1
 		rt.setRefuse(func(req *http.Request) error {
@@ -651,10 +645,10 @@ func TestStalledRequestTimesOutAndIsRetried(t *testing.T) {
 		})
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("st", time.Now().Add(time.Minute)))
-		h.p.Enqueue(invocation("st", 0, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("st", 0, time.Now()))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if st := h.p.Stats(); st.Traces.Retried != 1 || st.Traces.Sent != 1 {
+		if st := h.p.tally(); st.Traces.Retried != 1 || st.Traces.Sent != 1 {
 			t.Errorf("stats = %+v, want one retry after the 2s timeout", st.Traces)
 		}
 	})
@@ -676,10 +670,10 @@ func TestFilterRunsBeforeQueueing(t *testing.T) {
 		}
 		return out
 	}
-	h := newHarness(t, testConfig(t, srv.URL, config.FlushAsync), Options{Filter: filter})
+	h := newHarnessWith(t, testConfig(t, srv.URL, config.FlushAsync), Options{Filter: filter}, knobs{})
 	h.run(t)
 	ctx := context.Background()
-	h.p.Enqueue(invocation("f1", 2, time.Now()))
+	h.p.Enqueue(ctx, invocation("f1", 2, time.Now()))
 	h.p.Invoke(ctx, invokeEvent("f1", time.Now().Add(time.Minute)))
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
@@ -695,9 +689,9 @@ func TestFilterRunsBeforeQueueing(t *testing.T) {
 func TestSendingStartsWithoutInvoke(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
-		h, _ := synctestHarness(t, config.FlushAsync, col, Options{})
+		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{})
 		h.run(t)
-		h.p.Enqueue(invocation("lmi", 1, time.Now()))
+		h.p.Enqueue(context.Background(), invocation("lmi", 1, time.Now()))
 		time.Sleep(time.Second)
 		synctest.Wait()
 		if spans, _, _ := col.snapshot(); spans["lmi"] != 1 {
@@ -712,7 +706,7 @@ func TestWithoutPlatformEventsEndModeRunsAsync(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushEnd)
 		cfg.TelemetryTypes = []string{"function"}
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
 		h.run(t)
 		t0 := time.Now()
 		h.p.Invoke(context.Background(), invokeEvent("f1", t0.Add(time.Minute)))
@@ -720,4 +714,50 @@ func TestWithoutPlatformEventsEndModeRunsAsync(t *testing.T) {
 			t.Errorf("Invoke waited %v with no platform events subscribed, want 0", d)
 		}
 	})
+}
+
+// A signal switched off in the configuration (SLIPSTREAM_TRACES_EXPORTER=none,
+// or a bad destination setting for it) is neither mapped nor sent; the
+// others go on.
+func TestSignalSwitchedOffIsNotSent(t *testing.T) {
+	for _, off := range []string{"traces", "logs", "metrics"} {
+		t.Run(off+" off", func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				col := newCollector()
+				rt := &memRT{h: col}
+				cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+				switch off {
+				case "traces":
+					cfg.OTLP.Traces.Off = "SLIPSTREAM_TRACES_EXPORTER"
+				case "logs":
+					cfg.OTLP.Logs.Off = "SLIPSTREAM_LOGS_EXPORTER"
+				default:
+					cfg.OTLP.Metrics.Off = "SLIPSTREAM_METRICS_EXPORTER"
+				}
+				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
+				h.run(t)
+				ctx := context.Background()
+				h.p.Invoke(ctx, invokeEvent("a", time.Now().Add(time.Minute)))
+				h.p.Enqueue(ctx, invocation("a", 2, time.Now()))
+				if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+					t.Fatal(err)
+				}
+				paths := map[string]int{}
+				col.mu.Lock()
+				for _, r := range col.requests {
+					paths[r]++
+				}
+				col.mu.Unlock()
+				for _, sig := range []string{"traces", "logs", "metrics"} {
+					if got := paths["/v1/"+sig]; (got > 0) == (sig == off) {
+						t.Errorf("%d requests to /v1/%s with %s off", got, sig, off)
+					}
+				}
+				if st := h.p.tally(); st.Traces.Dropped+st.Logs.Dropped+st.Metrics.Dropped != 0 {
+					t.Errorf("drops counted for a signal switched off: %+v", st)
+				}
+				h.close(t)
+			})
+		})
+	}
 }

@@ -140,13 +140,7 @@ func (b backoff) delay(attempt int, retryAfter time.Duration) time.Duration {
 	return d/2 + time.Duration(f*float64(d/2))
 }
 
-// next returns when retry number attempt may run, and false when that is
-// past the deadline (a zero deadline means none): the data then waits for
-// a later flush instead of holding the caller.
-func (b backoff) next(now, deadline time.Time, attempt int, retryAfter time.Duration) (time.Time, bool) {
-	at := now.Add(b.delay(attempt, retryAfter))
-	if !deadline.IsZero() && at.After(deadline) {
-		return at, false
-	}
-	return at, true
+// next returns when retry number attempt may run.
+func (b backoff) next(now time.Time, attempt int, retryAfter time.Duration) time.Time {
+	return now.Add(b.delay(attempt, retryAfter))
 }

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -11,10 +12,11 @@ import (
 // selfMetrics are the pipeline's own instruments, recorded through the same
 // MeterProvider as the function's metrics (so they leave with them):
 //
-//	slipstream.exporter.items{signal, outcome}  counter: items by outcome
-//	    (sent|dropped|retried|duplicate_suspected|spilled); signal is
-//	    traces|logs|metrics, or platform_events for intake drops
-//	slipstream.queue.bytes                      gauge: estimated bytes queued or in flight
+//	slipstream.exporter.items{signal, outcome[, reason]}  counter: items by
+//	    outcome (sent|dropped|retried|duplicate_suspected|spilled); signal
+//	    is traces|logs|metrics, or platform_events for intake drops; a
+//	    dropped item carries why in reason (see dropReason)
+//	slipstream.queue.size                       gauge: estimated bytes queued or in flight
 //	slipstream.export.duration{signal, result}  histogram (s) per request
 //	slipstream.breaker.state                    gauge: 0 closed, 1 half-open, 2 open
 type selfMetrics struct {
@@ -23,28 +25,40 @@ type selfMetrics struct {
 	// The attribute sets are few and fixed: built once, so that recording
 	// does not allocate. Read-only after newSelfMetrics (safe for
 	// concurrent use).
-	itemOpts map[[2]string]metric.AddOption
+	itemOpts map[itemKey]metric.AddOption
 	durOpts  map[[2]string]metric.RecordOption
 }
 
-// Attribute values of the self-metrics (the README's Delivery table).
+type itemKey struct {
+	sig    signal
+	out    outcome
+	reason dropReason
+}
+
+// Attribute values of the self-metrics (the Delivery table of docs/internals.md).
 var (
-	selfSignals  = []string{string(sigTraces), string(sigLogs), string(sigMetrics), "platform_events"}
-	selfOutcomes = []string{"sent", "dropped", "retried", "duplicate_suspected", "spilled"}
+	selfOutcomes = []outcome{outSent, outDropped, outRetried, outDup, outSpilled}
 	selfResults  = []string{verdictSent.String(), verdictRetry.String(), verdictAuth.String(), verdictPermanent.String()}
 )
 
-func newSelfMetrics(mp metric.MeterProvider, p *Pipeline) (*selfMetrics, error) {
+// newSelfMetrics registers the instruments on mp; queueBytes and br feed
+// the gauges.
+func newSelfMetrics(mp metric.MeterProvider, queueBytes *atomic.Int64, br *breaker) (*selfMetrics, error) {
 	m := mp.Meter("github.com/slipstream-otel/slipstream/exporter")
-	s := &selfMetrics{itemOpts: map[[2]string]metric.AddOption{}, durOpts: map[[2]string]metric.RecordOption{}}
-	for _, sig := range selfSignals {
+	s := &selfMetrics{itemOpts: map[itemKey]metric.AddOption{}, durOpts: map[[2]string]metric.RecordOption{}}
+	for _, sig := range tallySignals {
 		for _, o := range selfOutcomes {
-			s.itemOpts[[2]string{sig, o}] = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("signal", sig), attribute.String("outcome", o)))
+			s.itemOpts[itemKey{sig, o, ""}] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("signal", string(sig)), attribute.String("outcome", string(o))))
+		}
+		for _, r := range dropReasons {
+			s.itemOpts[itemKey{sig, outDropped, r}] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("signal", string(sig)), attribute.String("outcome", string(outDropped)),
+				attribute.String("reason", string(r))))
 		}
 		for _, r := range selfResults {
-			s.durOpts[[2]string{sig, r}] = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("signal", sig), attribute.String("result", r)))
+			s.durOpts[[2]string{string(sig), r}] = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("signal", string(sig)), attribute.String("result", r)))
 		}
 	}
 	var err error
@@ -57,11 +71,11 @@ func newSelfMetrics(mp metric.MeterProvider, p *Pipeline) (*selfMetrics, error) 
 		metric.WithDescription("Duration of OTLP export requests."), metric.WithUnit("s")); err != nil {
 		return nil, err
 	}
-	if _, err = m.Int64ObservableGauge("slipstream.queue.bytes",
+	if _, err = m.Int64ObservableGauge("slipstream.queue.size",
 		metric.WithDescription("Estimated bytes of mapped telemetry in the export queue, requests in flight included."),
 		metric.WithUnit("By"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(p.queueBytes.Load())
+			o.Observe(queueBytes.Load())
 			return nil
 		})); err != nil {
 		return nil, err
@@ -70,7 +84,7 @@ func newSelfMetrics(mp metric.MeterProvider, p *Pipeline) (*selfMetrics, error) 
 		metric.WithDescription("Circuit breaker state: 0 closed, 1 half-open, 2 open."),
 		metric.WithUnit("{state}"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			o.Observe(int64(p.br.current()))
+			o.Observe(int64(br.current()))
 			return nil
 		})); err != nil {
 		return nil, err
@@ -78,21 +92,18 @@ func newSelfMetrics(mp metric.MeterProvider, p *Pipeline) (*selfMetrics, error) 
 	return s, nil
 }
 
-func (s *selfMetrics) items(ctx context.Context, sig, outcome string, n int64) {
+// items records n items; every combination is built in newSelfMetrics.
+func (s *selfMetrics) items(ctx context.Context, sig signal, o outcome, reason dropReason, n int64) {
 	if n == 0 {
 		return
 	}
-	opt, ok := s.itemOpts[[2]string{sig, outcome}]
-	if !ok {
-		opt = metric.WithAttributes(attribute.String("signal", sig), attribute.String("outcome", outcome))
-	}
-	s.itemsC.Add(ctx, n, opt)
+	s.itemsC.Add(ctx, n, s.itemOpts[itemKey{sig, o, reason}])
 }
 
-func (s *selfMetrics) duration(ctx context.Context, sig, result string, d time.Duration) {
-	opt, ok := s.durOpts[[2]string{sig, result}]
+func (s *selfMetrics) duration(ctx context.Context, sig signal, result string, d time.Duration) {
+	opt, ok := s.durOpts[[2]string{string(sig), result}]
 	if !ok {
-		opt = metric.WithAttributes(attribute.String("signal", sig), attribute.String("result", result))
+		opt = metric.WithAttributes(attribute.String("signal", string(sig)), attribute.String("result", result))
 	}
 	s.durH.Record(ctx, d.Seconds(), opt)
 }

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -16,8 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel/metric/noop"
-
+	"github.com/slipstream-otel/slipstream/exporter/internal/metriccodec"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -43,14 +43,6 @@ type spill struct {
 	beforeDelete func(id string) bool
 }
 
-// spillFile is a replayed file whose items are still in the pipeline.
-type spillFile struct {
-	id, path  string
-	pending   int  // items mapped from it not yet sent, dropped or re-spilled
-	replaying bool // still being re-mapped: not deletable yet
-	lost      bool // some of its items were dropped
-}
-
 type spillDoc struct {
 	V        int            `json:"v"`
 	ID       string         `json:"id"`
@@ -63,7 +55,7 @@ type spillDoc struct {
 	Context *spillEvent  `json:"context,omitempty"`
 	Events  []spillEvent `json:"events"`
 	// Metrics are the metric collections the final flush could not send,
-	// in our own encoding (encodeMetrics); a replay sends them as they are.
+	// in our own encoding (metriccodec.Encode); a replay sends them as they are.
 	Metrics []json.RawMessage `json:"metrics,omitempty"`
 }
 
@@ -271,40 +263,40 @@ func (s *spill) read(name string) (*spillDoc, error) {
 }
 
 // spillAll cancels the requests in flight and takes their items back,
-// maps what is left in the intake, then writes the source events
-// of every queued item to one spill file (or counts them dropped when
-// spill is off or fails). Worker-only.
-func (p *Pipeline) spillAll() error {
-	w := &p.w
-	p.abandonFlights()
-	p.mu.Lock()
-	evs := p.in.take()
-	p.openRoom()
-	p.mu.Unlock()
+// maps what is left in the intake, then writes the source events of every
+// queued item to one spill file (or counts them dropped when spill is off
+// or fails).
+func (w *worker) spillAll() error {
+	w.abandonFlights()
+	evs := w.h.takeIntake()
 	// The intake goes to the spill file with the queue: the queue's bound
 	// does not evict for it (the intake is bounded itself).
 	bound := w.q.max
 	w.q.max = math.MaxInt64
 	for _, ev := range evs {
-		p.consume(w.m, w.tr, ev, nil)
+		w.consume(w.m, w.live, ev)
 	}
-	if f, ok := w.m.(logFlusher); ok {
-		p.withCur(w.tr, nil, f.FlushLogs)
+	w.m.FlushLogs()
+	w.releaseWaiters()
+	metrics, empty := w.mq.unsent(w.m.Resource(), w.cfg.OTLP.Metrics.Enabled())
+	for _, pm := range empty {
+		if !w.cfg.OTLP.Metrics.Enabled() {
+			w.c.drop(sigMetrics, dropSignalOff, pm.n) // replayed before the switch
+		}
+		w.settleMetricsOrigin(pm)
 	}
-	p.releaseWaiters()
-	metrics := p.unsentMetrics()
 	items := w.q.drain()
 	w.q.max = bound
-	p.queueBytes.Store(0)
+	w.c.queueBytes.Store(0)
 	var mpoints int64
 	var mraw []json.RawMessage
 	encoded := metrics[:0]
 	for _, pm := range metrics {
-		raw, err := encodeMetrics(pm.rm)
+		raw, err := metriccodec.Encode(pm.rm)
 		if err != nil {
-			p.count(sigMetrics, "dropped", pm.n)
-			p.settleMetricsOrigin(pm, true)
-			p.log.Error("unsent metrics dropped: they cannot be encoded", slog.Int64("metric_points", pm.n), slog.String("error", err.Error()))
+			w.c.drop(sigMetrics, dropUnencodable, pm.n)
+			w.settleMetricsOrigin(pm)
+			w.log.Error("unsent metrics dropped: they cannot be encoded", slog.Int64("metric_points", pm.n), slog.String("error", err.Error()))
 			continue
 		}
 		mpoints += pm.n
@@ -332,20 +324,12 @@ func (p *Pipeline) spillAll() error {
 		}
 	}
 	var context *telemetry.Event
-	if c := w.tr.context; c != nil && !seen[c.seq] {
+	if c := w.live.context; c != nil && !seen[c.seq] {
 		context = &c.ev
 	}
-	slices.SortFunc(src, func(a, b *srcEvent) int {
-		switch {
-		case a.seq < b.seq:
-			return -1
-		case a.seq > b.seq:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(src, func(a, b *srcEvent) int { return cmp.Compare(a.seq, b.seq) })
 	var err error
-	if p.sp == nil {
+	if w.sp == nil {
 		err = errors.New("spill disabled (SLIPSTREAM_SPILL_MAX_BYTES=0)")
 	} else {
 		out := make([]telemetry.Event, len(src))
@@ -354,128 +338,125 @@ func (p *Pipeline) spillAll() error {
 		}
 		var id string
 		var expired int
-		id, expired, err = p.sp.write(out, mraw, w.shutdown, context)
-		p.bump(func(s *Stats) { s.SpillFilesExpired += int64(expired) })
+		id, expired, err = w.sp.write(out, mraw, w.shutdown, context)
+		w.c.spillExpired.Add(int64(expired))
 		if err == nil {
-			p.bump(func(s *Stats) { s.SpillFilesWritten++ })
-			p.count(sigTraces, "spilled", n[0])
-			p.count(sigLogs, "spilled", n[1])
-			p.count(sigMetrics, "spilled", mpoints)
-			p.log.Warn("spilled unsent telemetry", slog.String("spill_id", id),
+			w.c.spillWritten.Add(1)
+			w.c.count(sigTraces, outSpilled, n[0])
+			w.c.count(sigLogs, outSpilled, n[1])
+			w.c.count(sigMetrics, outSpilled, mpoints)
+			w.log.Warn("spilled unsent telemetry", slog.String("spill_id", id),
 				slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]), slog.Int64("metric_points", mpoints),
 				slog.Int("events", len(out)))
 			for _, it := range items {
-				p.settle(it)
+				w.settle(it)
 			}
 			for _, pm := range metrics {
-				p.settleMetricsOrigin(pm, false)
+				w.settleMetricsOrigin(pm)
 			}
 			return nil
 		}
 	}
-	p.bump(func(s *Stats) { s.SpillErrors++ })
-	p.count(sigTraces, "dropped", n[0])
-	p.count(sigLogs, "dropped", n[1])
-	p.count(sigMetrics, "dropped", mpoints)
+	w.c.spillErr.Add(1)
+	w.c.drop(sigTraces, dropSpillFailed, n[0])
+	w.c.drop(sigLogs, dropSpillFailed, n[1])
+	w.c.drop(sigMetrics, dropSpillFailed, mpoints)
 	for _, it := range items {
-		if it.origin != nil {
-			it.origin.lost = true
-		}
-		p.settle(it)
+		w.settle(it)
 	}
 	for _, pm := range metrics {
-		p.settleMetricsOrigin(pm, true)
+		w.settleMetricsOrigin(pm)
 	}
-	p.log.Error("unsent telemetry dropped", slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]),
+	w.log.Error("unsent telemetry dropped", slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]),
 		slog.Int64("metric_points", mpoints), slog.String("error", err.Error()))
 	return err
 }
 
 // replay re-maps the spill files of this environment left by an earlier
 // process: expired ones are deleted, the others feed a fresh mapper each
-// (metrics go to a no-op provider, so nothing is counted twice) and their
-// outputs join the queue; their spilled metric collections join the
-// metrics queue as they are. A file is deleted once all of its outputs were
-// sent (2xx), dropped or re-spilled.
-func (p *Pipeline) replay() {
-	s := p.sp
+// (its metrics go nowhere, so nothing is counted twice) and their outputs
+// join the queue; their spilled metric collections join the metrics queue
+// as they are. A file is deleted once all of its outputs were sent (2xx),
+// dropped or re-spilled.
+func (w *worker) replay() {
+	s := w.sp
 	if s == nil {
 		return
 	}
 	ents, err := s.list()
 	if err != nil {
-		p.log.Warn("spill replay", slog.String("error", err.Error()))
+		w.log.Warn("spill replay", slog.String("error", err.Error()))
 		return
 	}
-	now := p.now()
+	now := w.now()
 	for _, e := range ents {
 		path := filepath.Join(s.dir, e.name)
 		if s.ttl > 0 && now.Sub(e.created) > s.ttl {
 			if os.Remove(path) == nil {
-				p.bump(func(st *Stats) { st.SpillFilesExpired++ })
+				w.c.spillExpired.Add(1)
 			}
 			continue
 		}
 		doc, err := s.read(e.name)
 		if err != nil {
-			p.log.Warn("spill replay: unreadable file deleted", slog.String("file", e.name), slog.String("error", err.Error()))
+			w.log.Warn("spill replay: unreadable file deleted", slog.String("file", e.name), slog.String("error", err.Error()))
 			os.Remove(path) // best effort
 			continue
 		}
 		if doc.Env != s.env {
 			continue // another environment's file (shared directory)
 		}
-		m, err := p.o.NewMapper(p.mapperOptions(noop.NewMeterProvider()))
+		f := &spillFile{id: doc.ID, path: path, replaying: true}
+		lin := newLineage(f)
+		m, err := w.replayMapper(lin)
 		if err != nil {
-			p.log.Warn("spill replay: mapper", slog.String("error", err.Error()))
+			w.log.Warn("spill replay: mapper", slog.String("error", err.Error()))
 			return
 		}
-		f := &spillFile{id: doc.ID, path: path, replaying: true}
-		tr := newTracker()
 		if doc.Context != nil {
-			if cc, ok := m.(contextConsumer); ok {
-				cc.ConsumeContext(decodeEvent(*doc.Context))
-			}
+			m.ConsumeContext(decodeEvent(*doc.Context))
 		}
 		for _, se := range doc.Events {
-			p.consume(m, tr, decodeEvent(se), f)
+			w.consume(m, lin, decodeEvent(se))
 		}
 		for _, raw := range doc.Metrics {
-			rm, err := decodeMetrics(raw)
+			rm, err := metriccodec.Decode(raw)
 			if err != nil {
-				f.lost = true
-				p.log.Warn("spill replay: unreadable metrics dropped", slog.String("file", e.name), slog.String("error", err.Error()))
+				w.log.Warn("spill replay: unreadable metrics dropped", slog.String("file", e.name), slog.String("error", err.Error()))
 				continue
 			}
-			n := dataPoints(rm)
+			n := metriccodec.DataPoints(rm)
 			if n == 0 {
 				continue // nothing to send; it must not keep the file
 			}
+			if !w.cfg.OTLP.Metrics.Enabled() {
+				w.c.drop(sigMetrics, dropSignalOff, n)
+				continue
+			}
 			f.pending++
-			p.w.mq = append(p.w.mq, &pendingMetrics{rm: rm, n: n, origin: f})
-			p.boundMetrics()
+			w.mq.add(&pendingMetrics{rm: rm, n: n, origin: f})
 		}
 		if doc.Shutdown != nil {
-			p.withCur(tr, f, func() { m.Shutdown(doc.Shutdown.Reason, doc.Shutdown.At) })
-		} else if fl, ok := m.(logFlusher); ok {
-			p.withCur(tr, f, fl.FlushLogs)
+			m.Shutdown(doc.Shutdown.Reason, doc.Shutdown.At)
+		} else {
+			m.FlushLogs()
 		}
 		f.replaying = false
-		p.bump(func(st *Stats) { st.SpillFilesReplayed++ })
+		w.c.spillReplayed.Add(1)
 		if f.pending == 0 {
-			p.deleteSpill(f)
+			w.deleteSpill(f)
 		}
 	}
 }
 
-func (p *Pipeline) deleteSpill(f *spillFile) {
+func (w *worker) deleteSpill(f *spillFile) {
 	if f.replaying {
 		return
 	}
-	if h := p.sp.beforeDelete; h != nil && !h(f.id) {
+	if h := w.sp.beforeDelete; h != nil && !h(f.id) {
 		return
 	}
 	if err := os.Remove(f.path); err == nil {
-		p.bump(func(st *Stats) { st.SpillFilesDeleted++ })
+		w.c.spillDeleted.Add(1)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,7 +14,12 @@ import (
 	"testing/synctest"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/internal/metriccodec"
+	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -24,26 +27,28 @@ import (
 // shuts it down: everything ends up in one spill file.
 func spillWithDeadBackend(t *testing.T, cfg *config.Config, ids ...string) {
 	t.Helper()
-	spillWithMapper(t, cfg, newFakeMapper, ids...)
+	spillWithMapper(t, cfg, newFakeMapper, 1, ids...)
 }
 
-func spillWithMapper(t *testing.T, cfg *config.Config, nm func(MapperOptions) (Mapper, error), ids ...string) {
+// spillWithMapper spills ids (finished invocations, each mapped to
+// spansPer spans) and one invocation SHUTDOWN cuts.
+func spillWithMapper(t *testing.T, cfg *config.Config, nm func(signals.MapperOptions) (Mapper, error), spansPer int, ids ...string) {
 	t.Helper()
 	rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
-	h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}, NewMapper: nm})
+	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: nm})
 	h.run(t)
 	ctx := context.Background()
 	for _, id := range ids {
-		h.p.Enqueue(invocation(id, 2, time.Now()))
+		h.p.Enqueue(context.Background(), invocation(id, 2, time.Now()))
 		h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
 	}
 	// The last invocation's report never comes: closed by SHUTDOWN.
-	h.p.Enqueue([]telemetry.Event{start("open", time.Now()), logLine("open line", time.Now())})
+	h.p.Enqueue(context.Background(), []telemetry.Event{start("open", time.Now()), logLine("open line", time.Now())})
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "timeout")); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	st := h.p.Stats()
-	if st.SpillFilesWritten != 1 || st.Traces.Spilled != int64(len(ids)+1) || st.Logs.Spilled != int64(2*len(ids)+1) {
+	st := h.p.tally()
+	if st.SpillFilesWritten != 1 || st.Traces.Spilled != int64(spansPer*len(ids)+1) || st.Logs.Spilled != int64(2*len(ids)+1) {
 		t.Fatalf("spill stats = %+v", st)
 	}
 	h.close(t)
@@ -60,17 +65,14 @@ func spillFiles(t *testing.T, dir string) []string {
 
 // replayInto runs a pipeline over a healthy collector until the replayed
 // data is sent; hook, when set, is the beforeDelete test hook.
-func replayInto(t *testing.T, cfg *config.Config, col *collector, now func() time.Time, hook func(string) bool) Stats {
+func replayInto(t *testing.T, cfg *config.Config, col *collector, now func() time.Time, hook func(string) bool) tally {
 	t.Helper()
 	return replayWith(t, cfg, col, newFakeMapper, now, hook)
 }
 
-func replayWith(t *testing.T, cfg *config.Config, col *collector, nm func(MapperOptions) (Mapper, error), now func() time.Time, hook func(string) bool) Stats {
+func replayWith(t *testing.T, cfg *config.Config, col *collector, nm func(signals.MapperOptions) (Mapper, error), now func() time.Time, hook func(string) bool) tally {
 	t.Helper()
-	h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: col}}, Now: now, NewMapper: nm})
-	if hook != nil {
-		h.p.sp.beforeDelete = hook
-	}
+	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: col}}, Now: now, NewMapper: nm, BeforeSpillDelete: hook})
 	before := col.requestCount()
 	h.run(t)
 	synctest.Wait()
@@ -80,7 +82,7 @@ func replayWith(t *testing.T, cfg *config.Config, col *collector, nm func(Mapper
 	h.p.Invoke(context.Background(), invokeEvent("next", time.Now().Add(time.Minute)))
 	time.Sleep(time.Second)
 	synctest.Wait()
-	st := h.p.Stats()
+	st := h.p.tally()
 	h.stop() // a kill: no Close, no Shutdown
 	return st
 }
@@ -249,15 +251,15 @@ func TestFullQueueDropsLogsBeforeSpans(t *testing.T) {
 		cfg.BufferMaxBytes = 256 << 10
 		cfg.SpillMaxBytes = 0
 		rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 		h.run(t)
 		for i := range 40 {
 			id := fmt.Sprintf("q%02d", i)
-			h.p.Enqueue(invocation(id, 20, time.Now()))
+			h.p.Enqueue(context.Background(), invocation(id, 20, time.Now()))
 			h.p.Invoke(context.Background(), invokeEvent(id, time.Now().Add(time.Minute)))
 			synctest.Wait()
 		}
-		st := h.p.Stats()
+		st := h.p.tally()
 		if st.Logs.Dropped == 0 {
 			t.Fatalf("no log record dropped: %+v", st)
 		}
@@ -280,18 +282,18 @@ func TestUnsentMetricsAreSpilledAndReplayed(t *testing.T) {
 				cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 				cfg.Temporality = temporality
 				rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
-				h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 				h.run(t)
 				ctx := context.Background()
 				for _, id := range []string{"m1", "m2", "m3"} {
-					h.p.Enqueue(invocation(id, 1, time.Now()))
+					h.p.Enqueue(context.Background(), invocation(id, 1, time.Now()))
 					h.p.Invoke(ctx, invokeEvent(id, time.Now().Add(time.Minute)))
 					time.Sleep(15 * time.Second) // metrics are collected (and fail) every 10 s
 				}
 				if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 					t.Fatalf("Shutdown: %v", err)
 				}
-				st := h.p.Stats()
+				st := h.p.tally()
 				h.close(t)
 				if st.Metrics.Spilled == 0 || st.Metrics.Dropped != 0 || st.SpillFilesWritten != 1 {
 					t.Fatalf("metrics %+v, spill files %d: want metrics spilled, none dropped, one file", st.Metrics, st.SpillFilesWritten)
@@ -326,7 +328,7 @@ func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
 				rt := &memRT{h: newCollector()}
 				never := make(chan struct{})
 				stallAll(rt, never)
-				h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: rt}})
+				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 				h.run(t)
 				ctx := context.Background()
 				h.p.Invoke(ctx, invokeEvent("later", time.Now().Add(time.Minute)))
@@ -335,7 +337,7 @@ func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
 					t.Fatalf("Shutdown: %v", err)
 				}
 				h.close(t)
-				st := h.p.Stats()
+				st := h.p.tally()
 				if st.SpillFilesReplayed != 1 || st.SpillFilesWritten != 1 || st.SpillFilesDeleted != 1 {
 					t.Fatalf("second start: %+v; want the file replayed, spilled again and the old one deleted", st)
 				}
@@ -359,12 +361,12 @@ func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
 func TestReplayedEmptyMetricsDoNotKeepTheFile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
-		empty, err := encodeMetrics(&metricdata.ResourceMetrics{})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		empty, err := metriccodec.Encode(&metricdata.ResourceMetrics{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := h.p.sp.write(invocation("e1", 1, time.Now()), []json.RawMessage{empty}, nil, nil); err != nil {
+		if _, _, err := h.p.w.sp.write(invocation("e1", 1, time.Now()), []json.RawMessage{empty}, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.close(t)
@@ -380,11 +382,11 @@ func TestReplayedEmptyMetricsDoNotKeepTheFile(t *testing.T) {
 // not left in an intake that nothing will take again.
 func TestEnqueueAfterCloseCountsDrops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), Options{})
+		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{})
 		h.run(t)
 		h.close(t)
-		h.p.Enqueue(invocation("late", 2, time.Now()))
-		st := h.p.Stats()
+		h.p.Enqueue(context.Background(), invocation("late", 2, time.Now()))
+		st := h.p.tally()
 		if st.IntakeDroppedLogs != 2 || st.IntakeDroppedPlatform != 3 || st.IntakeBytes != 0 {
 			t.Errorf("after Close: %+v; want the 2 log and 3 platform events counted as dropped", st)
 		}
@@ -397,7 +399,7 @@ func TestEnqueueAfterCloseCountsDrops(t *testing.T) {
 func TestManySpilledMetricCollectionsAreAllReplayed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
 		const files = maxPendingMetrics + 3
 		for range files {
 			reader := sdkmetric.NewManualReader()
@@ -410,11 +412,11 @@ func TestManySpilledMetricCollectionsAreAllReplayed(t *testing.T) {
 			if err := reader.Collect(context.Background(), &rm); err != nil {
 				t.Fatal(err)
 			}
-			raw, err := encodeMetrics(&rm)
+			raw, err := metriccodec.Encode(&rm)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := h.p.sp.write(nil, []json.RawMessage{raw}, nil, nil); err != nil {
+			if _, _, err := h.p.w.sp.write(nil, []json.RawMessage{raw}, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -440,11 +442,11 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 		var maxQueue atomic.Int64
 		var h *harness
 		slow := func(*http.Request) error { // every request takes 200 ms
-			maxQueue.Store(max(maxQueue.Load(), h.p.Stats().QueueBytes))
+			maxQueue.Store(max(maxQueue.Load(), h.p.tally().QueueBytes))
 			time.Sleep(200 * time.Millisecond)
 			return nil
 		}
-		h = newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: col, refuse: slow}}, IntakeMaxBytes: intakeMax, BatchMaxBytes: 16 << 10})
+		h = newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: col, refuse: slow}}, IntakeMaxBytes: intakeMax, BatchMaxBytes: 16 << 10})
 		h.run(t)
 		synctest.Wait() // the worker runs: Enqueue waits rather than drops
 		const n, lines = 40, 20
@@ -457,8 +459,8 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 				h.p.Invoke(context.Background(), invokeEvent(id, time.Now().Add(time.Hour)))
 				evs := invocation(id, lines, time.Now())
 				for j := range evs {
-					h.p.Enqueue(evs[j : j+1]) // one event per batch, as a busy listener would
-					maxIntake = max(maxIntake, h.p.Stats().IntakeBytes)
+					h.p.Enqueue(context.Background(), evs[j:j+1]) // one event per batch, as a busy listener would
+					maxIntake = max(maxIntake, h.p.tally().IntakeBytes)
 				}
 			}
 		}()
@@ -467,7 +469,7 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.close(t)
-		st := h.p.Stats()
+		st := h.p.tally()
 		spans, logs, _ := col.snapshot()
 		if len(spans) != n || len(logs) != n*lines {
 			t.Errorf("received %d spans and %d distinct log lines, want %d and %d", len(spans), len(logs), n, n*lines)
@@ -498,9 +500,10 @@ func TestSpillReplayWithTheSignalsMapper(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		cfg.ServiceName = "fn"
-		spillWithMapper(t, cfg, SignalsMapper(nil), "m1", "m2")
+		// The signals mapper sends an invocation span and its postRuntime span.
+		spillWithMapper(t, cfg, realMapper, 2, "m1", "m2")
 		col := newCollector()
-		st := replayWith(t, cfg, col, SignalsMapper(nil), nil, nil)
+		st := replayWith(t, cfg, col, realMapper, nil, nil)
 		spans, logs, _ := col.snapshot()
 		for _, id := range []string{"m1", "m2", "open"} {
 			if spans[id] != 1 {
@@ -522,12 +525,12 @@ func TestSpillReplayWithTheSignalsMapper(t *testing.T) {
 // context ended) maps what is left in the intake and spills it.
 func TestCloseSpillsWhatIsLeft(t *testing.T) {
 	cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-	h := newHarness(t, cfg, Options{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
-	h.p.Enqueue(invocation("c1", 1, time.Now()))
+	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+	h.p.Enqueue(context.Background(), invocation("c1", 1, time.Now()))
 	if err := h.p.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := h.p.Stats(); st.SpillFilesWritten != 1 || st.Traces.Spilled != 1 || st.Logs.Spilled != 1 {
+	if st := h.p.tally(); st.SpillFilesWritten != 1 || st.Traces.Spilled != 1 || st.Logs.Spilled != 1 {
 		t.Errorf("stats = %+v", st)
 	}
 	if len(spillFiles(t, cfg.SpillDir)) != 1 {
@@ -536,4 +539,32 @@ func TestCloseSpillsWhatIsLeft(t *testing.T) {
 	if err := h.p.Run(context.Background()); err == nil {
 		t.Error("Run after Close succeeded")
 	}
+}
+
+// Spilled metrics of a signal switched off since are dropped, counted with
+// their reason, and do not keep the file; the spans and logs are replayed.
+func TestSpilledMetricsOfASignalSwitchedOffAreDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		spillWithDeadBackend(t, cfg, "s1")
+		cfg.OTLP.Metrics.Off = "SLIPSTREAM_METRICS_EXPORTER"
+		col := newCollector()
+		st := replayInto(t, cfg, col, nil, nil)
+		col.mu.Lock()
+		for _, p := range col.requests {
+			if p == "/v1/metrics" {
+				t.Errorf("metrics sent with metrics switched off")
+			}
+		}
+		col.mu.Unlock()
+		if st.Metrics.DroppedBy[dropSignalOff] == 0 {
+			t.Errorf("spilled metrics not counted as dropped (signal_off): %+v", st.Metrics)
+		}
+		if spans, _, _ := col.snapshot(); spans["s1"] != 1 {
+			t.Errorf("span s1 replayed %d times, want 1", spans["s1"])
+		}
+		if got := spillFiles(t, cfg.SpillDir); len(got) != 0 {
+			t.Errorf("spill file kept: %v", got)
+		}
+	})
 }

@@ -31,10 +31,10 @@ func TestTLSCertificateFromConfig(t *testing.T) {
 	for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
 		s.Certificate = ca
 	}
-	h := newHarness(t, cfg, Options{})
+	h := newHarness(t, cfg, knobs{})
 	h.run(t)
 	ctx := context.Background()
-	h.p.Enqueue(invocation("tls", 1, time.Now()))
+	h.p.Enqueue(context.Background(), invocation("tls", 1, time.Now()))
 	h.p.Invoke(ctx, invokeEvent("tls", time.Now().Add(time.Minute)))
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
@@ -47,7 +47,7 @@ func TestTLSCertificateFromConfig(t *testing.T) {
 func TestBadCertificateFailsNew(t *testing.T) {
 	cfg := testConfig(t, "https://collector.invalid", config.FlushAsync)
 	cfg.OTLP.Traces.Certificate = filepath.Join(t.TempDir(), "missing.pem")
-	_, err := New(cfg, nil, Options{NewMapper: newFakeMapper})
+	_, err := newPipeline(cfg, nil, Options{}, knobs{NewMapper: newFakeMapper})
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("New = %v, want a certificate error", err)
 	}
@@ -73,10 +73,10 @@ func TestCompressionIsOursAndHonoured(t *testing.T) {
 			for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
 				s.Compression = tc.compression
 			}
-			h := newHarness(t, cfg, Options{})
+			h := newHarness(t, cfg, knobs{})
 			h.run(t)
 			ctx := context.Background()
-			h.p.Enqueue(invocation("z1", 3, time.Now()))
+			h.p.Enqueue(context.Background(), invocation("z1", 3, time.Now()))
 			h.p.Invoke(ctx, invokeEvent("z1", time.Now().Add(time.Minute)))
 			if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 				t.Fatal(err)

@@ -14,8 +14,8 @@ import (
 
 type nop struct{}
 
-func (nop) Invoke(context.Context, extension.Event)         {}
-func (nop) Shutdown(context.Context, extension.Event) error { return nil }
+func (nop) Invoke(context.Context, extension.Event)                {}
+func (nop) Shutdown(context.Context, extension.ShutdownPlan) error { return nil }
 
 // A minimal extension: register under the executable's file name, follow the
 // lifecycle, and report an unexpected failure before exiting.

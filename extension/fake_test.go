@@ -170,12 +170,12 @@ func (tr handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // function fields run inside Invoke and Shutdown.
 type recorder struct {
 	onInvoke   func(ctx context.Context, ev Event)
-	onShutdown func(ctx context.Context, ev Event) error
+	onShutdown func(ctx context.Context, plan ShutdownPlan) error
 
 	// mu guards invokes and shutdowns.
 	mu        sync.Mutex
 	invokes   []Event
-	shutdowns []Event
+	shutdowns []ShutdownPlan
 }
 
 func (h *recorder) Invoke(ctx context.Context, ev Event) {
@@ -187,12 +187,12 @@ func (h *recorder) Invoke(ctx context.Context, ev Event) {
 	}
 }
 
-func (h *recorder) Shutdown(ctx context.Context, ev Event) error {
+func (h *recorder) Shutdown(ctx context.Context, plan ShutdownPlan) error {
 	h.mu.Lock()
-	h.shutdowns = append(h.shutdowns, ev)
+	h.shutdowns = append(h.shutdowns, plan)
 	h.mu.Unlock()
 	if h.onShutdown != nil {
-		return h.onShutdown(ctx, ev)
+		return h.onShutdown(ctx, plan)
 	}
 	return nil
 }

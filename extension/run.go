@@ -7,19 +7,6 @@ import (
 	"time"
 )
 
-// Shutdown budget. The platform gives external extensions about 2 s after
-// SHUTDOWN (deadlineMs) and kills what is still running then.
-const (
-	// ShutdownMargin is kept back from the SHUTDOWN deadline so that the
-	// process can return from the handler, log and exit before it.
-	ShutdownMargin = 100 * time.Millisecond
-	// MinShutdownBudget is what the handler gets when the deadline minus
-	// the margin has already passed (a late thaw, a skewed clock).
-	MinShutdownBudget = 10 * time.Millisecond
-	// fallbackShutdownBudget applies when SHUTDOWN carries no deadlineMs.
-	fallbackShutdownBudget = 2*time.Second - 300*time.Millisecond - ShutdownMargin
-)
-
 // Handler receives the lifecycle events. exporter.Pipeline implements it.
 type Handler interface {
 	// Invoke is called for each INVOKE on Run's goroutine and must return
@@ -27,9 +14,9 @@ type Handler interface {
 	// the invocation is billed. Slow work belongs to the handler's own
 	// goroutines.
 	Invoke(ctx context.Context, ev Event)
-	// Shutdown is called once, for SHUTDOWN, with a context derived from
-	// Run's whose deadline is the event's deadline minus ShutdownMargin.
-	Shutdown(ctx context.Context, ev Event) error
+	// Shutdown is called once, for SHUTDOWN, with the event's plan and a
+	// context derived from Run's that ends at the plan's Close.
+	Shutdown(ctx context.Context, plan ShutdownPlan) error
 }
 
 // Poller is the part of [Client] that Run uses.
@@ -39,10 +26,9 @@ type Poller interface {
 
 // Run drives the extension lifecycle until SHUTDOWN. It calls Next in a
 // loop; for each INVOKE it calls h.Invoke and then goes straight back to
-// Next, waiting for nothing else. On SHUTDOWN it calls h.Shutdown with a
-// context that ends ShutdownMargin before the event's deadline (at least
-// MinShutdownBudget from now) and returns the SHUTDOWN event with the
-// handler's error, if any.
+// Next, waiting for nothing else. On SHUTDOWN it calls h.Shutdown with
+// the event's [ShutdownPlan] and a context that ends at the plan's Close,
+// and returns the SHUTDOWN event with the handler's error, if any.
 //
 // When ctx ends Run returns ctx.Err() unwrapped, so errors.Is(err,
 // context.Canceled) tells a requested stop from a failure. Any other Next
@@ -75,26 +61,14 @@ func Run(ctx context.Context, p Poller, h Handler, log *slog.Logger) (Event, err
 }
 
 func shutdown(ctx context.Context, h Handler, ev Event, log *slog.Logger) error {
-	deadline := shutdownDeadline(ev, time.Now())
+	plan := PlanShutdown(ev, time.Now())
 	log.LogAttrs(ctx, slog.LevelInfo, "shutdown",
 		slog.String("shutdown_reason", ev.ShutdownReason),
-		slog.Int64("budget_ms", time.Until(deadline).Milliseconds()))
-	sctx, cancel := context.WithDeadline(ctx, deadline)
+		slog.Int64("budget_ms", time.Until(plan.Deadline).Milliseconds()))
+	sctx, cancel := context.WithDeadline(ctx, plan.Close)
 	defer cancel()
-	if err := h.Shutdown(sctx, ev); err != nil {
+	if err := h.Shutdown(sctx, plan); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
-}
-
-// shutdownDeadline is the deadline the Shutdown handler works against.
-func shutdownDeadline(ev Event, now time.Time) time.Time {
-	if ev.DeadlineMs == 0 {
-		return now.Add(fallbackShutdownBudget)
-	}
-	d := ev.Deadline().Add(-ShutdownMargin)
-	if d.Sub(now) < MinShutdownBudget {
-		return now.Add(MinShutdownBudget)
-	}
-	return d
 }

@@ -78,7 +78,7 @@ func TestRun(t *testing.T) {
 						order.add("work " + ev.RequestID + " done")
 					})
 				},
-				onShutdown: func(ctx context.Context, ev Event) error {
+				onShutdown: func(ctx context.Context, _ ShutdownPlan) error {
 					work.Wait()
 					order.add("shutdown")
 					return nil
@@ -136,10 +136,10 @@ func TestRunShutdownDeadline(t *testing.T) {
 		deadline time.Duration // from now; 0: no deadlineMs
 		want     time.Duration // expected handler deadline, from now
 	}{
-		{"the handler's deadline is the event's minus the margin", 2 * time.Second, 2*time.Second - ShutdownMargin},
-		{"a deadline inside the margin leaves a tiny budget", ShutdownMargin / 2, MinShutdownBudget},
+		{"the handler's deadline is the event's minus the exit margin", 2 * time.Second, 2*time.Second - exitMargin},
+		{"a deadline inside the margin leaves a tiny budget", exitMargin / 2, MinShutdownBudget},
 		{"a deadline already passed leaves a tiny budget", -time.Second, MinShutdownBudget},
-		{"a SHUTDOWN without a deadline gets the fallback budget", 0, fallbackShutdownBudget},
+		{"a SHUTDOWN without a deadline gets the fallback budget", 0, fallbackBudget - exitMargin},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,7 +153,7 @@ func TestRunShutdownDeadline(t *testing.T) {
 				}
 				var got time.Time
 				var hasDeadline bool
-				h := &recorder{onShutdown: func(ctx context.Context, _ Event) error {
+				h := &recorder{onShutdown: func(ctx context.Context, _ ShutdownPlan) error {
 					got, hasDeadline = ctx.Deadline()
 					return nil
 				}}
@@ -166,7 +166,7 @@ func TestRunShutdownDeadline(t *testing.T) {
 				if want := now.Add(tt.want); !got.Equal(want) {
 					t.Errorf("Shutdown deadline = now%+v, want now%+v", got.Sub(now), tt.want)
 				}
-				if tt.deadline > ShutdownMargin && !got.Before(ev.Deadline()) {
+				if tt.deadline > exitMargin && !got.Before(ev.Deadline()) {
 					t.Errorf("Shutdown deadline %v is not before the event's %v", got, ev.Deadline())
 				}
 			})
@@ -177,7 +177,7 @@ func TestRunShutdownDeadline(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			ev := Event{Type: Shutdown, DeadlineMs: time.Now().Add(2 * time.Second).UnixMilli()}
 			var endedAt time.Time
-			h := &recorder{onShutdown: func(ctx context.Context, _ Event) error {
+			h := &recorder{onShutdown: func(ctx context.Context, _ ShutdownPlan) error {
 				<-ctx.Done() // a handler that waits as long as it may
 				endedAt = time.Now()
 				return ctx.Err()
@@ -231,7 +231,7 @@ func TestRunErrors(t *testing.T) {
 	t.Run("the Shutdown handler's error is returned with the event", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			boom := errors.New("final flush failed")
-			h := &recorder{onShutdown: func(context.Context, Event) error { return boom }}
+			h := &recorder{onShutdown: func(context.Context, ShutdownPlan) error { return boom }}
 			ev, err := Run(t.Context(), pollerOf(Event{Type: Shutdown, ShutdownReason: "timeout"}), h, nil)
 			if !errors.Is(err, boom) {
 				t.Errorf("Run error = %v, want %v", err, boom)

@@ -13,7 +13,7 @@ import (
 
 type queue struct{}
 
-func (queue) Enqueue([]telemetry.Event) {} // the exporter's bounded queue: never blocks
+func (queue) Enqueue(context.Context, []telemetry.Event) {} // the exporter's bounded queue: never blocks
 
 // Start the listener before subscribing: Lambda replays the Init events
 // to a new subscriber at once, and does not retry a failed delivery.

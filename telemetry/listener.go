@@ -40,9 +40,10 @@ const bodySlack = 64 << 10
 // full and a request is in flight) and drops and counts otherwise; the
 // bodies that arrive meanwhile go to the spool. The Listener calls it from
 // its one decode goroutine, in arrival order, after the POST was answered.
-// Enqueue takes ownership of the slice.
+// Enqueue takes ownership of the slice; its context ends when Close gives
+// up draining.
 type Sink interface {
-	Enqueue(events []Event)
+	Enqueue(ctx context.Context, events []Event)
 }
 
 // ListenerConfig configures a Listener.
@@ -157,7 +158,11 @@ type Listener struct {
 
 	// closingCh is closed when Close begins (observed by tests).
 	closingCh chan struct{}
-	closeOnce sync.Once
+	// sinkCtx is handed to the sink; sinkCancel ends it when Close gives
+	// up draining, so that a sink waiting for room returns.
+	sinkCtx    context.Context
+	sinkCancel context.CancelFunc
+	closeOnce  sync.Once
 
 	// lifeMu guards srv, ln, done, decoded and closed.
 	lifeMu  sync.Mutex
@@ -182,6 +187,7 @@ func NewListener(cfg ListenerConfig, sink Sink) *Listener {
 		closingCh: make(chan struct{}),
 		start:     time.Now(),
 	}
+	l.sinkCtx, l.sinkCancel = context.WithCancel(context.Background())
 	maxBytes := cfg.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = MaxBufferBytes
@@ -221,10 +227,7 @@ func NewListener(cfg ListenerConfig, sink Sink) *Listener {
 
 type discardSink struct{}
 
-func (discardSink) Enqueue([]Event) {}
-
-// BodyLimit is the largest body the listener accepts, in bytes.
-func (l *Listener) BodyLimit() int64 { return l.limit }
+func (discardSink) Enqueue(context.Context, []Event) {}
 
 // Start binds SandboxHost:Port (all interfaces when the name does not
 // resolve) and serves in the background until Close. It returns the URI
@@ -357,6 +360,7 @@ func (l *Listener) Close(ctx context.Context) error {
 		case <-decoded:
 		case <-ctx.Done():
 			l.abort.Store(true)
+			l.sinkCancel()
 			select {
 			case <-decoded: // it finished meanwhile
 			default:
@@ -366,6 +370,7 @@ func (l *Listener) Close(ctx context.Context) error {
 			}
 		}
 	}
+	l.sinkCancel() // the sink is not called any more, or is given up
 	return err
 }
 
@@ -777,7 +782,7 @@ func (l *Listener) deliver(events []Event, st BatchStats, joined bool) {
 	c.bad.Add(uint64(st.Bad))
 	c.unknown.Add(uint64(st.Unknown))
 	if len(events) > 0 {
-		l.sink.Enqueue(events)
+		l.sink.Enqueue(l.sinkCtx, events)
 	}
 	// Only odd batches are logged: a line per batch would itself become an
 	// "extension" event and feed a loop.

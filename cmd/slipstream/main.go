@@ -8,8 +8,10 @@
 // place that exits.
 //
 // Slipstream must never be the reason a function fails: an invalid
-// setting, an unavailable Telemetry API or an exporter that cannot be
-// built leave the agent following the lifecycle without exporting; a panic
+// setting falls back to its default or switches off the signals it
+// applies to (see package config); an unavailable Telemetry API or an
+// exporter that cannot be built leave the agent following the lifecycle
+// without exporting; a panic
 // in the exporter (worker goroutine, INVOKE, SHUTDOWN or the listener's
 // sink) is logged once and switches export off; after SHUTDOWN the exit
 // code is always 0 and the agent never waits past the deadline for a busy
@@ -49,12 +51,25 @@ var version = signals.DefaultVersion
 const apiTimeout = 5 * time.Second
 
 func main() {
+	if printVersion(os.Args[1:], os.Stdout) {
+		os.Exit(0)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	stopProfile := startProfile()
-	code := run(ctx, os.Getenv, os.Stderr, filepath.Base(os.Args[0]))
+	code := run(ctx, os.Environ(), os.Stderr, filepath.Base(os.Args[0]))
 	stopProfile()
 	stop()
 	os.Exit(code)
+}
+
+// printVersion writes the version to w when args ask for it (--version,
+// as Lambda never passes arguments to an extension) and reports whether it did.
+func printVersion(args []string, w io.Writer) bool {
+	if len(args) != 1 || (args[0] != "--version" && args[0] != "-version") {
+		return false
+	}
+	fmt.Fprintln(w, "slipstream", version)
+	return true
 }
 
 // pipe is what the agent uses of the exporter: *exporter.Pipeline, a
@@ -71,32 +86,37 @@ type pipe interface {
 type newPipelineFunc func(cfg *config.Config, log *slog.Logger, accountID string) (pipe, error)
 
 func newPipeline(cfg *config.Config, log *slog.Logger, accountID string) (pipe, error) {
-	p, err := exporter.New(cfg, log, exporter.Options{
-		AccountID: accountID,
-		NewMapper: exporter.SignalsMapper(func(o *signals.MapperOptions) { o.Version = version }),
-	})
+	p, err := exporter.New(cfg, log, exporter.Options{AccountID: accountID, Version: version})
 	if err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// run is the whole agent; it returns the process exit code.
-func run(ctx context.Context, getenv func(string) string, stderr io.Writer, name string) int {
-	return runWith(ctx, getenv, stderr, name, newPipeline)
+// run is the whole agent, configured from environ (os.Environ's
+// KEY=value list); it returns the process exit code.
+func run(ctx context.Context, environ []string, stderr io.Writer, name string) int {
+	return runWith(ctx, environ, stderr, name, newPipeline)
 }
 
 // runWith is run with the exporter's constructor injected (tests pass a
 // fake that panics or stalls).
-func runWith(ctx context.Context, getenv func(string) string, stderr io.Writer, name string, build newPipelineFunc) int {
-	cfg := config.Load(getenv)
+func runWith(ctx context.Context, environ []string, stderr io.Writer, name string, build newPipelineFunc) int {
+	cfg := config.LoadEnviron(environ)
 	log := newLogger(stderr, cfg.LogLevel)
 	cfg.ApplyRuntime()
-	for _, w := range cfg.Warnings {
-		log.Warn("setting ignored, default used", "detail", w)
-	}
+	// Each line names the variable and says what happens instead.
 	for _, p := range cfg.Problems {
-		log.Error("invalid setting, export disabled", "detail", p)
+		log.Error("invalid setting", "detail", p)
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("setting not applied as given", "detail", w)
+	}
+	for _, n := range cfg.Notices {
+		log.Info("setting", "detail", n)
+	}
+	started := func(subscription string) {
+		log.Info("slipstream started", "version", version, "subscription", subscription, "config", cfg)
 	}
 	if cfg.RuntimeAPI == "" {
 		log.Error("AWS_LAMBDA_RUNTIME_API is not set: not running inside Lambda")
@@ -125,15 +145,14 @@ func runWith(ctx context.Context, getenv func(string) string, stderr io.Writer, 
 	}
 
 	if !cfg.ExportEnabled {
-		if cfg.Disabled {
-			log.Info("SLIPSTREAM_DISABLED is set: following the lifecycle only")
-		}
+		started("none: export off")
 		return followIdle(ctx, client, log)
 	}
 
 	pipeline, err := buildSafely(build, cfg, log, reg.AccountID)
 	if err != nil {
 		log.Error("build exporter, export disabled", "error", err.Error())
+		started("none: exporter not built")
 		return followIdle(ctx, client, log)
 	}
 
@@ -151,6 +170,11 @@ func runWith(ctx context.Context, getenv func(string) string, stderr io.Writer, 
 	} else {
 		log.Warn("start telemetry listener failed: following the lifecycle without platform data", "error", err.Error())
 	}
+	outcome := "subscribed"
+	if err != nil {
+		outcome = "failed: following the lifecycle only"
+	}
+	started(outcome)
 	if err != nil {
 		// Without the Telemetry API there is nothing to export: follow the
 		// lifecycle only, so the function is never held up by us.
@@ -283,12 +307,12 @@ func (a *agent) guard(op string, f func() error) error {
 
 // Enqueue is the listener's sink: it forwards to the exporter's queue
 // while export is on.
-func (a *agent) Enqueue(events []telemetry.Event) {
+func (a *agent) Enqueue(ctx context.Context, events []telemetry.Event) {
 	if a.off.Load() {
 		return
 	}
 	defer a.contain("enqueue")
-	a.pipeline.Enqueue(events)
+	a.pipeline.Enqueue(ctx, events)
 }
 
 // Invoke hands the INVOKE to the exporter while export is on.
@@ -302,10 +326,10 @@ func (a *agent) Invoke(ctx context.Context, ev extension.Event) {
 
 // Shutdown keeps the listener open while the pipeline waits for the last
 // invocation's report, then stops intake and flushes what is left.
-func (a *agent) Shutdown(ctx context.Context, ev extension.Event) error {
+func (a *agent) Shutdown(ctx context.Context, plan extension.ShutdownPlan) error {
 	a.shutdown = true
-	a.deadline, _ = ctx.Deadline()
-	err := a.guard("shutdown", func() error { return a.pipeline.Shutdown(ctx, ev) })
+	a.deadline = plan.Close
+	err := a.guard("shutdown", func() error { return a.pipeline.Shutdown(ctx, plan) })
 	err = errors.Join(err, a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
 	a.intakeSummary()
 	return err
@@ -337,8 +361,8 @@ func (a *agent) close(ctx context.Context) {
 // idle follows the lifecycle and does nothing else: export is off.
 type idle struct{}
 
-func (idle) Invoke(context.Context, extension.Event)         {}
-func (idle) Shutdown(context.Context, extension.Event) error { return nil }
+func (idle) Invoke(context.Context, extension.Event)                {}
+func (idle) Shutdown(context.Context, extension.ShutdownPlan) error { return nil }
 
 // finish maps the end of the lifecycle to the process exit code. After
 // SHUTDOWN the exit is always clean: an incomplete final flush (a slow

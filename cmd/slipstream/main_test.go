@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -134,6 +134,39 @@ func logLines(t *testing.T, b []byte) []map[string]any {
 	return out
 }
 
+// startLines returns the "slipstream started" lines.
+func startLines(lines []map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, l := range lines {
+		if l["msg"] == "slipstream started" && l["level"] == "INFO" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestPrintVersion(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		want  string
+		print bool
+	}{
+		{"--version prints the version", []string{"--version"}, "slipstream " + version + "\n", true},
+		{"-version prints it too", []string{"-version"}, "slipstream " + version + "\n", true},
+		{"no argument runs the agent, as Lambda starts it", nil, "", false},
+		{"other arguments run the agent", []string{"--version", "x"}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if got := printVersion(tt.args, &b); got != tt.print || b.String() != tt.want {
+				t.Errorf("printVersion(%q) = %v, wrote %q; want %v, %q", tt.args, got, b.String(), tt.print, tt.want)
+			}
+		})
+	}
+}
+
 func countLevel(lines []map[string]any, level string) []map[string]any {
 	var out []map[string]any
 	for _, l := range lines {
@@ -144,34 +177,63 @@ func countLevel(lines []map[string]any, level string) []map[string]any {
 	return out
 }
 
-func freePort(t *testing.T) int {
+// listenerURL is the address of the agent's telemetry listener, which was
+// given port 0: the port the subscription names, on 127.0.0.1 (outside
+// Lambda, sandbox.localdomain does not resolve and the listener binds
+// every interface). Call it once subscribed is closed.
+func (f *fakeLambda) listenerURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dest, _ := f.subscription["destination"].(map[string]any)
+	uri, _ := dest["URI"].(string)
+	u, err := url.Parse(uri)
+	if err != nil || u.Port() == "" || u.Port() == "0" {
+		t.Fatalf("the subscription's destination %q names no bound port", uri)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return "http://127.0.0.1:" + u.Port() + "/"
 }
 
-func envFrom(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
+// postBatch posts a Telemetry API batch to url and returns the status.
+func postBatch(t *testing.T, url, batch string) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(batch))
+	if err != nil {
+		t.Fatalf("post a batch to the listener: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// envFrom is an environment as os.Environ gives it.
+func envFrom(m map[string]string) []string {
+	var environ []string
+	for k, v := range m {
+		environ = append(environ, k+"="+v)
+	}
+	return environ
 }
 
 func TestRun(t *testing.T) {
-	t.Run("an invalid setting logs one ERROR line naming it and the lifecycle goes on", func(t *testing.T) {
+	t.Run("an unusable endpoint logs one ERROR line naming it, export is off and the lifecycle goes on", func(t *testing.T) {
 		f, api := newFakeLambda(t, invokeEvent("r1"), invokeEvent("r2"), shutdownEvent("spindown"))
 		var stderr bytes.Buffer
 		code := run(context.Background(), envFrom(map[string]string{
-			"AWS_LAMBDA_RUNTIME_API":         api,
-			"SLIPSTREAM_TELEMETRY_MAX_ITEMS": "5",
+			"AWS_LAMBDA_RUNTIME_API":   api,
+			"SLIPSTREAM_OTLP_ENDPOINT": "collector.example.com",
 		}), &stderr, "slipstream")
 		if code != 0 {
 			t.Fatalf("exit code %d, want 0; log:\n%s", code, stderr.String())
 		}
-		errs := countLevel(logLines(t, stderr.Bytes()), "ERROR")
-		if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "SLIPSTREAM_TELEMETRY_MAX_ITEMS") {
+		lines := logLines(t, stderr.Bytes())
+		errs := countLevel(lines, "ERROR")
+		if len(errs) != 1 || !strings.Contains(fmt.Sprint(errs[0]), "SLIPSTREAM_OTLP_ENDPOINT") {
 			t.Fatalf("want one ERROR line naming the variable, got %v", errs)
+		}
+		start := startLines(lines)
+		if len(start) != 1 || start[0]["subscription"] != "none: export off" ||
+			start[0]["config"].(map[string]any)["export"] != "off" {
+			t.Errorf("want one start line saying export is off, got %v", start)
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -186,6 +248,23 @@ func TestRun(t *testing.T) {
 		}
 		if f.registered != "slipstream" {
 			t.Errorf("registered as %q", f.registered)
+		}
+	})
+
+	t.Run("an unknown SLIPSTREAM name logs one WARN line naming the closest known one", func(t *testing.T) {
+		_, api := newFakeLambda(t, shutdownEvent("spindown"))
+		var stderr bytes.Buffer
+		code := run(context.Background(), envFrom(map[string]string{
+			"AWS_LAMBDA_RUNTIME_API": api,
+			"SLIPSTREAM_DISABLED":    "true",
+			"SLIPSTREAM_LOG_LEVLE":   "debug",
+		}), &stderr, "slipstream")
+		if code != 0 {
+			t.Fatalf("exit code %d, want 0; log:\n%s", code, stderr.String())
+		}
+		warns := countLevel(logLines(t, stderr.Bytes()), "WARN")
+		if len(warns) != 1 || !strings.Contains(fmt.Sprint(warns[0]), "did you mean SLIPSTREAM_LOG_LEVEL?") {
+			t.Errorf("want one WARN line naming SLIPSTREAM_LOG_LEVEL, got %v", warns)
 		}
 	})
 
@@ -219,7 +298,7 @@ func TestRun(t *testing.T) {
 		var stderr bytes.Buffer
 		code := run(context.Background(), envFrom(map[string]string{
 			"AWS_LAMBDA_RUNTIME_API":   api,
-			"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(freePort(t)),
+			"SLIPSTREAM_LISTENER_PORT": "0",
 			"SLIPSTREAM_OTLP_ENDPOINT": "http://127.0.0.1:1",
 		}), &stderr, "slipstream")
 		if code != 0 {
@@ -304,18 +383,24 @@ func TestRunExportsWhatTheTelemetryAPIDelivers(t *testing.T) {
 	backend := httptest.NewServer(col)
 	defer backend.Close()
 
-	f, api := newFakeLambda(t, invokeEvent("r1"), shutdownEvent("spindown"))
+	// The final flush has until the SHUTDOWN deadline; the agent exits as
+	// soon as it is done, so a generous deadline costs nothing when the
+	// machine is fast and keeps the test green when it is busy.
+	sd := shutdownEvent("spindown")
+	sd["deadlineMs"] = time.Now().Add(time.Minute).UnixMilli()
+	f, api := newFakeLambda(t, invokeEvent("r1"), sd)
 	f.release = make(chan struct{}) // hold SHUTDOWN until the batch is delivered
-	port := freePort(t)
 	done := make(chan int)
 	var stderr bytes.Buffer
 	go func() {
 		done <- run(context.Background(), envFrom(map[string]string{
 			"AWS_LAMBDA_RUNTIME_API":   api,
 			"AWS_LAMBDA_FUNCTION_NAME": "fn",
-			"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(port),
+			"SLIPSTREAM_LISTENER_PORT": "0",
 			"SLIPSTREAM_OTLP_ENDPOINT": backend.URL,
 			"SLIPSTREAM_FLUSH":         "async",
+			// A typo in a tuning setting: one ERROR line, export goes on.
+			"SLIPSTREAM_FLUSH_TIMEOUT": "half a second",
 		}), &stderr, "slipstream")
 	}()
 	<-f.subscribed
@@ -326,20 +411,25 @@ func TestRunExportsWhatTheTelemetryAPIDelivers(t *testing.T) {
  {"time":"2026-11-26T00:00:00.020Z","type":"platform.runtimeDone","record":{"requestId":"r1","status":"success","metrics":{"durationMs":20}}},
  {"time":"2026-11-26T00:00:00.030Z","type":"platform.report","record":{"requestId":"r1","status":"success","metrics":{"durationMs":30,"billedDurationMs":30,"memorySizeMB":128,"maxMemoryUsedMB":20}}}
 ]`
-	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/", port), "application/json", strings.NewReader(batch))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("listener answered %d", resp.StatusCode)
+	if code := postBatch(t, f.listenerURL(t), batch); code != http.StatusOK {
+		t.Fatalf("listener answered %d", code)
 	}
 	close(f.release)
 	if code := <-done; code != 0 {
 		t.Fatalf("exit code %d; log:\n%s", code, stderr.String())
 	}
-	if g := agentGoroutines(); len(g) != 0 {
-		t.Errorf("goroutines left after shutdown:\n%s", strings.Join(g, "\n\n"))
+	checkNoAgentGoroutines(t)
+	lines := logLines(t, stderr.Bytes())
+	if errs := countLevel(lines, "ERROR"); len(errs) != 1 || !strings.HasPrefix(fmt.Sprint(errs[0]["detail"]), `SLIPSTREAM_FLUSH_TIMEOUT="half a second": accepted`) {
+		t.Errorf("want one ERROR line naming SLIPSTREAM_FLUSH_TIMEOUT and its value, got %v", errs)
+	}
+	start := startLines(lines)
+	if len(start) != 1 || start[0]["subscription"] != "subscribed" || start[0]["version"] != version {
+		t.Fatalf("want one start line with the version and the subscription, got %v", start)
+	}
+	traces, _ := start[0]["config"].(map[string]any)["traces"].(map[string]any)
+	if traces["endpoint"] != backend.URL+"/v1/traces" || traces["protocol"] != "http/protobuf" {
+		t.Errorf("start line traces = %v, want the endpoint and protocol", traces)
 	}
 
 	col.mu.Lock()

@@ -30,7 +30,7 @@ const (
 // Attribute keys on log records.
 const (
 	attrInvocationID  = "faas.invocation_id"
-	attrTelemetryType = "aws.lambda.telemetry.type"
+	attrTelemetryType = "slipstream.telemetry.type"
 )
 
 // pendingLog is a text line held until we know whether the next lines
@@ -115,6 +115,9 @@ func (m *Mapper) consumeLog(ev telemetry.Event, r *telemetry.Log, src int) {
 	}
 	m.flushPending(p)
 	sev, sevText, reqID := parseTextSeverity(line)
+	if reqID == "" {
+		reqID = m.knownRequestID(line)
+	}
 	inv := m.invocationFor(reqID)
 	if inv != nil {
 		reqID = inv.id
@@ -130,8 +133,9 @@ func (m *Mapper) consumeLog(ev telemetry.Event, r *telemetry.Log, src int) {
 // isContinuation reports whether a line continues the pending record:
 // indented lines (Java "\tat", Node "    at", Python "  File"), empty
 // lines, Go's "goroutine N [...]:", "created by", "[signal ...", Java's
-// "Caused by:", Python's "Traceback (most recent call last):" and, inside
-// a Go stack, function lines such as "main.handler(...)".
+// "Caused by:", Python's "Traceback (most recent call last):", Go's
+// "runtime stack:", a closing "}" or "]" and, inside a Go stack, function
+// lines such as "main.handler(...)".
 func isContinuation(line string, p *pendingLog) bool {
 	if line == "" || line[0] == ' ' || line[0] == '\t' {
 		return true
@@ -140,6 +144,9 @@ func isContinuation(line string, p *pendingLog) bool {
 		if strings.HasPrefix(line, pre) {
 			return true
 		}
+	}
+	if line == "}" || line == "]" {
+		return true // the end of a pretty-printed JSON object (Ruby's unhandled error)
 	}
 	if p.goStack && isGoFrame(line) {
 		return true
@@ -150,6 +157,7 @@ func isContinuation(line string, p *pendingLog) bool {
 var continuationPrefixes = [...]string{
 	"goroutine ", "created by ", "[signal ", "Caused by: ", "Traceback (most recent call last)",
 	"During handling of the above exception", "The above exception was the direct cause", "... ",
+	"runtime stack:",
 }
 
 // isGoFrame matches a Go stack function line: "pkg.Func(args)" with no
@@ -167,20 +175,27 @@ func (m *Mapper) flushPending(p *pendingLog) {
 	if !p.active {
 		return
 	}
-	body := p.first
+	body := strings.TrimRight(p.first, "\n")
 	if p.multi {
 		body = strings.TrimRight(string(p.buf), "\n")
+	}
+	exc := textException(body)
+	sev := p.sev
+	if sev == log.SeverityUndefined && exc.found() {
+		sev = log.SeverityError // an unhandled error printed without a level (Java)
 	}
 	var r log.Record
 	r.SetTimestamp(p.t)
 	r.SetObservedTimestamp(m.now())
 	r.SetBody(attribute.StringValue(body))
-	r.SetSeverity(p.sev)
+	r.SetSeverity(sev)
 	r.SetSeverityText(p.sevText)
 	r.AddAttributes(attribute.String(attrTelemetryType, string(p.typ)))
 	if p.reqID != "" {
 		r.AddAttributes(attribute.String(attrInvocationID, p.reqID))
 	}
+	exc.addTo(&r)
+	m.checkOOM(p.typ, p.reqID, sev, body, &exc)
 	ctx := p.ctx
 	p.active, p.multi, p.first, p.ctx = false, false, "", nil
 	if cap(p.buf) > maxRecordBytes {
@@ -192,49 +207,122 @@ func (m *Mapper) flushPending(p *pendingLog) {
 }
 
 // emitJSON emits a JSON log line: body = message, time = its timestamp,
-// severity = its level, other fields = attributes.
+// severity = its level, an error (errorType, errorMessage, stackTrace, or
+// a message that is an error object) = the exception attributes, other
+// fields = attributes.
 func (m *Mapper) emitJSON(ev telemetry.Event, rec *telemetry.Log) {
 	l := m.ensureLogger()
 	if l == nil {
 		return
 	}
-	msg, ts, level := rec.Message, rec.Timestamp, rec.Level
-	skipMsg, skipTime := false, false
+	msg, ts, level, reqID := rec.Message, rec.Timestamp, rec.Level, rec.RequestID
+	// Fields read here rather than kept as attributes.
+	var skip [8]string
+	nskip := 0
+	use := func(k string) (json.RawMessage, bool) {
+		raw, ok := rec.Fields[k]
+		if ok {
+			skip[nskip] = k
+			nskip++
+		}
+		return raw, ok
+	}
+	var exc exception
 	if msg == "" {
-		if raw, ok := rec.Fields["msg"]; ok {
-			msg, skipMsg = jsonString(raw), true
+		if raw, ok := rec.Fields["message"]; ok && len(raw) > 0 && raw[0] != 'n' {
+			// Node.js logs an Error as an object message; any other
+			// object, array or number is kept as its JSON text.
+			use("message")
+			if e, isErr := jsonErrorObject(raw); isErr {
+				exc = e
+			} else {
+				msg = jsonMessage(raw)
+			}
+		} else if raw, ok := use("msg"); ok { // log/slog
+			msg = jsonString(raw)
 		}
 	}
 	if ts.IsZero() {
 		if raw, ok := rec.Fields["time"]; ok {
 			if t, err := time.Parse(time.RFC3339Nano, jsonString(raw)); err == nil {
-				ts, skipTime = t, true
+				ts = t
+				use("time")
+			}
+		}
+	}
+	if ts.IsZero() {
+		// Python's runtime writes its unhandled errors' timestamp in UTC
+		// without a zone ("2024-01-01T00:00:00").
+		if raw, ok := rec.Fields["timestamp"]; ok {
+			if t, err := time.Parse("2006-01-02T15:04:05", jsonString(raw)); err == nil {
+				ts = t
+				use("timestamp")
 			}
 		}
 	}
 	if ts.IsZero() {
 		ts = ev.Time
 	}
-	inv := m.invocationFor(rec.RequestID)
+	if level == "" {
+		// Python's runtime before awslambdaric 4.0.4 wrote unhandled
+		// errors with "log_level".
+		if raw, ok := rec.Fields["log_level"]; ok && len(raw) > 0 && raw[0] == '"' {
+			use("log_level")
+			level = jsonString(raw)
+		}
+	}
+	if reqID == "" {
+		// Java's LambdaLogger and log4j2 layout write "AWSRequestId".
+		if raw, ok := rec.Fields["AWSRequestId"]; ok && len(raw) > 0 && raw[0] == '"' {
+			use("AWSRequestId")
+			reqID = jsonString(raw)
+		}
+	}
+	if !exc.found() {
+		if _, ok := rec.Fields["errorType"]; ok {
+			exc = topLevelError(rec.Fields)
+		} else if _, ok := rec.Fields["errorMessage"]; ok {
+			exc = topLevelError(rec.Fields)
+		}
+		if exc.found() {
+			use("errorType")
+			use("errorMessage")
+			use("stackTrace")
+		} else if strings.IndexByte(msg, '\n') >= 0 {
+			exc = textException(msg) // Java's and .NET's unhandled errors: the stack in the message
+		}
+	}
+	if msg == "" && exc.found() {
+		msg = exc.summary()
+	}
+	sev := levelSeverity(level)
+	if sev == log.SeverityUndefined && (exc.found() || strings.HasPrefix(msg, timedOut)) {
+		sev = log.SeverityError
+	}
+	inv := m.invocationFor(reqID)
 	var r log.Record
 	r.SetTimestamp(ts)
 	r.SetObservedTimestamp(m.now())
 	r.SetBody(attribute.StringValue(msg))
+	r.SetSeverity(sev)
 	if level != "" {
-		r.SetSeverity(levelSeverity(level))
 		r.SetSeverityText(level)
 	}
 	r.AddAttributes(attribute.String(attrTelemetryType, string(ev.Type)))
-	if rec.RequestID != "" {
-		r.AddAttributes(attribute.String(attrInvocationID, rec.RequestID))
+	if reqID != "" {
+		r.AddAttributes(attribute.String(attrInvocationID, reqID))
 	} else if inv != nil {
 		r.AddAttributes(attribute.String(attrInvocationID, inv.id))
 	}
-	if len(rec.Fields) > 0 {
+	exc.addTo(&r)
+	if len(rec.Fields) > nskip {
 		keys := m.keys[:0]
+	fields:
 		for k := range rec.Fields {
-			if (skipMsg && k == "msg") || (skipTime && k == "time") {
-				continue
+			for _, s := range skip[:nskip] {
+				if k == s {
+					continue fields
+				}
 			}
 			keys = append(keys, k)
 		}
@@ -249,8 +337,79 @@ func (m *Mapper) emitJSON(ev telemetry.Event, rec *telemetry.Log) {
 		}
 		m.keys = keys[:0]
 	}
+	id := reqID
+	if id == "" && inv != nil {
+		id = inv.id
+	}
+	m.checkOOM(ev.Type, id, sev, msg, &exc)
 	l.Emit(m.contextOf(inv), r)
 }
+
+// topLevelError reads errorType, errorMessage and stackTrace from the top
+// level of a JSON line.
+func topLevelError(fields map[string]json.RawMessage) exception {
+	var f errorFields
+	if raw, ok := fields["errorType"]; ok && len(raw) > 0 && raw[0] == '"' {
+		f.ErrorType = jsonString(raw)
+	}
+	if raw, ok := fields["errorMessage"]; ok && len(raw) > 0 && raw[0] == '"' {
+		f.ErrorMessage = jsonString(raw)
+	}
+	f.StackTrace = fields["stackTrace"]
+	return f.exception()
+}
+
+// checkOOM marks the invocation a function's error record belongs to as
+// out of memory when the record says so (see outOfMemory).
+func (m *Mapper) checkOOM(typ telemetry.Type, reqID string, sev log.Severity, body string, e *exception) {
+	if typ != telemetry.TypeFunction || reqID == "" || (sev != log.SeverityUndefined && sev < log.SeverityError) {
+		return
+	}
+	if !outOfMemory(body, e) && !outOfMemory(e.stack, e) {
+		return
+	}
+	if inv, ok := m.open[reqID]; ok {
+		m.markOOM(inv)
+	}
+}
+
+// knownRequestID returns a UUID in the line's first line that names an
+// open or recently finished invocation, so a line that carries the
+// request ID outside any runtime column (a custom format) still finds its
+// invocation. Other UUIDs (an order number) are not request IDs.
+func (m *Mapper) knownRequestID(line string) string {
+	if len(m.open) == 0 && len(m.done) == 0 {
+		return ""
+	}
+	const maxScan = 1024
+	if len(line) > maxScan {
+		line = line[:maxScan]
+	}
+	for i := 0; i+36 <= len(line); {
+		c := line[i]
+		if c == '\n' {
+			return ""
+		}
+		if _, ok := fromHex(c); !ok {
+			i++
+			continue
+		}
+		j := i
+		for j < len(line) && (line[j] == '-' || isHex(line[j])) {
+			j++
+		}
+		if j-i == 36 && isRequestID(line[i:j]) {
+			id := line[i:j]
+			if _, ok := m.open[id]; ok || m.reported(id) {
+				return id
+			}
+		}
+		i = j
+	}
+	return ""
+}
+
+func isHex(c byte) bool { _, ok := fromHex(c); return ok }
 
 // jsonString returns a JSON string's value, or the raw text for other JSON.
 func jsonString(raw json.RawMessage) string {

@@ -32,6 +32,17 @@ func TestParseTextSeverity(t *testing.T) {
 		{"prose is not a level", "error connecting to db", log.SeverityUndefined, "", ""},
 		{"a level word late in the line is ignored", "a b c d ERROR", log.SeverityUndefined, "", ""},
 		{"plain text", "handling request", log.SeverityUndefined, "", ""},
+		{"a UUID after a bare level is not a request ID", "ERROR order " + rid + " failed", log.SeverityError, "ERROR", ""},
+		{"a UUID after a Python level without columns is not a request ID", "[ERROR] order " + rid + " failed", log.SeverityError, "ERROR", ""},
+		{"a UUID first in the line is not a request ID", rid + " ERROR boom", log.SeverityError, "ERROR", ""},
+		{"Node.js column without a level keeps the request ID", "2024-01-01T00:00:00.000Z\t" + rid + "\tcustom line", log.SeverityUndefined, "", rid},
+		{".NET text fail column", "2024-01-01T00:00:00.000Z\t" + rid + "\tfail\tboom", log.SeverityError, "fail", rid},
+		{".NET text info column", "2024-01-01T00:00:00.000Z\t" + rid + "\tinfo\thello", log.SeverityInfo, "info", rid},
+		{"a .NET label outside its column is prose", "info about the order", log.SeverityUndefined, "", ""},
+		{"log4j2 without a request ID", "2024-01-01 00:00:00 ERROR com.example.Handler - x", log.SeverityError, "ERROR", ""},
+		{"Ruby Logger", "I, [2024-01-01T00:00:00.000000 #8]  INFO " + rid + " -- : hello", log.SeverityInfo, "INFO", rid},
+		{"Ruby Logger error", "E, [2024-01-01T00:00:00.000000 #8] ERROR " + rid + " -- : boom", log.SeverityError, "ERROR", rid},
+		{"Lambda's timeout line", "2024-01-01T00:00:03.009Z " + rid + " Task timed out after 3.00 seconds", log.SeverityError, "", rid},
 		{"empty", "", log.SeverityUndefined, "", ""},
 	}
 	for _, tt := range tests {
@@ -67,13 +78,15 @@ func FuzzParseTextSeverity(f *testing.F) {
 	for _, s := range []string{
 		"2024-01-01T00:00:00.000Z\t" + rid + "\tERROR\tboom", "[ERROR]\t2024\t" + rid + "\tx", "fail: x",
 		"panic: x", `level=warn msg=x`, "[Error] x", "\t\t", "[]", "[", "level=",
+		"2024-01-01 00:00:00 " + rid + " WARN x", "I, [t #8]  INFO " + rid + " -- : x", "2024-01-01T00:00:00.000Z\t" + rid + "\tfail\tx",
+		"Task timed out after 3.00 seconds",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		sev, text, req := parseTextSeverity(s)
-		if sev == log.SeverityUndefined && (text != "" || req != "") {
-			t.Fatalf("undefined severity with text %q req %q", text, req)
+		if sev == log.SeverityUndefined && text != "" {
+			t.Fatalf("undefined severity with text %q", text)
 		}
 		if req != "" && (!isRequestID(req) || !strings.Contains(s, req)) {
 			t.Fatalf("request ID %q not from %q", req, s)
