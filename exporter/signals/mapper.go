@@ -169,6 +169,7 @@ type invocation struct {
 	functionARN string
 	version     string
 	traceHeader string
+	tenantID    string // tenantId of its platform events (tenant isolation mode)
 
 	sc       trace.SpanContext
 	parent   trace.SpanContext
@@ -450,6 +451,9 @@ func (m *Mapper) Shutdown(reason string, at time.Time) {
 	for _, inv := range invs {
 		m.closeAtShutdown(inv, reason, failure, at)
 	}
+	if len(invs) > 0 {
+		m.recordActive()
+	}
 	m.flushPhases(at)
 }
 
@@ -592,6 +596,7 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	inv.start = ev.Time
 	inv.version = r.Version
 	inv.functionARN = r.FunctionARN
+	inv.setTenant(r.TenantID)
 	if r.Tracing != nil && r.Tracing.Value != "" {
 		m.assignSpanContext(inv, r.Tracing, "")
 		inv.scFrom = 2
@@ -613,6 +618,32 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	if !m.lmi {
 		m.current = inv
 	}
+	m.recordActive()
+}
+
+// recordActive records the invocations in flight under Lambda Managed
+// Instances, where they overlap: started and not yet reported (they have
+// no runtimeDone there). Elsewhere one runs at a time and nothing is
+// recorded.
+func (m *Mapper) recordActive() {
+	if !m.lmi {
+		return
+	}
+	n := int64(0)
+	for _, inv := range m.open {
+		if inv.started && inv.rd == nil && !inv.counted {
+			n++
+		}
+	}
+	m.inst.activeInvocations.Record(context.Background(), n)
+}
+
+// setTenant keeps the tenant ID of a platform event (empty outside tenant
+// isolation mode).
+func (inv *invocation) setTenant(id string) {
+	if id != "" {
+		inv.tenantID = id
+	}
 }
 
 func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone) {
@@ -626,6 +657,7 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 	m.ensureSpanContext(inv)
 	inv.rd = r
 	inv.rdTime = ev.Time
+	inv.setTenant(r.TenantID)
 	m.recordOutcome(inv, r.Status, r.ErrorType)
 	if r.Metrics != nil {
 		m.inst.invokeDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
@@ -654,6 +686,7 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	}
 	inv := m.get(r.RequestID)
 	m.ensureSpanContext(inv)
+	inv.setTenant(r.TenantID)
 	if !inv.counted {
 		// No runtimeDone (Lambda Managed Instances, or it was lost).
 		m.recordOutcome(inv, r.Status, r.ErrorType)
@@ -673,4 +706,5 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	}
 	inv.repTime = ev.Time
 	m.forget(inv)
+	m.recordActive()
 }
