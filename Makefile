@@ -34,7 +34,7 @@ RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
 # and promtool), never in the agent's go.mod. Built stripped, without VCS
 # stamping, and Prometheus without its service discovery plugins
 # (remove_all_sd).
-BACKENDS := $(TOOLS)/jaeger $(TOOLS)/otelcol-logs $(TOOLS)/prometheus
+BACKENDS := $(TOOLS)/jaeger $(TOOLS)/otelcol-logs $(TOOLS)/prometheus $(TOOLS)/promtool
 TOOLS_BUILD := $(GO) build -trimpath -buildvcs=false -ldflags "-s -w"
 
 # Stripped binary budgets in bytes: 16 MiB amd64, 15 MiB arm64.
@@ -174,6 +174,9 @@ $(TOOLS)/otelcol-logs: tools/go.mod tools/go.sum tools/otelcol-logs/main.go
 
 $(TOOLS)/prometheus: tools/prometheus/go.mod tools/prometheus/go.sum
 	cd tools/prometheus && $(TOOLS_BUILD) -tags remove_all_sd -o $@ github.com/prometheus/prometheus/cmd/prometheus
+
+$(TOOLS)/promtool: tools/prometheus/go.mod tools/prometheus/go.sum
+	cd tools/prometheus && $(TOOLS_BUILD) -tags remove_all_sd -o $@ github.com/prometheus/prometheus/cmd/promtool
 
 # ---------------------------------------------------------------------------
 
