@@ -225,6 +225,15 @@ func (in *instruments) init(m metric.Meter, trigger string) error {
 			return fmt.Errorf("create instruments: %w", e)
 		}
 	}
+	// The outcome counters whose attributes are known in advance start at
+	// 0, so each is exported from the first collection on: its series
+	// begins before the first timeout (or the cold start) it counts, and a
+	// backend's rate() or increase() sees that first increment. A series
+	// that appears with its first increment shows no increase without a
+	// zero stored before it.
+	for _, c := range []faasCounter{in.invocations, in.timeouts, in.coldstarts} {
+		c.Add(context.Background(), 0)
+	}
 	in.errOpts = make(map[string]metric.AddOption)
 	in.dropOpts = make(map[string]metric.AddOption)
 	in.prewarmOpts = make(map[string]metric.AddOption)
