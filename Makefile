@@ -52,7 +52,7 @@ ZIP        ?= $(DIST)/slipstream-$(ARCH).zip
 # Pinned versions of the CDK example's packages are in examples/cdk/package.json.
 CDK_DIR := $(TOOLS)/cdk
 
-.PHONY: help build test e2e lint tools fuzz layer release publish-layer examples demo bench size clean
+.PHONY: help build test e2e lint tools fuzz layer release publish-layer examples rules demo bench size clean
 
 help: ## List the targets
 	@echo "Usage: make <target> [FUZZTIME=5s]"
@@ -146,6 +146,14 @@ examples: ## Check the deployment examples offline: Terraform, Dockerfile, SAM a
 		echo "examples: SKIP CDK synth: examples/cdk/node_modules is not installed (make tools, which needs npm)"; \
 	fi
 	cd examples/validate && SLIPSTREAM_CDK_OUT=$$([ -d $(CDK_DIR)/cdk.out ] && echo $(CDK_DIR)/cdk.out) $(GO) test -v ./...
+
+rules: ## Check the Prometheus rules of examples/alerts and run their tests with promtool (from make tools; skipped without it)
+	@if [ ! -x $(TOOLS)/promtool ]; then \
+		echo "rules: SKIP: $(TOOLS)/promtool not found (make tools builds it)"; \
+	else \
+		cd examples/alerts && $(TOOLS)/promtool check rules slipstream.rules.yml && \
+		$(TOOLS)/promtool test rules slipstream.rules.test.yml; \
+	fi
 
 demo: ## Run the demo: an example function with Slipstream in a local Lambda emulator
 	$(GO) run ./cmd/slipstream-demo
