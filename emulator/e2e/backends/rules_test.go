@@ -8,7 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
-		"net/url"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
