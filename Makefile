@@ -15,7 +15,7 @@ FUZZPKGS ?= ./...
 # sockets and wall-clock deadlines (the emulator, AWS's emulator, the
 # floor, the listener's quiet periods). Their untagged tests run again
 # with them.
-E2E_PKGS    ?= ./emulator ./emulator/e2e ./cmd/slipstream-emulator ./cmd/slipstream-floor ./telemetry
+E2E_PKGS    ?= ./emulator ./emulator/e2e ./emulator/e2e/backends ./cmd/slipstream-emulator ./cmd/slipstream-floor ./telemetry
 E2E_TIMEOUT ?= 30m
 
 # grpcnotrace keeps golang.org/x/net/trace (and with it html/template) out of
@@ -27,8 +27,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.
 
 STATICCHECK_VERSION := v0.8.2
 RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
+NODE_OTEL_PACKAGES  := @opentelemetry/api@1.10.0 @opentelemetry/sdk-trace@3.1.1 @opentelemetry/exporter-trace-otlp-proto@0.301.2
 
-# Real backends of `make e2e` (emulator/e2e/backends).
+# Real backends of `make e2e` (see the e2e section below).
 # Pinned in the tools modules (tools/go.mod: Jaeger and the logs collector,
 # which share the collector's modules; tools/prometheus/go.mod: Prometheus
 # and promtool), never in the agent's go.mod. Built stripped, without VCS
@@ -70,9 +71,8 @@ test: ## Run the fast, deterministic tests with the race detector (no e2e tag); 
 	@$(GO) build -o $(TOOLS)/slipstream-testsummary ./cmd/slipstream-testsummary
 	set -o pipefail; $(GO) test -race -json ./... | $(TOOLS)/slipstream-testsummary
 
-e2e: ## Run the real-time end-to-end tests (build tag e2e: emulator, AWS's emulator with the race detector; then Jaeger, Prometheus and an OpenTelemetry Collector from make tools)
+e2e: ## Run the real-time end-to-end tests (build tag e2e: emulator, AWS's emulator, Jaeger, Prometheus, a logs collector) with the race detector
 	$(GO) test -race -tags e2e -timeout $(E2E_TIMEOUT) $(E2E_PKGS)
-	SLIPSTREAM_TOOLS=$(TOOLS) $(GO) test -tags e2e -count=1 -timeout 20m ./emulator/e2e/backends/
 
 lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck (e2e files included)
 	$(GO) vet -tags e2e ./...
@@ -81,7 +81,7 @@ lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck (e2e files included)
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-tools: $(BACKENDS) ## Install staticcheck, aws-lambda-rie, the test backends and the CDK example's packages (pinned) into ./.tools; the AWS CLI if missing
+tools: $(BACKENDS) ## Install staticcheck, aws-lambda-rie, the test backends (Jaeger, Prometheus and promtool, a logs collector), the CDK example's and the Node.js example's packages (pinned) into ./.tools; the AWS CLI if missing
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 	@if command -v $(AWS) >/dev/null 2>&1; then \
@@ -99,6 +99,12 @@ tools: $(BACKENDS) ## Install staticcheck, aws-lambda-rie, the test backends and
 		echo "tools: CDK example packages in $(CDK_DIR)/node_modules"; \
 	else \
 		echo "tools: no npm: make examples skips the CDK synth"; \
+	fi
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(TOOLS) --no-audit --no-fund --no-save --loglevel=error $(NODE_OTEL_PACKAGES) && \
+		echo "tools: OpenTelemetry JS packages of examples/otel-node in $(TOOLS)/node_modules"; \
+	else \
+		echo "tools: no npm: go test ./receiver -run Node skips the Node.js example"; \
 	fi
 
 fuzz: ## Run every fuzz target for FUZZTIME each (default 5s; FUZZPKGS narrows the packages)

@@ -98,14 +98,10 @@ func (c *logsCollector) stored(t *testing.T) []plog.LogRecord {
 }
 
 // telemetryType is the record's Telemetry API stream (function,
-// extension, platform.*). The attribute was aws.lambda.telemetry.type
-// before it moved under the project's namespace; both are read until
-// every branch has the new name.
+// extension, platform.*).
 func telemetryType(lr plog.LogRecord) string {
-	for _, k := range []string{"slipstream.telemetry.type", "aws.lambda.telemetry.type"} {
-		if v, ok := lr.Attributes().Get(k); ok {
-			return v.AsString()
-		}
+	if v, ok := lr.Attributes().Get("slipstream.telemetry.type"); ok {
+		return v.AsString()
 	}
 	return ""
 }
