@@ -93,7 +93,7 @@ func TestAlertRules(t *testing.T) {
 	for range 7 {
 		run = append(run, ok(`{"action":"sleep","ms":1000}`))
 	}
-	run = append(run, ok(`{"action":"alloc","mb":108}`)) // the report's max memory is the environment's peak from now on
+	run = append(run, ok(`{"action":"alloc","mb":103}`)) // the report's max memory is the environment's peak from now on
 	for range 6 {
 		run = append(run, ok(`{"action":"sleep","ms":2760}`)) // 92 % of the timeout
 	}
