@@ -56,32 +56,12 @@ func main() {
 	if printVersion(os.Args[1:], os.Stdout) {
 		os.Exit(0)
 	}
-	perSeriesStartTimes()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	stopProfile := startProfile()
 	code := run(ctx, os.Environ(), os.Stderr, filepath.Base(os.Args[0]))
 	stopProfile()
 	stop()
 	os.Exit(code)
-}
-
-// perSeriesStartVar switches the OpenTelemetry Go SDK's per-series start
-// timestamps on (an experimental SDK feature, read at every collection).
-const perSeriesStartVar = "OTEL_GO_X_PER_SERIES_START_TIMESTAMPS"
-
-// perSeriesStartTimes makes each cumulative series start at its first
-// measurement instead of at the agent's start, unless the variable is set
-// already. A counter series is created by its first increment: an
-// environment's first error of an error.type, or its first timeout, may
-// come hours after the agent started. A backend that stores a zero at the
-// start time (Prometheus's created-timestamp-zero-ingestion) then stores it
-// just before that first value, and rate() and increase() count it in any
-// window; with the agent's start time the zero lies far outside the window
-// and the first increment is lost.
-func perSeriesStartTimes() {
-	if os.Getenv(perSeriesStartVar) == "" {
-		os.Setenv(perSeriesStartVar, "true") //nolint:errcheck // a valid name and value: Setenv cannot fail
-	}
 }
 
 // printVersion writes the version to w when args ask for it (--version,
