@@ -94,6 +94,35 @@ type Config struct {
 	PriceGBSecond float64
 	PriceRequest  float64
 
+	// What leaves the function (package exporter/filter, applied before
+	// anything is queued or spilled). An unusable value switches off the
+	// signals it applies to with a Problem: it never falls back to
+	// exporting more.
+	// LogsMinSeverity: SLIPSTREAM_LOGS_MIN_SEVERITY
+	// (trace|debug|info|warn|error|fatal, default "" = every log line):
+	// function and extension log lines below it are dropped; a line whose
+	// severity cannot be told is kept.
+	LogsMinSeverity string
+	// RedactDefaults: SLIPSTREAM_REDACT_DEFAULTS (bool, default true): the
+	// built-in redaction set (AWS keys, secrets after a key name,
+	// authorization values, URL passwords, private keys, JWTs) is applied.
+	RedactDefaults bool
+	// RedactPatterns: SLIPSTREAM_REDACT_PATTERNS (a Go regular expression,
+	// or a JSON array of up to 32; default none): matches are replaced by
+	// [REDACTED]; a group named value limits the replacement to that group.
+	RedactPatterns []string
+	// LogFieldsAllow and LogFieldsDeny: SLIPSTREAM_LOG_FIELDS_ALLOW and
+	// SLIPSTREAM_LOG_FIELDS_DENY (comma lists of JSON log field names, *
+	// and ? allowed; default none): only allowed fields are kept (when the
+	// allow list is set), then denied fields are removed.
+	LogFieldsAllow []string
+	LogFieldsDeny  []string
+	// TraceSampleRatio: SLIPSTREAM_TRACE_SAMPLE_RATIO (0..1, default nil =
+	// 1, everything): the share of invocations whose spans and logs are
+	// exported, decided from the trace ID as OpenTelemetry's
+	// TraceIdRatioBased sampler does. Metrics are never sampled.
+	TraceSampleRatio *float64
+
 	// Delivery.
 	// Durations are Go durations (time.ParseDuration: 500ms, 2s, 15m) or
 	// bare integers meaning milliseconds (500). Byte sizes are integers with an optional B, KiB, MiB or GiB suffix.

@@ -52,6 +52,7 @@ func TestLoadDefaults(t *testing.T) {
 		},
 		FaaSTrigger:    "other",
 		Temporality:    "cumulative",
+		RedactDefaults: true,
 		Flush:          FlushAdaptive,
 		FlushTimeout:   500 * time.Millisecond,
 		MaxDataAge:     60 * time.Second,

@@ -23,6 +23,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/filter"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/extension"
 	"github.com/slipstream-otel/slipstream/telemetry"
@@ -54,7 +55,9 @@ type Options struct {
 	Version string
 	// Filter is the pre-queue step applied to every batch in Enqueue
 	// before it is queued (and therefore before anything is spilled).
-	// Default: identity. It must not block and must not keep the slice.
+	// Default: the configuration's filter.Filter (severity, redaction,
+	// field lists, sampling); it must not block and must not keep the
+	// slice.
 	Filter func([]telemetry.Event) []telemetry.Event
 }
 
@@ -140,10 +143,13 @@ func orDefault(d, def time.Duration) time.Duration {
 // (Invoke, Shutdown), and hands both to its worker (Run), which maps,
 // buffers and exports. It is the package's front door; see doc.go.
 type Pipeline struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	now      func() time.Time
-	filter   func([]telemetry.Event) []telemetry.Event
+	cfg    *config.Config
+	log    *slog.Logger
+	now    func() time.Time
+	filter func([]telemetry.Event) []telemetry.Event
+	// ctl is the default filter (nil when Options.Filter replaced it): it
+	// hears of INVOKEs and samples the mapper's spans.
+	ctl      *filter.Filter
 	mode     config.FlushMode
 	margin   time.Duration
 	disabled bool
@@ -185,11 +191,16 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		buf = 4 << 20
 	}
 	k.defaults(buf)
+	var ctl *filter.Filter
 	if opts.Filter == nil {
-		opts.Filter = func(evs []telemetry.Event) []telemetry.Event { return evs }
+		f, err := filter.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("exporter: %w", err)
+		}
+		ctl, opts.Filter = f, f.Events
 	}
 	p := &Pipeline{
-		cfg: cfg, log: log, now: k.Now, filter: opts.Filter, mode: cfg.Flush, margin: k.Margin,
+		cfg: cfg, log: log, now: k.Now, filter: opts.Filter, ctl: ctl, mode: cfg.Flush, margin: k.Margin,
 		disabled: !cfg.ExportEnabled,
 		h:        &handoff{wake: make(chan struct{}, 1), done: make(chan struct{})},
 		c:        &counters{},
@@ -257,6 +268,9 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		}
 		if cfg.OTLP.Metrics.Enabled() {
 			mo.Meter = mp
+		}
+		if ctl != nil {
+			mo.Sampler = ctl
 		}
 		return k.NewMapper(mo)
 	}
@@ -379,6 +393,9 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	inv := signals.Invocation{RequestID: ev.RequestID, Deadline: ev.Deadline(), InvokedARN: ev.InvokedFunctionARN}
 	if ev.Tracing != nil {
 		inv.TraceHeader = ev.Tracing.Value
+	}
+	if p.ctl != nil {
+		p.ctl.Invoke(inv.RequestID, inv.TraceHeader)
 	}
 	h := p.h
 	h.invMu.Lock()
@@ -564,6 +581,11 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		p.closeErr = errors.Join(p.exp.shutdown(ctx), p.mp.Shutdown(ctx))
 		if !p.disabled {
 			p.c.totals(p.log)
+			if p.ctl != nil {
+				if t := p.ctl.Totals(); t != (filter.Totals{}) {
+					p.log.Info("filter totals", "below_severity", t.BelowSeverity, "unsampled", t.Unsampled, "redacted", t.Redacted)
+				}
+			}
 		}
 	})
 	errs = append(errs, p.closeErr)
