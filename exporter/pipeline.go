@@ -278,7 +278,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		return nil, fmt.Errorf("exporter: mapper: %w", err)
 	}
 	w.replayMapper = func(lin *lineage) (Mapper, error) { return w.newMapper(noop.NewMeterProvider(), lin) }
-	if cfg.SpillMaxBytes > 0 && cfg.SpillDir != "" {
+	if cfg.SpillMaxBytes > 0 && cfg.SpillDir != "" && !p.disabled && spillDirUsable(cfg.SpillDir, log) {
 		w.sp = &spill{
 			dir: cfg.SpillDir, max: cfg.SpillMaxBytes, ttl: cfg.SpillTTL,
 			env: cfg.Region + "/" + cfg.FunctionName + "/" + cfg.FunctionVersion,
