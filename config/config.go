@@ -214,6 +214,16 @@ type OTLP struct {
 	Traces   Signal
 	Metrics  Signal
 	Logs     Signal
+	// HTTPSProxy: SLIPSTREAM_HTTPS_PROXY (an http://, https:// or
+	// socks5:// URL, or none; default "": the standard HTTPS_PROXY and
+	// HTTP_PROXY apply). Used for every exporter request instead of the
+	// standard variables the function shares; none disables proxying. May
+	// hold user info: never log it. Loopback and link-local destinations
+	// are never proxied.
+	HTTPSProxy string
+	// NoProxy: SLIPSTREAM_NO_PROXY (NO_PROXY syntax; default "": NO_PROXY
+	// applies): hosts reached without the proxy.
+	NoProxy string
 }
 
 // Signal is the exporter setting of one signal after applying the

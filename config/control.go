@@ -41,6 +41,7 @@ func (l *loader) control() {
 	c.LogFieldsAllow = l.fieldList("SLIPSTREAM_LOG_FIELDS_ALLOW")
 	c.LogFieldsDeny = l.fieldList("SLIPSTREAM_LOG_FIELDS_DENY")
 	c.TraceSampleRatio = l.sampleRatio("SLIPSTREAM_TRACE_SAMPLE_RATIO")
+	l.proxy()
 }
 
 // switchOff turns sig off because of name, unless something else already did.

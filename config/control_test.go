@@ -63,3 +63,27 @@ func TestFilterSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestProxySettings(t *testing.T) {
+	tests := []struct {
+		name, value, want string
+		off               bool
+	}{
+		{"a proxy URL is kept", "http://proxy.internal:3128", "http://proxy.internal:3128", false},
+		{"none disables proxying", "NONE", ProxyNone, false},
+		{"a value that is not a URL switches every signal off", "proxy:3128", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := Load(func(k string) string {
+				return map[string]string{"SLIPSTREAM_HTTPS_PROXY": tt.value, "SLIPSTREAM_NO_PROXY": ".internal"}[k]
+			})
+			if c.OTLP.HTTPSProxy != tt.want || c.OTLP.NoProxy != ".internal" {
+				t.Errorf("HTTPSProxy = %q, NoProxy = %q", c.OTLP.HTTPSProxy, c.OTLP.NoProxy)
+			}
+			if c.ExportEnabled == tt.off || (len(c.Problems) == 1) != tt.off {
+				t.Errorf("ExportEnabled = %v, Problems = %q", c.ExportEnabled, c.Problems)
+			}
+		})
+	}
+}

@@ -351,6 +351,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			if err != nil {
 				return nil, err
 			}
+			t.Proxy = proxyFor(o, nil) // SLIPSTREAM_HTTPS_PROXY (proxy.go)
 			rt = t
 		}
 		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
@@ -407,6 +408,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlptracegrpc.WithTimeout(grpcNoTimeout),
 			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}),
 			otlptracegrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+			otlptracegrpc.WithDialOption(grpcProxy(o)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
@@ -455,6 +457,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlpmetricgrpc.WithTimeout(grpcNoTimeout),
 			otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
 			otlpmetricgrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+			otlpmetricgrpc.WithDialOption(grpcProxy(o)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
@@ -500,6 +503,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlploggrpc.WithTimeout(grpcNoTimeout),
 			otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false}),
 			otlploggrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+			otlploggrpc.WithDialOption(grpcProxy(o)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlploggrpc.WithCompressor("gzip"))
