@@ -275,6 +275,18 @@ type Signal struct {
 	Certificate       string
 	ClientCertificate string
 	ClientKey         string
+	// Auth: SLIPSTREAM_OTLP_AUTH and SLIPSTREAM_OTLP_<SIGNAL>_AUTH (none|
+	// sigv4, default none; a per-signal value wins). sigv4 signs every
+	// request with AWS Signature Version 4 for AWS's own OTLP endpoints;
+	// with the grpc protocol, or an unusable value, the signal is off.
+	Auth string
+	// SigV4Service and SigV4Region: the signing scope when Auth is sigv4.
+	// SLIPSTREAM_OTLP_SIGV4_SERVICE and SLIPSTREAM_OTLP_<SIGNAL>_SIGV4_SERVICE
+	// (default: the endpoint host's first label, xray.<region>.amazonaws.com
+	// gives xray); SLIPSTREAM_OTLP_SIGV4_REGION (default: the host's
+	// region, else AWS_REGION).
+	SigV4Service string
+	SigV4Region  string
 }
 
 // Enabled reports whether the signal is exported: Off is empty.

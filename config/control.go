@@ -42,6 +42,7 @@ func (l *loader) control() {
 	c.LogFieldsDeny = l.fieldList("SLIPSTREAM_LOG_FIELDS_DENY")
 	c.TraceSampleRatio = l.sampleRatio("SLIPSTREAM_TRACE_SAMPLE_RATIO")
 	l.proxy()
+	l.auth()
 }
 
 // switchOff turns sig off because of name, unless something else already did.

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -344,6 +345,8 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 	}
 	// One compressor for the three HTTP exporters (see gzipTransport).
 	z := &gzipper{}
+	// The function's AWS credentials, for SLIPSTREAM_OTLP_AUTH=sigv4 (sigv4.go).
+	creds := newAWSCredentials(os.Getenv, time.Now)
 	client := func(s config.Signal) (*http.Client, error) {
 		rt := base
 		if rt == nil {
@@ -358,6 +361,9 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			e.idle = append(e.idle, c)
 		}
 		var t http.RoundTripper = observingTransport{base: rt}
+		if s.Auth == config.AuthSigV4 {
+			t = &sigv4Transport{base: t, signer: v4.NewSigner(), creds: creds, service: s.SigV4Service, region: s.SigV4Region, now: time.Now}
+		}
 		if s.Compression == "" || s.Compression == "gzip" {
 			t = &gzipTransport{base: t, z: z}
 		}
