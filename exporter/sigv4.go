@@ -1,22 +1,12 @@
 package exporter
 
 import (
-	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/slipstream-otel/slipstream/internal/awsauth"
 )
 
 // sigv4Transport signs each request with AWS Signature Version 4
@@ -28,8 +18,7 @@ import (
 // credentials of that moment.
 type sigv4Transport struct {
 	base            http.RoundTripper
-	signer          *v4.Signer
-	creds           *awsCredentials
+	creds           *awsauth.Credentials
 	service, region string
 	now             func() time.Time
 }
@@ -44,108 +33,9 @@ func (t *sigv4Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		body = b
 	}
-	c, err := t.creds.get(req.Context())
-	if err != nil {
+	r2 := req.Clone(req.Context())
+	if err := awsauth.Sign(req.Context(), t.creds, r2, body, t.service, t.region, t.now()); err != nil {
 		return nil, fmt.Errorf("sigv4: %w", err)
 	}
-	sum := sha256.Sum256(body)
-	hash := hex.EncodeToString(sum[:])
-	r2 := req.Clone(req.Context())
-	r2.Body = io.NopCloser(bytes.NewReader(body))
-	r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-	r2.ContentLength = int64(len(body))
-	r2.Header.Set("X-Amz-Content-Sha256", hash)
-	if err := t.signer.SignHTTP(req.Context(), c, r2, hash, t.service, t.region, t.now()); err != nil {
-		return nil, fmt.Errorf("sigv4: sign: %w", err)
-	}
 	return t.base.RoundTrip(r2)
-}
-
-// awsCredentials supplies the function's AWS credentials: the
-// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN variables,
-// read again at each request (so a change is picked up), or, when they are
-// not set, the container credentials endpoint
-// (AWS_CONTAINER_CREDENTIALS_FULL_URI with AWS_CONTAINER_AUTHORIZATION_TOKEN,
-// as under SnapStart), cached until five minutes before they expire.
-// Credentials are never logged.
-type awsCredentials struct {
-	getenv func(string) string
-	client *http.Client // for the container endpoint: no proxy, short timeout
-	now    func() time.Time
-
-	// mu guards cached.
-	mu     sync.Mutex
-	cached aws.Credentials
-}
-
-func newAWSCredentials(getenv func(string) string, now func() time.Time) *awsCredentials {
-	return &awsCredentials{
-		getenv: getenv,
-		now:    now,
-		// Loopback or link-local: never proxied (Proxy nil).
-		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, MaxIdleConns: 1}},
-	}
-}
-
-// errNoCredentials: neither the variables nor the endpoint are set.
-var errNoCredentials = errors.New("no AWS credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and AWS_CONTAINER_CREDENTIALS_FULL_URI are unset")
-
-func (c *awsCredentials) get(ctx context.Context) (aws.Credentials, error) {
-	if id, secret := c.getenv("AWS_ACCESS_KEY_ID"), c.getenv("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
-		return aws.Credentials{AccessKeyID: id, SecretAccessKey: secret, SessionToken: c.getenv("AWS_SESSION_TOKEN"), Source: "environment"}, nil
-	}
-	uri := c.getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-	if uri == "" {
-		return aws.Credentials{}, errNoCredentials
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cached.HasKeys() && (!c.cached.CanExpire || c.now().Before(c.cached.Expires.Add(-5*time.Minute))) {
-		return c.cached, nil
-	}
-	got, err := c.fetch(ctx, uri)
-	if err != nil {
-		return aws.Credentials{}, err
-	}
-	c.cached = got
-	return got, nil
-}
-
-// fetch calls the container credentials endpoint
-// (https://docs.aws.amazon.com/sdkref/latest/guide/feature-container-credentials.html).
-func (c *awsCredentials) fetch(ctx context.Context, uri string) (aws.Credentials, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
-	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("container credentials: AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL")
-	}
-	token := c.getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN")
-	if file := c.getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"); token == "" && file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return aws.Credentials{}, fmt.Errorf("container credentials: read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: %w", err)
-		}
-		token = strings.TrimSpace(string(b))
-	}
-	if token != "" {
-		req.Header.Set("Authorization", token)
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return aws.Credentials{}, fmt.Errorf("container credentials: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return aws.Credentials{}, fmt.Errorf("container credentials: status %d", resp.StatusCode)
-	}
-	var v struct {
-		AccessKeyID     string `json:"AccessKeyId"`
-		SecretAccessKey string
-		Token           string
-		Expiration      time.Time
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&v); err != nil || v.AccessKeyID == "" || v.SecretAccessKey == "" {
-		return aws.Credentials{}, errors.New("container credentials: response without AccessKeyId and SecretAccessKey")
-	}
-	return aws.Credentials{AccessKeyID: v.AccessKeyID, SecretAccessKey: v.SecretAccessKey, SessionToken: v.Token,
-		Source: "container", CanExpire: !v.Expiration.IsZero(), Expires: v.Expiration}, nil
 }

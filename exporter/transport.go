@@ -16,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -33,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/internal/awsauth"
 )
 
 // Protocols accepted in config.Signal.Protocol.
@@ -346,7 +346,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 	// One compressor for the three HTTP exporters (see gzipTransport).
 	z := &gzipper{}
 	// The function's AWS credentials, for SLIPSTREAM_OTLP_AUTH=sigv4 (sigv4.go).
-	creds := newAWSCredentials(os.Getenv, time.Now)
+	creds := awsauth.NewCredentials(os.Getenv, time.Now)
 	client := func(s config.Signal) (*http.Client, error) {
 		rt := base
 		if rt == nil {
@@ -362,7 +362,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 		}
 		var t http.RoundTripper = observingTransport{base: rt}
 		if s.Auth == config.AuthSigV4 {
-			t = &sigv4Transport{base: t, signer: v4.NewSigner(), creds: creds, service: s.SigV4Service, region: s.SigV4Region, now: time.Now}
+			t = &sigv4Transport{base: t, creds: creds, service: s.SigV4Service, region: s.SigV4Region, now: time.Now}
 		}
 		if s.Compression == "" || s.Compression == "gzip" {
 			t = &gzipTransport{base: t, z: z}
