@@ -280,6 +280,13 @@ type Signal struct {
 	// request with AWS Signature Version 4 for AWS's own OTLP endpoints;
 	// with the grpc protocol, or an unusable value, the signal is off.
 	Auth string
+	// HeadersFrom names the variable Headers came from (the per-signal
+	// one when set, else the base one) when a value is a secret reference,
+	// for the messages about it; empty otherwise.
+	// A SLIPSTREAM_* header value may be a secret reference,
+	// ${secretsmanager:<ARN or name>[#<JSON key>]} or ${ssm:<parameter>}:
+	// Headers then holds the reference, resolved by package secrets.
+	HeadersFrom string
 	// SigV4Service and SigV4Region: the signing scope when Auth is sigv4.
 	// SLIPSTREAM_OTLP_SIGV4_SERVICE and SLIPSTREAM_OTLP_<SIGNAL>_SIGV4_SERVICE
 	// (default: the endpoint host's first label, xray.<region>.amazonaws.com

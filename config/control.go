@@ -43,6 +43,7 @@ func (l *loader) control() {
 	c.TraceSampleRatio = l.sampleRatio("SLIPSTREAM_TRACE_SAMPLE_RATIO")
 	l.proxy()
 	l.auth()
+	l.secretRefs()
 }
 
 // switchOff turns sig off because of name, unless something else already did.

@@ -20,7 +20,7 @@ import (
 
 // Values the default redaction set must keep from the backend, the spill
 // file and the agent's own log.
-var secrets = []string{
+var secretValues = []string{
 	"AKIAIOSFODNN7EXAMPLE",
 	"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
 	"mF_9.B5f-4.1JqM",
@@ -83,7 +83,7 @@ func (w *wireRecorder) all() []byte {
 
 func assertNoSecret(t *testing.T, where string, b []byte) {
 	t.Helper()
-	for _, s := range secrets {
+	for _, s := range secretValues {
 		if bytes.Contains(b, []byte(s)) {
 			t.Errorf("%s holds %q", where, s)
 		}

@@ -100,6 +100,9 @@ type knobs struct {
 	// RetryInitial and RetryMax shape the backoff (defaults 100ms and 30s)
 	// used when the server gives no Retry-After.
 	RetryInitial, RetryMax time.Duration
+	// SecretsEndpoint, when set, replaces the Secrets Manager and SSM
+	// endpoints (tests only).
+	SecretsEndpoint func(service, region string) string
 	// BeforeSpillDelete, when set, runs before a delivered spill file is
 	// deleted; false skips the delete, as if the process were killed
 	// between the 2xx and the delete.
@@ -227,7 +230,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 	}
 	p.exp = &exporters{}
 	if !p.disabled {
-		exp, err := newExporters(context.Background(), cfg.OTLP, base)
+		exp, err := newExporters(context.Background(), cfg.OTLP, base, exporterEnv{log: log, endpoint: k.SecretsEndpoint})
 		if err != nil {
 			return nil, fmt.Errorf("exporter: %w", err)
 		}
@@ -397,6 +400,9 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	if p.ctl != nil {
 		p.ctl.Invoke(inv.RequestID, inv.TraceHeader)
 	}
+	// The first /event/next has been sent: secret references may now be
+	// fetched (on the resolver's goroutine; once).
+	p.exp.secrets.Start(context.WithoutCancel(ctx))
 	h := p.h
 	h.invMu.Lock()
 	first := h.invoked == 0
@@ -494,6 +500,7 @@ func (p *Pipeline) Shutdown(ctx context.Context, plan extension.ShutdownPlan) er
 	if p.disabled {
 		return nil
 	}
+	p.exp.secrets.Start(context.WithoutCancel(ctx)) // Managed Instances: the first event may be SHUTDOWN
 	req := &shutdownReq{ctx: ctx, plan: plan, reply: make(chan error, 1)}
 	h := p.h
 	h.mu.Lock()

@@ -33,6 +33,7 @@ import (
 
 	"github.com/slipstream-otel/slipstream/config"
 	"github.com/slipstream-otel/slipstream/internal/awsauth"
+	"github.com/slipstream-otel/slipstream/secrets"
 )
 
 // Protocols accepted in config.Signal.Protocol.
@@ -241,6 +242,9 @@ type exporters struct {
 	metrics sdkmetric.Exporter
 	// timeouts per signal: the awake time an attempt is given.
 	tracesTimeout, logsTimeout, metricsTimeout time.Duration
+	// secrets resolves the secret references in the headers (nil when
+	// there is none); started by the pipeline after the first INVOKE.
+	secrets *secrets.Resolver
 	// idle lists what CloseIdleConnections is called on after a failure,
 	// so that a retry uses a fresh connection.
 	idle []interface{ CloseIdleConnections() }
@@ -253,6 +257,7 @@ func (e *exporters) closeIdle() {
 }
 
 func (e *exporters) shutdown(ctx context.Context) error {
+	e.secrets.Stop()
 	var errs []error
 	if e.traces != nil {
 		errs = append(errs, e.traces.Shutdown(ctx))
@@ -337,7 +342,7 @@ func httpTransport(s config.Signal) (*http.Transport, error) {
 // options (explicit options win over the OTEL_EXPORTER_OTLP_* variables the
 // exporters would otherwise read by themselves). base, when not nil,
 // replaces our transports (tests, or a caller that manages TLS itself).
-func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*exporters, error) {
+func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper, env ...exporterEnv) (*exporters, error) {
 	e := &exporters{
 		tracesTimeout:  timeoutOf(o.Traces),
 		logsTimeout:    timeoutOf(o.Logs),
@@ -347,6 +352,12 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 	z := &gzipper{}
 	// The function's AWS credentials, for SLIPSTREAM_OTLP_AUTH=sigv4 (sigv4.go).
 	creds := awsauth.NewCredentials(os.Getenv, time.Now)
+	// Secret references in SLIPSTREAM_* headers (secretheaders.go).
+	var xenv exporterEnv
+	if len(env) > 0 {
+		xenv = env[0]
+	}
+	e.secrets = newResolver(o, creds, xenv)
 	client := func(s config.Signal) (*http.Client, error) {
 		rt := base
 		if rt == nil {
@@ -366,6 +377,9 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 		}
 		if s.Compression == "" || s.Compression == "gzip" {
 			t = &gzipTransport{base: t, z: z}
+		}
+		if refs := headerRefs(s); e.secrets != nil && len(refs) > 0 {
+			t = &secretHeaderTransport{base: t, res: e.secrets, refs: refs}
 		}
 		return &http.Client{Transport: t}, nil
 	}
@@ -415,6 +429,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}),
 			otlptracegrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
 			otlptracegrpc.WithDialOption(grpcProxy(o)...),
+			otlptracegrpc.WithDialOption(grpcSecrets(e.secrets, headerRefs(o.Traces))...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
@@ -464,6 +479,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
 			otlpmetricgrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
 			otlpmetricgrpc.WithDialOption(grpcProxy(o)...),
+			otlpmetricgrpc.WithDialOption(grpcSecrets(e.secrets, headerRefs(o.Metrics))...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
@@ -510,6 +526,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false}),
 			otlploggrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
 			otlploggrpc.WithDialOption(grpcProxy(o)...),
+			otlploggrpc.WithDialOption(grpcSecrets(e.secrets, headerRefs(o.Logs))...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlploggrpc.WithCompressor("gzip"))

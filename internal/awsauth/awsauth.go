@@ -67,6 +67,9 @@ type Credentials struct {
 }
 
 func NewCredentials(getenv func(string) string, now func() time.Time) *Credentials {
+	if now == nil {
+		now = time.Now
+	}
 	return &Credentials{
 		getenv: getenv,
 		now:    now,
