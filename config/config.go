@@ -56,7 +56,9 @@ type Config struct {
 	// TelemetryTimeoutMs: SLIPSTREAM_TELEMETRY_TIMEOUT_MS (duration 25ms..30s,
 	// default 25: a bare integer is milliseconds), in milliseconds.
 	TelemetryTimeoutMs int
-	// ListenerPort: SLIPSTREAM_LISTENER_PORT (1..65535 except 9001, default 4243).
+	// ListenerPort: SLIPSTREAM_LISTENER_PORT (0..65535 except 9001, default
+	// 4243). 0 binds a free port chosen by the system; the subscription
+	// names the port actually bound.
 	ListenerPort int
 
 	// Resource.
@@ -85,6 +87,13 @@ type Config struct {
 	// PlatformLogs: SLIPSTREAM_PLATFORM_LOGS (bool, default false): platform
 	// events also become log records.
 	PlatformLogs bool
+	// ProactiveInitThreshold: SLIPSTREAM_PROACTIVE_INIT_THRESHOLD (duration
+	// 1s..1h, default DefaultProactiveInitThreshold, 10s). An on-demand
+	// init (or a restore) whose end comes longer than this before the first
+	// platform.start did not delay that invocation: Lambda initialised the
+	// environment ahead of demand (proactive initialization), so the
+	// invocation is not a cold start.
+	ProactiveInitThreshold time.Duration
 	// Temporality: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, or
 	// SLIPSTREAM_OTLP_METRICS_TEMPORALITY_PREFERENCE when OTLP.Source is
 	// SLIPSTREAM_OTLP (cumulative|delta|lowmemory, default cumulative).

@@ -51,7 +51,7 @@ func FuzzLoad(f *testing.F) {
 		if c.TelemetryMaxItems < minMaxItems || c.TelemetryMaxItems > maxMaxItems ||
 			c.TelemetryMaxBytes < minMaxBytes || c.TelemetryMaxBytes > maxMaxBytes ||
 			c.TelemetryTimeoutMs < minTimeoutMs || c.TelemetryTimeoutMs > maxTimeoutMs ||
-			c.ListenerPort < 1 || c.ListenerPort > 65535 || c.ListenerPort == reservedPort ||
+			c.ListenerPort < 0 || c.ListenerPort > 65535 || c.ListenerPort == reservedPort ||
 			c.BufferMaxBytes < minBufferMaxBytes || c.MemoryLimit < minMemoryLimit ||
 			len(c.TelemetryTypes) == 0 || c.ResourceAttributes == nil ||
 			c.FlushTimeout < 0 || c.MaxDataAge < time.Second || c.SpillTTL < time.Second {

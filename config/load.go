@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -31,6 +32,8 @@ const (
 	minFlushPeriod        = 100 * time.Millisecond
 	maxFlushPeriod        = 24 * time.Hour
 	defaultMaxDataAge     = 60 * time.Second
+	minProactiveThreshold = time.Second
+	maxProactiveThreshold = time.Hour
 	defaultSpillMaxBytes  = 16 << 20
 	maxSpillMaxBytes      = 10 << 30 // Lambda's largest ephemeral storage
 	defaultSpoolMaxBytes  = 64 << 20
@@ -49,6 +52,13 @@ const (
 	initTypeManaged       = "lambda-managed-instances"
 	unknownServiceName    = "unknown_service"
 )
+
+// DefaultProactiveInitThreshold is the default of
+// SLIPSTREAM_PROACTIVE_INIT_THRESHOLD: the gap between the end of an
+// on-demand init and the first invocation beyond which the init did not
+// delay it. Datadog's extension and the OpenTelemetry JavaScript Lambda
+// instrumentation use the same 10 s.
+const DefaultProactiveInitThreshold = 10 * time.Second
 
 var (
 	logLevels      = []string{"debug", "info", "warn", "error"}
@@ -145,6 +155,7 @@ func (l *loader) load() {
 	c.TracesRespectSampled = l.boolean("SLIPSTREAM_TRACES_RESPECT_SAMPLED", false)
 	c.FaaSTrigger = l.oneOf("SLIPSTREAM_FAAS_TRIGGER", faasTriggers, defaultFaaSTrigger)
 	c.PlatformLogs = l.boolean("SLIPSTREAM_PLATFORM_LOGS", false)
+	c.ProactiveInitThreshold = l.duration("SLIPSTREAM_PROACTIVE_INIT_THRESHOLD", minProactiveThreshold, maxProactiveThreshold, DefaultProactiveInitThreshold)
 	c.PriceGBSecond = l.price("SLIPSTREAM_PRICE_GB_SECOND")
 	c.PriceRequest = l.price("SLIPSTREAM_PRICE_REQUEST")
 
@@ -281,8 +292,8 @@ func (l *loader) listenerPort(name string) int {
 		return defaultListenerPort
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 65535 || n == reservedPort {
-		l.problem(name, v, fmt.Sprintf("1..65535 except %d", reservedPort), fallback(defaultListenerPort))
+	if err != nil || n < 0 || n > 65535 || n == reservedPort {
+		l.problem(name, v, fmt.Sprintf("0..65535 except %d (0: a free port)", reservedPort), fallback(defaultListenerPort))
 		return defaultListenerPort
 	}
 	return n
@@ -562,39 +573,15 @@ func (l *loader) resourceAttributes(name string) map[string]string {
 	return attrs
 }
 
-// percentDecode decodes %XX escapes; unlike query decoding, + stays +.
+// percentDecode decodes %XX escapes (url.PathUnescape: unlike query
+// decoding, + stays +) and requires the result to be UTF-8.
 func percentDecode(s string) (string, error) {
-	if !strings.Contains(s, "%") {
-		return s, nil
+	d, err := url.PathUnescape(s)
+	if err != nil {
+		return "", err
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			b.WriteByte(s[i])
-			continue
-		}
-		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return "", fmt.Errorf("invalid escape at offset %d", i)
-		}
-		b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-		i += 2
-	}
-	if !utf8.ValidString(b.String()) {
+	if !utf8.ValidString(d) {
 		return "", errors.New("decoded value is not UTF-8")
 	}
-	return b.String(), nil
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
+	return d, nil
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // Sources of the exporter settings (OTLP.Source).
@@ -418,7 +420,7 @@ func (ex *exporterLoader) headers(lv *otlpLevel, name string) map[string]string 
 		k, val, ok := strings.Cut(pair, "=")
 		k = strings.TrimSpace(k)
 		decoded, err := percentDecode(strings.TrimSpace(val))
-		if !ok || !isToken(k) || err != nil || !validHeaderValue(decoded) {
+		if !ok || !httpguts.ValidHeaderFieldName(k) || err != nil || !httpguts.ValidHeaderFieldValue(decoded) {
 			bad = append(bad, strconv.Itoa(i+1))
 			continue
 		}
@@ -584,31 +586,6 @@ func (ex *exporterLoader) resolve(sig string, per, base otlpLevel) Signal {
 		s.ClientCertificate, s.ClientKey = "", ""
 	}
 	return s
-}
-
-// isToken reports whether s is an HTTP header field name (RFC 9110 token).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return true
-}
-
-// validHeaderValue rejects control characters other than tab.
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // appendPath adds the signal path to a base endpoint: the specification's

@@ -25,7 +25,29 @@ func readVariables() []string {
 	return names
 }
 
-var variableName = regexp.MustCompile("`([A-Z][A-Z0-9_]*)`")
+// variableName matches a variable in a README table's first column: a
+// name, or a family written once with [SIGNAL_] (nothing, TRACES_, METRICS_
+// or LOGS_) or <SIGNAL> (TRACES, METRICS or LOGS) in it.
+var variableName = regexp.MustCompile("`([A-Z][A-Z0-9_]*(?:\\[SIGNAL_\\]|<SIGNAL>)?[A-Z0-9_]*)`")
+
+// expand returns the variables a first-column name stands for.
+func expand(name string) []string {
+	switch {
+	case strings.Contains(name, "[SIGNAL_]"):
+		var out []string
+		for _, s := range []string{"", "TRACES_", "METRICS_", "LOGS_"} {
+			out = append(out, strings.Replace(name, "[SIGNAL_]", s, 1))
+		}
+		return out
+	case strings.Contains(name, "<SIGNAL>"):
+		var out []string
+		for _, s := range []string{"TRACES", "METRICS", "LOGS"} {
+			out = append(out, strings.Replace(name, "<SIGNAL>", s, 1))
+		}
+		return out
+	}
+	return []string{name}
+}
 
 // literalDefault matches a Default cell that is one literal value (not a
 // template such as /aws/lambda/<function name>).
@@ -62,10 +84,12 @@ func documentedVariables(t *testing.T) []string {
 			continue
 		}
 		for _, m := range variableName.FindAllStringSubmatch(cells[1], -1) {
-			if seen[m[1]] {
-				t.Errorf("README documents %s twice", m[1])
+			for _, name := range expand(m[1]) {
+				if seen[name] {
+					t.Errorf("README documents %s twice", name)
+				}
+				seen[name] = true
 			}
-			seen[m[1]] = true
 		}
 	}
 	var names []string
@@ -106,13 +130,15 @@ func TestREADMEDefaultsAreLoadDefaults(t *testing.T) {
 			continue
 		}
 		for _, v := range variableName.FindAllStringSubmatch(cells[1], -1) {
-			name, value := v[1], m[1]
-			got := Load(env(map[string]string{name: value}))
-			got.OTLP.Source = want.OTLP.Source // a SLIPSTREAM_OTLP_* variable switches the source, by design
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("README says %s defaults to %q, but setting it to that changes the Config:\n got %+v\nwant %+v", name, value, got, want)
+			for _, name := range expand(v[1]) {
+				value := m[1]
+				got := Load(env(map[string]string{name: value}))
+				got.OTLP.Source = want.OTLP.Source // a SLIPSTREAM_OTLP_* variable switches the source, by design
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("README says %s defaults to %q, but setting it to that changes the Config:\n got %+v\nwant %+v", name, value, got, want)
+				}
+				checked++
 			}
-			checked++
 		}
 	}
 	if checked < 20 {

@@ -4,10 +4,13 @@
 // the Extensions API (2020-01-01) and the Telemetry API (2022-07-01), plus an
 // invoke endpoint compatible with AWS's runtime interface emulator.
 //
-// It follows the project's fact digest of the AWS documentation,
-// ../shared/spec/lambda-apis.md (cited as "spec §N" in the code), which is
-// derived from docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html,
-// telemetry-api.html, telemetry-schema-reference.html and the open-source RIE.
+// It follows these public pages, cited by name in the code:
+//   - Extensions API: https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html
+//   - Lambda lifecycle: https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html
+//   - Telemetry API: https://docs.aws.amazon.com/lambda/latest/dg/telemetry-api.html
+//   - Telemetry schema: https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html
+//   - RIE_NOTES.md (in emulator/e2e): how AWS's runtime interface emulator,
+//     https://github.com/aws/aws-lambda-runtime-interface-emulator, behaves.
 //
 // Concurrency: one mutex (Emulator.mu) guards the whole environment state and a
 // broadcast channel wakes every waiter (HTTP long polls and the lifecycle

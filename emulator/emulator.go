@@ -23,7 +23,7 @@ type Config struct {
 	// Function is the path of the runtime bootstrap (the function binary).
 	Function string
 	// Extensions are paths of external extension executables; each one's file
-	// name is the name it must register with (spec §1.1, §1.5).
+	// name is the name it must register with (Extensions API).
 	Extensions []string
 	// InProcessExtensions are extension names allowed to register without a
 	// launched process (e.g. a test acting as an extension over HTTP). Init
@@ -38,26 +38,26 @@ type Config struct {
 	MemoryMB        int    // default 128
 
 	Timeout         time.Duration // function timeout; default 3 s
-	InitTimeout     time.Duration // spec §1.6: default 10 s
-	ShutdownTimeout time.Duration // spec §1.6: default 2 s with external extensions
-	RuntimeShutdown time.Duration // spec §1.6: the runtime's share; default 300 ms
+	InitTimeout     time.Duration // Lambda lifecycle: default 10 s
+	ShutdownTimeout time.Duration // Lambda lifecycle: default 2 s with external extensions
+	RuntimeShutdown time.Duration // Lambda lifecycle: the runtime's share; default 300 ms
 
 	// Env holds extra "KEY=value" customer variables for the function and extensions.
 	Env []string
 
-	// Freeze stops (SIGSTOP) all processes between invocations (spec §1.6).
+	// Freeze stops (SIGSTOP) all processes between invocations (Lambda lifecycle).
 	Freeze bool
 	// ReportAfterShutdown delivers the telemetry still pending at shutdown
 	// (typically the last invocation's platform.report) only after
-	// SHUTDOWN has been sent, as Lambda does (spec §2.3 "Timing relative
+	// SHUTDOWN has been sent, as Lambda does (Telemetry API "Timing relative
 	// to /next"). False flushes it before SHUTDOWN, as AWS's emulator does.
 	ReportAfterShutdown bool
 	// TelemetrySupported serves the Telemetry API; false answers 202
-	// Telemetry.NotSupported like AWS's classic emulator (spec §2.2).
+	// Telemetry.NotSupported like AWS's classic emulator (Telemetry API).
 	TelemetrySupported bool
 	// TelemetryBufferBytes caps each subscriber's buffer of log records
 	// (function/extension); beyond it records are dropped and counted in a
-	// platform.logsDropped event (spec §2.3). Default 1 MiB.
+	// platform.logsDropped event (Telemetry API). Default 1 MiB.
 	TelemetryBufferBytes int
 	// TelemetryMaxAttempts bounds delivery tries of one batch. Default 4.
 	TelemetryMaxAttempts int
@@ -82,7 +82,7 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
-// Event is one telemetry event as produced (spec §2.3 element of a POST body).
+// Event is one telemetry event as produced (an element of a Telemetry API POST body).
 type Event struct {
 	Type string
 	JSON []byte // {"time","type","record"}
@@ -171,7 +171,7 @@ type Emulator struct {
 	// changed is closed and replaced on every state change (see notifyLocked).
 	changed chan struct{}
 	closed  bool
-	// init state (spec §1.6)
+	// init state (Lambda lifecycle)
 	initializing      bool
 	registrationOpen  bool
 	subscriptionsOpen bool
@@ -224,7 +224,7 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	e.instanceID = time.Now().UTC().Format("2006/01/02") + "/[" + cfg.FunctionVersion + "]" + randomHex(16)
 	// The Init phase starts now, so that in-process extensions registering
-	// before Init runs still see platform.initStart first (spec §2.3).
+	// before Init runs still see platform.initStart first (Telemetry API).
 	e.initStartLocked(phaseInit)
 	if cfg.CgroupDir != "" {
 		f, err := os.Open(cfg.CgroupDir)
@@ -403,7 +403,7 @@ func (e *Emulator) wait(ctx context.Context, pred func() bool) error {
 	}
 }
 
-// emitLocked produces one telemetry event to every subscriber (spec §2.3).
+// emitLocked produces one telemetry event to every subscriber (Telemetry API).
 func (e *Emulator) emitLocked(typ string, record any) {
 	e.emitRawLocked(typ, encodeEvent(time.Now(), typ, record))
 }
@@ -420,7 +420,7 @@ func (e *Emulator) emitRawLocked(typ string, raw []byte) {
 	}
 }
 
-// lineSink turns child output lines into function/extension events (spec §2.4).
+// lineSink turns child output lines into function/extension events (Telemetry schema).
 func (e *Emulator) lineSink(typ string) lineFunc {
 	return func(line string) {
 		raw := encodeEvent(time.Now(), typ, line)
@@ -440,7 +440,7 @@ func (e *Emulator) watch(p *process) {
 	})
 }
 
-// runtime-only variables hidden from extensions (spec §1.4).
+// runtime-only variables hidden from extensions (Extensions API).
 var runtimeOnlyEnv = []string{"AWS_EXECUTION_ENV", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
 	"AWS_XRAY_CONTEXT_MISSING", "AWS_XRAY_DAEMON_ADDRESS", "LAMBDA_RUNTIME_DIR", "LAMBDA_TASK_ROOT",
 	"_AWS_XRAY_DAEMON_ADDRESS", "_AWS_XRAY_DAEMON_PORT", "_HANDLER"}
@@ -468,7 +468,7 @@ func (e *Emulator) environment(runtime bool) []string {
 	if runtime {
 		return env
 	}
-	// spec §1.4: extensions get the function's environment minus the
+	// Extensions API: extensions get the function's environment minus the
 	// runtime-only variables (RIE also strips every "_"-prefixed one).
 	return slices.DeleteFunc(env, func(kv string) bool {
 		k, _, _ := cutEnv(kv)

@@ -1,7 +1,8 @@
+//go:build e2e
+
 package emulator
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,12 +13,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
-	"strconv"
 	"strings"
 
 	"sync/atomic"
 	"testing"
+
+	"github.com/slipstream-otel/slipstream/internal/leaktest"
 )
 
 // Binaries built once by TestMain.
@@ -64,7 +65,7 @@ func baseConfig(t *testing.T) Config {
 		Function:           bin.fn,
 		Extensions:         []string{bin.floor},
 		FunctionName:       "test-fn",
-		Env:                []string{"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(freePort(t))},
+		Env:                []string{"SLIPSTREAM_LISTENER_PORT=0"}, // the floor binds a free port
 		TelemetrySupported: true,
 		Freeze:             true,
 	}
@@ -343,7 +344,7 @@ func TestFunctionRuns(t *testing.T) {
 	})
 
 	t.Run("the function and the extension are frozen between invocations", func(t *testing.T) {
-		// spec §1.6 freeze/thaw
+		// Lambda lifecycle freeze/thaw
 		ps := e.Processes()
 		if len(ps) != 2 {
 			t.Fatalf("processes %+v", ps)
@@ -374,13 +375,7 @@ func TestFunctionRuns(t *testing.T) {
 	})
 
 	t.Run("no emulator goroutine is left after shutdown", func(t *testing.T) {
-		var buf bytes.Buffer
-		pprof.Lookup("goroutine").WriteTo(&buf, 2)
-		for _, g := range strings.Split(buf.String(), "\n\n") {
-			if strings.Contains(g, "slipstream/emulator.(*") && !strings.Contains(g, "_test.go") {
-				t.Errorf("leaked goroutine:\n%s", g)
-			}
-		}
+		leaktest.Check(t, "github.com/slipstream-otel/slipstream/emulator")
 	})
 }
 

@@ -13,7 +13,7 @@ import (
 // from the spec, rather than importing the agent's telemetry package: a peer
 // that shared the agent's field names would also share its mistakes.
 
-// Telemetry event types (spec §2.4).
+// Telemetry event types (Telemetry schema).
 const (
 	TypeInitStart             = "platform.initStart"
 	TypeInitRuntimeDone       = "platform.initRuntimeDone"
@@ -28,10 +28,10 @@ const (
 	TypeExtensionLog          = "extension"
 )
 
-// Status is the status of a phase in telemetry records (spec §2.4 Status).
+// Status is the status of a phase in telemetry records (Telemetry schema Status).
 type Status string
 
-// Statuses (spec §2.4).
+// Statuses (Telemetry schema).
 const (
 	StatusSuccess Status = "success"
 	StatusError   Status = "error"
@@ -39,14 +39,14 @@ const (
 	StatusTimeout Status = "timeout"
 )
 
-// Shutdown reasons as RAPID sends them: lowercase (spec §1.2).
+// Shutdown reasons as RAPID sends them: lowercase (Extensions API).
 const (
 	ReasonSpindown = "spindown"
 	ReasonTimeout  = "timeout"
 	ReasonFailure  = "failure"
 )
 
-// Error types used by the emulator in records and API answers (spec §2.4, §1.3).
+// Error types used by the emulator in records and API answers (Telemetry schema, Extensions API).
 const (
 	errRuntimeExit     = "Runtime.ExitError"
 	errSandboxTimedout = "Sandbox.Timedout"
@@ -59,7 +59,7 @@ const (
 	phaseInvoke = "invoke"
 	onDemand    = "on-demand"
 	tracingType = "X-Amzn-Trace-Id"
-	timeLayout  = "2006-01-02T15:04:05.000Z" // spec §2.3: RAPID format
+	timeLayout  = "2006-01-02T15:04:05.000Z" // Telemetry API: RAPID format
 )
 
 type traceContext struct {
@@ -159,7 +159,7 @@ type logsDroppedRecord struct {
 	Reason         string `json:"reason"`
 }
 
-// wireEvent is one element of a Telemetry API POST body (spec §2.3).
+// wireEvent is one element of a Telemetry API POST body.
 type wireEvent struct {
 	Time   string `json:"time"`
 	Type   string `json:"type"`
@@ -176,7 +176,7 @@ func encodeEvent(t time.Time, typ string, record any) []byte {
 	return b
 }
 
-// category maps an event type to the subscription type that selects it (spec §2.1).
+// category maps an event type to the subscription type that selects it (Telemetry API).
 func category(typ string) string {
 	switch typ {
 	case TypeFunction:

@@ -9,14 +9,14 @@ import (
 	"time"
 )
 
-// Extensions API headers (spec §1.1–§1.3).
+// Extensions API headers.
 const (
 	hdrExtName      = "Lambda-Extension-Name"
 	hdrExtID        = "Lambda-Extension-Identifier"
 	hdrExtFeature   = "Lambda-Extension-Accept-Feature"
 	hdrExtErrorType = "Lambda-Extension-Function-Error-Type"
 	hdrExtEventID   = "Lambda-Extension-Event-Identifier"
-	maxExtensions   = 10 // spec §1.1
+	maxExtensions   = 10 // Extensions API
 	eventInvoke     = "INVOKE"
 	eventShutdown   = "SHUTDOWN"
 	stateReady      = "Ready"
@@ -35,7 +35,7 @@ type extension struct {
 	waiting   bool     // blocked in /event/next with nothing queued
 	queue     []queued // events waiting to be returned by /event/next
 	errorType string   // set by init/error or exit/error
-	closed    bool     // exit/error called: later calls are rejected (spec §1.3)
+	closed    bool     // exit/error called: later calls are rejected (Extensions API)
 	shutdown  bool     // SHUTDOWN returned by /event/next
 	shutAt    time.Time
 	sub       *subscriber
@@ -51,7 +51,7 @@ func (x *extension) gone() bool {
 	return x.closed || x.shutdown
 }
 
-// idle reports whether the extension has finished the current invoke (spec §1.6).
+// idle reports whether the extension has finished the current invoke (Lambda lifecycle).
 func (x *extension) idle() bool { return x.gone() || (x.waiting && len(x.queue) == 0) }
 
 type registerRequest struct {
@@ -66,7 +66,7 @@ type registerResponse struct {
 	AccountID       string `json:"accountId,omitempty"`
 }
 
-// handleRegister serves POST /2020-01-01/extension/register (spec §1.1).
+// handleRegister serves POST /2020-01-01/extension/register (Extensions API).
 func (e *Emulator) handleRegister(w http.ResponseWriter, r *http.Request) {
 	name := r.Header.Get(hdrExtName)
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<16))
@@ -98,7 +98,7 @@ func (e *Emulator) handleRegister(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "Extension.InvalidExtensionState", "extension "+name+" is already registered")
 		return
 	case !slices.Contains(e.cfg.extensionNames(), name):
-		// spec §1.1: the name must be the file name of a launched extension.
+		// Extensions API: the name must be the file name of a launched extension.
 		writeError(w, http.StatusForbidden, "Extension.InvalidExtensionName", "no extension named "+name+" was launched (the name must be the executable's file name)")
 		return
 	case len(e.exts) >= maxExtensions:
@@ -126,7 +126,7 @@ func (e *Emulator) handleRegister(w http.ResponseWriter, r *http.Request) {
 }
 
 // extensionFromHeader resolves Lambda-Extension-Identifier or writes the
-// 403 Lambda answers (spec §2.2). e.mu must be held.
+// 403 Lambda answers (Telemetry API). e.mu must be held.
 func (e *Emulator) extensionFromHeader(w http.ResponseWriter, r *http.Request) (*extension, bool) {
 	id := r.Header.Get(hdrExtID)
 	if id == "" {
@@ -145,7 +145,7 @@ func (e *Emulator) extensionFromHeader(w http.ResponseWriter, r *http.Request) (
 	return x, true
 }
 
-// handleExtensionNext serves GET /2020-01-01/extension/event/next (spec §1.2):
+// handleExtensionNext serves GET /2020-01-01/extension/event/next (Extensions API):
 // a long poll that ends with the next INVOKE or SHUTDOWN event.
 func (e *Emulator) handleExtensionNext(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
@@ -156,7 +156,7 @@ func (e *Emulator) handleExtensionNext(w http.ResponseWriter, r *http.Request) {
 	}
 	if !x.ready {
 		x.ready, x.readyAt = true, time.Now()
-		// spec §2.4 platform.extension: emitted when the extension is ready.
+		// Telemetry schema platform.extension: emitted when the extension is ready.
 		e.emitLocked(TypeExtension, extensionRecord{Name: x.name, State: stateReady, Events: x.events})
 	}
 	x.waiting = true
@@ -200,7 +200,7 @@ type errorBody struct {
 	StackTrace   []string `json:"stackTrace"`
 }
 
-// handleExtensionError serves init/error and exit/error (spec §1.3): 202,
+// handleExtensionError serves init/error and exit/error (Extensions API): 202,
 // then the extension may make no further call.
 func (e *Emulator) handleExtensionError(initErr bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

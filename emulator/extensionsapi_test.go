@@ -1,3 +1,5 @@
+//go:build e2e
+
 package emulator
 
 import (
@@ -17,7 +19,7 @@ func TestExtensionsAPI(t *testing.T) {
 	e, initDone := initWithProbe(t, cfg)
 	url := "http://" + e.RuntimeAPI() + "/2020-01-01/extension"
 
-	// spec §1.1 register errors
+	// Extensions API register errors
 	for _, tc := range []struct {
 		name, extName, body, wantType string
 		wantStatus                    int
@@ -80,7 +82,7 @@ func TestExtensionsAPI(t *testing.T) {
 			done <- res
 		}()
 		ev := <-first
-		// spec §1.2: deadlineMs is epoch ms (now + timeout)
+		// Extensions API: deadlineMs is epoch ms (now + timeout)
 		if ev.EventType != "INVOKE" || ev.RequestID != "r1" || ev.DeadlineMs < before.Add(3*time.Second).UnixMilli() ||
 			ev.InvokedFunctionARN != "arn:aws:lambda:us-east-1:123456789012:function:test-fn" ||
 			ev.Tracing == nil || ev.Tracing.Type != "X-Amzn-Trace-Id" || !strings.HasPrefix(ev.Tracing.Value, "Root=1-5759e988") {
@@ -173,13 +175,13 @@ func TestShutdown(t *testing.T) {
 	res := shutdown(t, e)
 	ev := <-next
 	t.Run("SHUTDOWN carries reason spindown and an epoch deadline", func(t *testing.T) {
-		// spec §1.2
+		// Extensions API
 		if ev.EventType != "SHUTDOWN" || ev.ShutdownReason != ReasonSpindown || ev.DeadlineMs < before.Add(cfg.ShutdownTimeout).UnixMilli()-1 {
 			t.Errorf("got %+v", ev)
 		}
 	})
 	t.Run("an extension ignoring SHUTDOWN is killed at the deadline, the others exit", func(t *testing.T) {
-		// spec §1.6: SIGKILL after the deadline
+		// Lambda lifecycle: SIGKILL after the deadline
 		if len(res.Killed) != 1 || res.Killed[0] != "stubborn" {
 			t.Errorf("killed %v", res.Killed)
 		}
@@ -243,7 +245,7 @@ func TestResets(t *testing.T) {
 					t.Errorf("no %s with status %s in %q", typ, tc.status, evs)
 				}
 			}
-			// The next invoke re-runs init inside the invoke (spec §1.6, phase "invoke").
+			// The next invoke re-runs init inside the invoke (Lambda lifecycle, phase "invoke").
 			res, err = e.Invoke(t.Context(), []byte(`{"action":"echo"}`), InvokeOptions{})
 			if err != nil || res.Status != StatusSuccess {
 				t.Fatalf("invoke after reset: %+v, %v", res, err)
@@ -260,7 +262,7 @@ func TestResets(t *testing.T) {
 
 func TestTooManyExtensions(t *testing.T) {
 	t.Run("the eleventh extension is rejected with Extension.TooManyExtensions", func(t *testing.T) {
-		// spec §1.1: 10 extensions per function.
+		// Extensions API: 10 extensions per function.
 		cfg := baseConfig(t)
 		cfg.Extensions = nil
 		for i := range 11 {
@@ -283,7 +285,7 @@ func TestTooManyExtensions(t *testing.T) {
 
 func TestExtensionCrash(t *testing.T) {
 	t.Run("an extension dying during an invoke fails it with Extension.Crash and resets the environment", func(t *testing.T) {
-		// spec §1.6: failure during Invoke ⇒ reset; spec §1.3 Extension.Crash.
+		// Lambda lifecycle: failure during Invoke ⇒ reset; Extensions API Extension.Crash.
 		cfg := baseConfig(t)
 		cfg.Extensions = []string{bin.crashy}
 		e := start(t, cfg)

@@ -9,7 +9,7 @@ import (
 )
 
 // freeze stops every child with SIGSTOP once the runtime and all extensions
-// have called next (spec §1.6 "Freeze/thaw"); telemetry delivery pauses too,
+// have called next (Lambda lifecycle "Freeze/thaw"); telemetry delivery pauses too,
 // so a report produced before the freeze reaches subscribers after the thaw.
 func (e *Emulator) freeze() {
 	if !e.cfg.Freeze {

@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// apiError is Lambda's error body: {"errorType","errorMessage"} (spec §1.1, §2.2).
+// apiError is Lambda's error body: {"errorType","errorMessage"} (Extensions API, Telemetry API).
 type apiError struct {
 	ErrorType    string `json:"errorType"`
 	ErrorMessage string `json:"errorMessage"`
@@ -28,7 +28,7 @@ func writeError(w http.ResponseWriter, status int, errorType, msg string) {
 
 const invokePath = "/2015-03-31/functions/function/invocations"
 
-// runtimeMux serves the three APIs on the Runtime API address (spec §1, §2).
+// runtimeMux serves the three APIs on the Runtime API address (Extensions API, Telemetry API).
 func (e *Emulator) runtimeMux() *http.ServeMux {
 	m := http.NewServeMux()
 	// Runtime API 2018-06-01.
@@ -36,12 +36,12 @@ func (e *Emulator) runtimeMux() *http.ServeMux {
 	m.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/response", e.handleRuntimeResponse)
 	m.HandleFunc("POST /2018-06-01/runtime/invocation/{id}/error", e.handleRuntimeError)
 	m.HandleFunc("POST /2018-06-01/runtime/init/error", e.handleRuntimeInitError)
-	// Extensions API 2020-01-01 (spec §1).
+	// Extensions API 2020-01-01.
 	m.HandleFunc("POST /2020-01-01/extension/register", e.handleRegister)
 	m.HandleFunc("GET /2020-01-01/extension/event/next", e.handleExtensionNext)
 	m.HandleFunc("POST /2020-01-01/extension/init/error", e.handleExtensionError(true))
 	m.HandleFunc("POST /2020-01-01/extension/exit/error", e.handleExtensionError(false))
-	// Telemetry API 2022-07-01 (spec §2).
+	// Telemetry API 2022-07-01.
 	m.HandleFunc("PUT /2022-07-01/telemetry", e.handleTelemetrySubscribe)
 	return m
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // invokeMux serves the invoke endpoint of AWS's runtime interface emulator
-// (spec §6.1): POST /2015-03-31/functions/function/invocations with optional
+// (RIE_NOTES.md): POST /2015-03-31/functions/function/invocations with optional
 // X-Amzn-RequestId and X-Amzn-Trace-Id; the body is the payload.
 func (e *Emulator) invokeMux() *http.ServeMux {
 	m := http.NewServeMux()

@@ -15,7 +15,7 @@ import (
 // ErrClosed is returned after Shutdown.
 var ErrClosed = errors.New("emulator: shut down")
 
-// InitError reports a failed Init phase (spec §1.6).
+// InitError reports a failed Init phase (Lambda lifecycle).
 type InitError struct {
 	Phase     string // "init", or "invoke" for a suppressed init
 	Status    Status
@@ -30,7 +30,7 @@ func (e *InitError) Error() string {
 // InvokeOptions are the invoke request's headers.
 type InvokeOptions struct {
 	RequestID   string // X-Amzn-RequestId; a new UUID when empty
-	TraceHeader string // X-Amzn-Trace-Id; enables tracing in events (spec §1.2, §2.4)
+	TraceHeader string // X-Amzn-Trace-Id; enables tracing in events (Extensions API, Telemetry schema)
 }
 
 // InvokeResult describes one finished Invoke phase (the platform.report).
@@ -41,7 +41,7 @@ type InvokeResult struct {
 	Response        []byte        // the function's response, or its error JSON
 	Duration        time.Duration // report durationMs: start → last extension's next
 	RuntimeDuration time.Duration // runtimeDone durationMs: start → runtime's next
-	PostRuntime     time.Duration // runtime's next → last extension's next (spec §1.6)
+	PostRuntime     time.Duration // runtime's next → last extension's next (Lambda lifecycle)
 	BilledDuration  time.Duration // ceil to 1 ms
 	MaxMemoryUsedMB int           // VmHWM of the function process, MiB
 	InitDuration    time.Duration // non-zero on the first invoke after a cold init
@@ -53,7 +53,7 @@ type ShutdownResult struct {
 	// ExtensionExit is, per extension registered for SHUTDOWN, the time from
 	// the SHUTDOWN event to its exit (or to its SIGKILL).
 	ExtensionExit map[string]time.Duration
-	// Killed lists processes that received SIGKILL (spec §1.6).
+	// Killed lists processes that received SIGKILL (Lambda lifecycle).
 	Killed []string
 }
 
@@ -63,7 +63,7 @@ type failure struct {
 	detail  string
 }
 
-// Init runs the Init phase (spec §1.6): extensions start in parallel and
+// Init runs the Init phase (Lambda lifecycle): extensions start in parallel and
 // register, registration closes, the runtime starts, and Init completes when
 // the runtime and every extension have called next, within InitTimeout.
 func (e *Emulator) Init(ctx context.Context) error {
@@ -98,7 +98,7 @@ func (e *Emulator) initLocked(ctx context.Context, phase string) error {
 	ictx, cancel := context.WithDeadline(ctx, start.Add(e.cfg.InitTimeout))
 	defer cancel()
 
-	// spec §1.5: every extension starts in parallel, before the runtime.
+	// Extensions API: every extension starts in parallel, before the runtime.
 	for _, path := range e.cfg.Extensions {
 		p, err := startProcess(path, e.environment(false), e.cgroupFD, e.cgroupProcs, e.lineSink(TypeExtensionLog), e.cfg.Stdout, e.cfg.Stderr)
 		if err != nil {
@@ -129,7 +129,7 @@ func (e *Emulator) initLocked(ctx context.Context, phase string) error {
 	}
 
 	e.mu.Lock()
-	e.registrationOpen = false // spec §1.1: Extension.RegistrationClosed afterwards
+	e.registrationOpen = false // Extensions API: Extension.RegistrationClosed afterwards
 	e.mu.Unlock()
 	rt, err := startProcess(e.cfg.Function, e.environment(true), e.cgroupFD, e.cgroupProcs, e.lineSink(TypeFunction), e.cfg.Stdout, e.cfg.Stderr)
 	if err != nil {
@@ -172,14 +172,14 @@ func (e *Emulator) initLocked(ctx context.Context, phase string) error {
 	e.mu.Lock()
 	d := time.Since(start)
 	e.emitLocked(TypeInitReport, initReportRecord{InitializationType: onDemand, Phase: phase, Status: StatusSuccess, Metrics: durationMetrics{ms(d)}})
-	// spec §2.2: the Telemetry API closes once Init is over.
+	// Telemetry API: subscriptions close once Init is over.
 	e.initializing, e.subscriptionsOpen, e.initLog, e.needsInit = false, false, nil, false
 	e.initDuration, e.reportInitDur = d, phase == phaseInit
 	e.mu.Unlock()
 	return nil
 }
 
-// initStartLocked begins an Init phase with platform.initStart (spec §2.4).
+// initStartLocked begins an Init phase with platform.initStart (Telemetry schema).
 func (e *Emulator) initStartLocked(phase string) {
 	e.phase, e.initStart = phase, time.Now()
 	e.emitLocked(TypeInitStart, initStartRecord{InitializationType: onDemand, Phase: phase,
@@ -244,7 +244,7 @@ func (e *Emulator) initFailure(phase string, start time.Time, f failure) error {
 	return &InitError{Phase: phase, Status: f.status, ErrorType: f.errType, Detail: f.detail}
 }
 
-// Invoke runs one Invoke phase (spec §1.6) and returns when it is over: the
+// Invoke runs one Invoke phase (Lambda lifecycle) and returns when it is over: the
 // runtime responded and called next, every extension called next, and the
 // platform.report was produced. After a timeout or a crash the environment
 // is reset (SHUTDOWN with reason timeout/failure) and the next Invoke runs a
@@ -324,7 +324,7 @@ func (e *Emulator) invoke(ctx context.Context, payload []byte, opts InvokeOption
 			return alive() || inv.runtimeDone
 		})
 	}
-	// Every extension calls next: only then platform.report (spec §2.3).
+	// Every extension calls next: only then platform.report (Telemetry API).
 	if err == nil && !crashed {
 		err = e.wait(dctx, func() bool {
 			for _, x := range e.exts {
@@ -368,7 +368,7 @@ func (e *Emulator) invoke(ctx context.Context, payload []byte, opts InvokeOption
 		inv.response = mustJSON(apiError{errSandboxTimedout, fmt.Sprintf("%s %s Task timed out after %.2f seconds", end.UTC().Format(time.RFC3339Nano), id, e.cfg.Timeout.Seconds())})
 	case extDied != "":
 		// An extension died during the invoke: the environment is reset
-		// (spec §1.6) and the invoke reports the extension's failure.
+		// (Lambda lifecycle) and the invoke reports the extension's failure.
 		reset = ReasonFailure
 		inv.status, inv.doneErrType = StatusError, extDied
 	}
@@ -409,7 +409,7 @@ func (e *Emulator) sampleMemoryLocked() {
 	}
 }
 
-// reportLocked emits platform.report (spec §2.4 ReportMetrics).
+// reportLocked emits platform.report (Telemetry schema ReportMetrics).
 func (e *Emulator) reportLocked(inv *invocation, end time.Time) InvokeResult {
 	d := end.Sub(inv.start)
 	durMs := ms(d)
@@ -427,7 +427,7 @@ func (e *Emulator) reportLocked(inv *invocation, end time.Time) InvokeResult {
 	return res
 }
 
-// Shutdown runs the Shutdown phase (spec §1.2, §1.6) with reason (default
+// Shutdown runs the Shutdown phase (Extensions API, Lambda lifecycle) with reason (default
 // spindown), then closes the listeners and waits for every goroutine.
 func (e *Emulator) Shutdown(ctx context.Context, reason string) (ShutdownResult, error) {
 	e.lifeMu.Lock()
@@ -455,7 +455,7 @@ func (e *Emulator) Shutdown(ctx context.Context, reason string) (ShutdownResult,
 // stopProcesses is the Shutdown phase of one environment generation: pending
 // telemetry is flushed (≤1 s), the runtime is stopped (SIGTERM, RuntimeShutdown,
 // SIGKILL), extensions registered for SHUTDOWN get it with deadline = start +
-// ShutdownTimeout and are SIGKILLed at the deadline (spec §1.6).
+// ShutdownTimeout and are SIGKILLed at the deadline (Lambda lifecycle).
 func (e *Emulator) stopProcesses(reason string) ShutdownResult {
 	lateReport := e.cfg.ReportAfterShutdown
 	e.thaw(lateReport)
@@ -504,7 +504,7 @@ func (e *Emulator) stopProcesses(reason string) ShutdownResult {
 	e.notifyLocked()
 	e.mu.Unlock()
 	if lateReport {
-		// spec §2.3: the last invocation's report reaches extensions after
+		// Telemetry API: the last invocation's report reaches extensions after
 		// SHUTDOWN in Lambda; RIE flushes before it (RIE_NOTES item 27).
 		e.releaseTelemetry()
 	}
@@ -561,7 +561,7 @@ func (e *Emulator) stopProcesses(reason string) ShutdownResult {
 	}
 	e.subs, e.runtime, e.pending = nil, nil, nil
 	e.launched, e.exts, e.byName = map[string]*process{}, map[string]*extension{}, map[string]*extension{}
-	// Registration reopens for the next generation's init (spec §1.6 reset).
+	// Registration reopens for the next generation's init (Lambda lifecycle reset).
 	e.initLog, e.initializing, e.registrationOpen, e.subscriptionsOpen = nil, true, true, true
 	e.notifyLocked()
 	slices.Sort(res.Killed)

@@ -18,9 +18,9 @@ import (
 
 // process is one child of the environment: the runtime (function bootstrap)
 // or an external extension. Its stdout and stderr are read line by line and
-// become `function` or `extension` telemetry records (spec §2.4).
+// become `function` or `extension` telemetry records (Telemetry schema).
 type process struct {
-	name string // file name (spec §1.5: the extension name)
+	name string // file name (Extensions API: the extension name)
 	cmd  *exec.Cmd
 	pid  int
 	// startedAt is when the process was started (exec).
@@ -252,7 +252,7 @@ func joinCgroup(procs string, pid int) error {
 }
 
 // maxMemoryUsedMB reads VmHWM (peak resident set) of pid from /proc and
-// rounds it up to MiB (spec §2.4 ReportMetrics: MB are MiB). 0 when unknown.
+// rounds it up to MiB (Telemetry schema ReportMetrics: MB are MiB). 0 when unknown.
 func maxMemoryUsedMB(pid int) int {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {

@@ -18,7 +18,7 @@ const (
 	logSyncWait    = 250 * time.Millisecond // bound of the log sync before runtimeDone
 )
 
-// invocation is one Invoke phase (spec §1.6).
+// invocation is one Invoke phase (Lambda lifecycle).
 type invocation struct {
 	id          string
 	payload     []byte
@@ -41,7 +41,7 @@ type invocation struct {
 
 // handleRuntimeNext serves GET /runtime/invocation/next. Calling it ends the
 // runtime's init (platform.initRuntimeDone) or its current invocation
-// (platform.runtimeDone, spec §2.3 timing), then long-polls for an invoke.
+// (platform.runtimeDone, Telemetry API timing), then long-polls for an invoke.
 func (e *Emulator) handleRuntimeNext(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	rt := e.runtime
@@ -96,7 +96,7 @@ func (e *Emulator) handleRuntimeNext(w http.ResponseWriter, r *http.Request) {
 	w.Write(inv.payload) // a vanished runtime is detected by its process exit
 }
 
-// runtimeDoneLocked emits platform.runtimeDone (spec §2.4) once.
+// runtimeDoneLocked emits platform.runtimeDone (Telemetry schema) once.
 func (e *Emulator) runtimeDoneLocked(inv *invocation, now time.Time, st Status, errType string) {
 	if inv.runtimeDone {
 		return

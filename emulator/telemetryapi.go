@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// Subscription limits (spec §2.1 buffering table).
+// Subscription limits (Telemetry API buffering table).
 const (
 	minItems, maxItemsLimit   = 1000, 10000
 	minBytes, maxBytesLimit   = 262144, 1048576
@@ -28,7 +28,7 @@ const (
 	defaultTimeout            = 1000
 )
 
-// Accepted schema versions (spec §2.1).
+// Accepted schema versions (Telemetry API).
 var schemaVersions = []string{"2022-07-01", "2022-12-13", "2025-01-29"}
 
 type subscribeRequest struct {
@@ -50,11 +50,11 @@ type subscribeRequest struct {
 type subscription struct {
 	types                         []string
 	maxItems, maxBytes, timeoutMs int
-	url                           string // rewritten to 127.0.0.1 (spec §2.1)
+	url                           string // rewritten to 127.0.0.1 (Telemetry API)
 }
 
 // validateSubscription checks a PUT body like Lambda's schema does and returns
-// the 400 ValidationError message on failure (spec §2.1, §2.2).
+// the 400 ValidationError message on failure (Telemetry API).
 func validateSubscription(body []byte) (subscription, string) {
 	var req subscribeRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -98,7 +98,7 @@ func validateSubscription(body []byte) (subscription, string) {
 		return subscription{}, "destination is required"
 	}
 	if d.Protocol != "HTTP" {
-		// TCP destinations are documented (spec §2.1) but not emulated.
+		// TCP destinations are documented (Telemetry API) but not emulated.
 		return subscription{}, fmt.Sprintf("destination.protocol %q: this emulator supports HTTP only", d.Protocol)
 	}
 	u, err := url.Parse(d.URI)
@@ -111,15 +111,15 @@ func validateSubscription(body []byte) (subscription, string) {
 	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 || p == 9001 {
 		return subscription{}, fmt.Sprintf("destination.URI %q: invalid port", d.URI)
 	}
-	u.Host = net.JoinHostPort("127.0.0.1", u.Port()) // spec §2.1: sandbox.localdomain → loopback
+	u.Host = net.JoinHostPort("127.0.0.1", u.Port()) // Telemetry API: sandbox.localdomain → loopback
 	s.url = u.String()
 	return s, ""
 }
 
-// handleTelemetrySubscribe serves PUT /2022-07-01/telemetry (spec §2.1, §2.2).
+// handleTelemetrySubscribe serves PUT /2022-07-01/telemetry (Telemetry API).
 func (e *Emulator) handleTelemetrySubscribe(w http.ResponseWriter, r *http.Request) {
 	if !e.cfg.TelemetrySupported {
-		// spec §2.2: classic RIE / SAM answer 202 NotSupported without validation.
+		// Telemetry API: classic RIE / SAM answer 202 NotSupported without validation.
 		writeJSON(w, http.StatusAccepted, apiError{"Telemetry.NotSupported", "Telemetry API is not supported"})
 		return
 	}
@@ -149,7 +149,7 @@ func (e *Emulator) handleTelemetrySubscribe(w http.ResponseWriter, r *http.Reque
 	sub := newSubscriber(e, ext.name, s)
 	ext.sub = sub
 	e.emitLocked(TypeTelemetrySubscription, subscriptionRecord{Name: ext.name, State: "Subscribed", Types: s.types})
-	// spec §2.3: events produced before the subscription (this one included)
+	// Telemetry API: events produced before the subscription (this one included)
 	// are replayed to it during init.
 	for _, ev := range e.initLog {
 		sub.add(ev.typ, ev.raw)
@@ -160,7 +160,7 @@ func (e *Emulator) handleTelemetrySubscribe(w http.ResponseWriter, r *http.Reque
 }
 
 // subscriber buffers and delivers events to one extension's listener
-// (spec §2.3): batches by maxItems/maxBytes/timeoutMs, one POST in flight,
+// (Telemetry API): batches by maxItems/maxBytes/timeoutMs, one POST in flight,
 // bounded retries with backoff, platform.logsDropped on overflow or failure.
 type subscriber struct {
 	e    *Emulator
@@ -350,7 +350,7 @@ func (s *subscriber) run() {
 }
 
 // deliver POSTs one batch, retrying failures with exponential backoff
-// (spec §2.3: "Lambda retries with back-off"), at most TelemetryMaxAttempts.
+// (Telemetry API: "Lambda retries with back-off"), at most TelemetryMaxAttempts.
 func (s *subscriber) deliver(batch [][]byte) error {
 	body := make([]byte, 0, 2+len(batch)*64)
 	body = append(body, '[')
@@ -409,7 +409,7 @@ func (s *subscriber) post(body []byte, seq string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Sequence-Id", seq) // spec §2.3 (RIE header)
+	req.Header.Set("Sequence-Id", seq) // Telemetry API (RIE header)
 	resp, err := s.e.client.Do(req)
 	if err != nil {
 		return err

@@ -1,3 +1,5 @@
+//go:build e2e
+
 package emulator
 
 import (
@@ -19,7 +21,7 @@ func TestSubscriptionValidation(t *testing.T) {
 			schema, typ, items, size, timeout, uri)
 	}
 	uri := fmt.Sprintf("http://sandbox.localdomain:%d/t", freePort(t)) // nothing listens there
-	// spec §2.1 buffering ranges and §2.2 errors
+	// Telemetry API buffering ranges and Telemetry API errors
 	for _, tc := range []struct {
 		name, body string
 		status     int
@@ -103,7 +105,7 @@ func TestTelemetrySequence(t *testing.T) {
 	}
 	initEvents := c.until(t, typeIs(TypeInitReport, ""))
 	t.Run("init events are replayed from initStart and end with initReport", func(t *testing.T) {
-		// spec §2.3: events before the subscription are replayed to it.
+		// Telemetry API: events before the subscription are replayed to it.
 		ts := types(initEvents)
 		if ts[0] != TypeInitStart {
 			t.Errorf("first event %s", ts[0])
@@ -157,7 +159,7 @@ func TestTelemetrySequence(t *testing.T) {
 				t.Errorf("runtimeDone %s", upToDone[len(upToDone)-1].Record)
 			}
 		})
-		// The report is produced only once the extension calls next (spec §2.3).
+		// The report is produced only once the extension calls next (Telemetry API).
 		select {
 		case res := <-done:
 			t.Fatalf("invoke ended before the extension called next: %+v", res)
@@ -179,7 +181,7 @@ func TestTelemetrySequence(t *testing.T) {
 		})
 	}
 	shutdown(t, e)
-	// Function lines arrive as function records, one per line (spec §2.4).
+	// Function lines arrive as function records, one per line (Telemetry schema).
 	for len(c.events) > 0 {
 		ev := <-c.events
 		initEvents = append(initEvents, ev)
@@ -200,7 +202,7 @@ func TestTelemetrySequence(t *testing.T) {
 
 func TestTelemetryDelivery(t *testing.T) {
 	t.Run("a slow subscriber gets one POST at a time and a logsDropped for the overflow", func(t *testing.T) {
-		// spec §2.3: one batch in flight; overflow dropped with platform.logsDropped.
+		// Telemetry API: one batch in flight; overflow dropped with platform.logsDropped.
 		cfg := baseConfig(t)
 		cfg.Extensions, cfg.Freeze, cfg.TelemetryBufferBytes = nil, false, 8192
 		const lines = 2000
@@ -286,7 +288,7 @@ func TestTelemetryDelivery(t *testing.T) {
 
 func TestTelemetryWithFreeze(t *testing.T) {
 	t.Run("the last report produced before the freeze is delivered after the thaw at shutdown", func(t *testing.T) {
-		// spec §1.6 freeze and §2.3: the report of the last invoke is delivered on thaw.
+		// Lambda lifecycle freeze and Telemetry API: the report of the last invoke is delivered on thaw.
 		cfg := baseConfig(t)
 		c := newCollector(t, nil)
 		e, initDone := initWithProbe(t, cfg)

@@ -90,6 +90,7 @@ type pickup struct {
 	close    *closeReq
 	invokes  []signals.Invocation
 	invoked  bool      // an INVOKE was ever handed over
+	invokedN int       // INVOKEs handed over so far
 	thaw     time.Time // arrival of the latest INVOKE not seen yet
 }
 
@@ -112,7 +113,7 @@ func (h *handoff) pick() pickup {
 	// taken with them, and mapped first.
 	h.invMu.Lock()
 	pk.invokes, h.invokes = h.invokes, nil
-	pk.invoked = h.invoked > 0
+	pk.invoked, pk.invokedN = h.invoked > 0, h.invoked
 	pk.thaw, h.thawAt = h.thawAt, time.Time{}
 	h.invMu.Unlock()
 	return pk
@@ -183,7 +184,9 @@ func (h *handoff) noteArrivals(events []telemetry.Event) {
 	}
 }
 
-// admits reports whether Enqueue should wait for room. mu must be held.
+// admits reports whether Enqueue may add a batch of need bytes now: the
+// intake has room, or nothing will take it while Enqueue waits (the
+// worker is not running, or is done). mu must be held.
 func (h *handoff) admits(need int64) bool {
 	full := h.in.bytes+need > h.in.max && h.in.bytes > 0
 	return !full || !h.running || h.finished || h.closeReq != nil || h.closing

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
 	otellog "go.opentelemetry.io/otel/log"
@@ -152,8 +153,9 @@ func invokeEvent(id string, deadline time.Time) extension.Event {
 }
 
 // collector is a fake OTLP/HTTP backend that decodes what it receives with
-// the collector's pdata and counts spans by invocation ID and log records
-// by body. respond decides each answer.
+// the collector's pdata and counts invocation spans by invocation ID
+// (other spans carrying one as "<name>/<ID>", those without under "") and
+// log records by body. respond decides each answer.
 type collector struct {
 	// mu guards every field below.
 	mu       sync.Mutex
@@ -223,8 +225,14 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				for k := range ss.Len() {
 					id, _ := ss.At(k).Attributes().Get("faas.invocation_id")
 					st, _ := ss.At(k).Attributes().Get("status")
-					c.spans[id.Str()]++
-					c.statuses[id.Str()] = st.Str()
+					key := id.Str()
+					if key != "" && ss.At(k).Kind() != ptrace.SpanKindServer && ss.At(k).Kind() != ptrace.SpanKindUnspecified {
+						// The signals mapper's postRuntime span carries the
+						// invocation ID beside the invocation (SERVER) span.
+						key = ss.At(k).Name() + "/" + key
+					}
+					c.spans[key]++
+					c.statuses[key] = st.Str()
 				}
 			}
 		}
@@ -441,4 +449,19 @@ func (h *harness) close(t testing.TB) {
 // shutdownEvent is the plan of a SHUTDOWN with deadline received now.
 func shutdownEvent(deadline time.Time, reason string) extension.ShutdownPlan {
 	return extension.PlanShutdown(extension.Event{Type: extension.Shutdown, DeadlineMs: deadline.UnixMilli(), ShutdownReason: reason}, time.Now())
+}
+
+// stallRequests makes every request through rt wait until the returned
+// channel is closed (or the request is canceled).
+func stallRequests(rt *memRT) chan struct{} {
+	stall := make(chan struct{})
+	rt.setRefuse(func(req *http.Request) error {
+		select {
+		case <-stall:
+			return nil
+		case <-req.Context().Done():
+			return req.Context().Err()
+		}
+	})
+	return stall
 }

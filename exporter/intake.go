@@ -24,7 +24,7 @@ func isLogEvent(ev telemetry.Event) bool {
 // worker: decoded events waiting to be mapped. When full it drops
 // function/extension log events first (incoming, then already queued, oldest
 // first) and platform events last; every drop is counted. Not safe for
-// concurrent use: Pipeline.mu guards it.
+// concurrent use: handoff.mu guards it.
 type intake struct {
 	evs   []telemetry.Event
 	bytes int64

@@ -16,15 +16,7 @@ func TestBusyWorkerDoesNotStretchTheFlushBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		col := newCollector()
 		h, rt := synctestHarness(t, config.FlushEnd, col, knobs{})
-		stall := make(chan struct{})
-		rt.setRefuse(func(req *http.Request) error {
-			select {
-			case <-stall:
-				return nil
-			case <-req.Context().Done():
-				return req.Context().Err()
-			}
-		})
+		stall := stallRequests(rt)
 		h.run(t)
 		ctx := context.Background()
 		// a1's flush leaves the worker inside a stalled request (up to the

@@ -54,27 +54,6 @@ func TestCloseTwiceWithoutRunReturns(t *testing.T) {
 
 // errors.
 
-// Typed nil records (a decoder bug) never panic the worker.
-
-func TestTypedNilRecordsDoNotPanicTheWorker(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{NewMapper: realMapper})
-		h.run(t)
-		h.p.Enqueue(context.Background(), []telemetry.Event{
-			{Time: time.Now(), Type: telemetry.TypeStart, Record: (*telemetry.Start)(nil)},
-			{Time: time.Now(), Type: telemetry.TypeRuntimeDone, Record: (*telemetry.RuntimeDone)(nil)},
-			{Time: time.Now(), Type: telemetry.TypeReport, Record: (*telemetry.Report)(nil)},
-			{Time: time.Now(), Type: telemetry.TypeInitStart, Record: (*telemetry.InitStart)(nil)},
-			{Time: time.Now(), Type: "platform.future", Raw: []byte(`{}`)},
-		})
-		time.Sleep(time.Second)
-		synctest.Wait()
-		if err := h.p.Shutdown(context.Background(), shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
-			t.Fatal(err)
-		}
-	})
-}
-
 // Metrics that cannot be sent by the SHUTDOWN deadline are spilled; with
 
 // spill off they must at least be counted as dropped, never lost silently.

@@ -18,6 +18,13 @@ type srcEvent struct {
 	ev  telemetry.Event
 }
 
+// spillFile is a replayed file whose items are still in the pipeline.
+type spillFile struct {
+	id, path  string
+	pending   int  // items mapped from it not yet sent, dropped or re-spilled
+	replaying bool // still being re-mapped: not deletable yet
+}
+
 // lineage remembers which source events each mapped output came from: per
 // phase (one invocation, init, restore) the platform events consumed so
 // far, so that a span mapped at platform.report can be spilled together

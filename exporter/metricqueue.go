@@ -181,7 +181,8 @@ func (mq *metricQueue) pop() *pendingMetrics {
 // fresh collection, which carries the totals). Nothing of this process's
 // is taken when everything up to the last event was sent: a cumulative
 // collection after a successful export would repeat every stream. empty
-// are queued collections with nothing to send.
+// are queued collections with nothing to send, or, when metrics are off
+// (on false), every queued collection.
 func (mq *metricQueue) unsent(res *resource.Resource, on bool) (out, empty []*pendingMetrics) {
 	if !on {
 		empty, mq.q = mq.q, nil

@@ -91,6 +91,10 @@ type knobs struct {
 	// FreezeGap: a step of the wall clock longer than this between two of
 	// the worker's readings is a freeze (default 25ms).
 	FreezeGap time.Duration
+	// HangQuiet: the least wall time without progress before a request
+	// that lived through hangInvokes INVOKEs is canceled as hung
+	// (default defaultHangQuiet).
+	HangQuiet time.Duration
 	// Breaker: open after BreakerThreshold consecutive failures (default
 	// 3), for BreakerMinOpen (default 5s) doubling to BreakerMaxOpen
 	// (default 5m) while probes fail.
@@ -133,6 +137,7 @@ func (k *knobs) defaults(buf int64) {
 	k.Margin = orDefault(k.Margin, 100*time.Millisecond)
 	k.AwakeTick = orDefault(k.AwakeTick, 100*time.Millisecond)
 	k.FreezeGap = orDefault(k.FreezeGap, 25*time.Millisecond)
+	k.HangQuiet = orDefault(k.HangQuiet, defaultHangQuiet)
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -163,6 +168,7 @@ type Pipeline struct {
 	h   *handoff
 	c   *counters
 	br  *breaker // read by Invoke: no invocation waits while it is open
+	hg  *hangs   // read by Invoke: no invocation waits while an endpoint hangs
 	exp *exporters
 	mp  *sdkmetric.MeterProvider
 	// w is owned by the goroutine running Run (or by Close when Run never
@@ -208,6 +214,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		h:        &handoff{wake: make(chan struct{}, 1), done: make(chan struct{})},
 		c:        &counters{},
 		br:       newBreaker(k.BreakerThreshold, k.BreakerMinOpen, k.BreakerMaxOpen),
+		hg:       &hangs{log: log},
 	}
 	if p.mode == "" {
 		p.mode = config.FlushAdaptive
@@ -252,11 +259,11 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 
 	w := &worker{
 		cfg: cfg, log: log, now: k.Now, h: p.h, c: p.c, exp: p.exp,
-		pol:    newPolicy(cfg, p.mode, &k),
-		snd:    &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
-		mq:     metricQueue{reader: reader, cumulative: cumulative},
-		live:   newLineage(nil),
-		margin: k.Margin, flushTimeout: p.flushTimeout(),
+		pol: newPolicy(cfg, p.mode, policy{batchDelay: k.BatchDelay, batchMaxBytes: k.BatchMaxBytes,
+			metricInterval: k.MetricInterval, freezeGap: k.FreezeGap}),
+		snd:  &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
+		mq:   metricQueue{reader: reader, cumulative: cumulative},
+		live: newLineage(nil),
 	}
 	w.q.max = buf
 	w.newMapper = func(mp metric.MeterProvider, lin *lineage) (Mapper, error) {
@@ -288,6 +295,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 			now: k.Now, rand: k.Rand, beforeDelete: k.BeforeSpillDelete,
 		}
 	}
+	w.snd.hg, w.snd.hangQuiet = p.hg, k.HangQuiet
 	p.w = w
 	return p, nil
 }
@@ -390,7 +398,8 @@ func countKinds(evs []telemetry.Event) (logs, platform int) {
 // been mapped and what is known has been sent, but never longer than
 // FlushTimeout from runtimeDone's arrival nor past the invocation deadline
 // minus the margin; it does not wait at all while the circuit breaker is
-// open.
+// open, nor while an endpoint hangs (from the first request canceled as
+// hung until one is answered).
 func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	now := p.now()
 	inv := signals.Invocation{RequestID: ev.RequestID, Deadline: ev.Deadline(), InvokedARN: ev.InvokedFunctionARN}
@@ -422,11 +431,9 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	if !inv.Deadline.IsZero() {
 		budget = inv.Deadline.Add(-p.margin).Sub(now)
 	}
-	wait = wait && budget > 0 && !p.br.blocking(now)
-	// The mapper closes the span of an invocation that is waited for (and
-	// of every invocation in end mode) at its runtimeDone, so that it
-	// leaves with this flush.
-	inv.EndFlush = wait || p.mode == config.FlushEnd
+	wait = wait && budget > 0 && !p.br.blocking(now) && !p.hg.blocking()
+	// The mapper closes every invocation span at its runtimeDone, so a
+	// waited invocation's span leaves with this flush.
 	if p.platform {
 		// Without platform events the invocation would stay open until
 		// SHUTDOWN closed it as an error.
@@ -550,6 +557,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 // any more), shuts the exporters down, and logs the totals.
 func (p *Pipeline) Close(ctx context.Context) error {
 	var errs []error
+	incomplete := false // the worker may still be spilling
 	h := p.h
 	h.mu.Lock()
 	if h.running {
@@ -563,6 +571,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		case <-h.done:
 		case <-ctx.Done():
 			errs = append(errs, fmt.Errorf("exporter: close: %w", ctx.Err()))
+			incomplete = true
 		}
 	} else {
 		stopped := h.stopped
@@ -587,7 +596,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		p.closeErr = errors.Join(p.exp.shutdown(ctx), p.mp.Shutdown(ctx))
 		if !p.disabled {
-			p.c.totals(p.log)
+			p.c.totals(p.log, incomplete)
 			if p.ctl != nil {
 				if t := p.ctl.Totals(); t != (filter.Totals{}) {
 					p.log.Info("filter totals", "below_severity", t.BelowSeverity, "unsampled", t.Unsampled, "redacted", t.Redacted)

@@ -60,7 +60,7 @@ func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 				t.Error("no metric data points received")
 			}
 			col.mu.Lock()
-			for _, name := range []string{"faas.invocations", "slipstream.exporter.items", "slipstream.queue.bytes", "slipstream.export.duration", "slipstream.breaker.state"} {
+			for _, name := range []string{"faas.invocations", "slipstream.exporter.items", "slipstream.queue.size", "slipstream.export.duration", "slipstream.breaker.state"} {
 				if !col.names[name] {
 					t.Errorf("metric %s not received (got %v)", name, col.names)
 				}
@@ -262,15 +262,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			col := newCollector()
 			h, rt := synctestHarness(t, config.FlushEnd, col, knobs{})
-			stall := make(chan struct{})
-			rt.setRefuse(func(req *http.Request) error {
-				select {
-				case <-stall:
-					return nil
-				case <-req.Context().Done():
-					return req.Context().Err()
-				}
-			})
+			stall := stallRequests(rt)
 			h.run(t)
 			h.p.Enqueue(context.Background(), invocation("s1", 1, time.Now()))
 			t0 := time.Now()

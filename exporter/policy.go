@@ -6,11 +6,11 @@ import (
 	"github.com/slipstream-otel/slipstream/config"
 )
 
-// policy alone interprets SLIPSTREAM_FLUSH: when queued data and metrics
-// are due, when the worker should look again, and how awake time is
-// counted. It is a pure value: every input is passed in (no clock, no
-// state), so it is table-tested without a worker. Adding a flush mode
-// touches this file and its test only.
+// policy decides, for every flush mode (SLIPSTREAM_FLUSH), when queued data
+// and metrics are due, when the worker should look again, and how awake
+// time is counted. It is a pure value: every input is passed in (no clock,
+// no state), so it is table-tested without a worker. Which invocations the
+// agent waits for (end, adaptive) is decided apart, in Pipeline.Invoke.
 //
 //   - async (and adaptive between waited invocations): a batch is due when
 //     it is full or BatchDelay old, metrics every MetricInterval, both in
@@ -30,9 +30,9 @@ type policy struct {
 	freezeGap      time.Duration
 }
 
-func newPolicy(cfg *config.Config, mode config.FlushMode, k *knobs) policy {
-	p := policy{mode: mode, batchDelay: k.BatchDelay, batchMaxBytes: k.BatchMaxBytes,
-		metricInterval: k.MetricInterval, freezeGap: k.FreezeGap}
+// newPolicy returns the policy of mode with cfg's period and data age.
+func newPolicy(cfg *config.Config, mode config.FlushMode, p policy) policy {
+	p.mode = mode
 	if mode == config.FlushPeriodic && cfg.FlushPeriod > 0 {
 		p.period = cfg.FlushPeriod
 	}

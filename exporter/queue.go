@@ -39,30 +39,6 @@ type queue struct {
 // total is the bytes the queue accounts for: queued and in flight.
 func (q *queue) total() int64 { return q.bytes + q.held }
 
-// oldest returns the awake time at which the oldest queued item was
-// queued; ok is false when the queue is empty.
-func (q *queue) oldest() (at time.Duration, ok bool) {
-	if len(q.spans) > 0 {
-		at, ok = q.spans[0].at, true
-	}
-	if len(q.logs) > 0 && (!ok || q.logs[0].at < at) {
-		at, ok = q.logs[0].at, true
-	}
-	return at, ok
-}
-
-// oldestWall returns the wall time at which the oldest queued item was
-// queued; ok is false when the queue is empty.
-func (q *queue) oldestWall() (t time.Time, ok bool) {
-	if len(q.spans) > 0 {
-		t, ok = q.spans[0].queued, true
-	}
-	if len(q.logs) > 0 && (!ok || q.logs[0].queued.Before(t)) {
-		t, ok = q.logs[0].queued, true
-	}
-	return t, ok
-}
-
 // push queues it and returns the items dropped to make room (possibly it).
 func (q *queue) push(sig signal, it *item) (dropped []*item) {
 	for q.bytes+q.held+it.bytes > q.max {

@@ -16,7 +16,7 @@ import (
 //	    outcome (sent|dropped|retried|duplicate_suspected|spilled); signal
 //	    is traces|logs|metrics, or platform_events for intake drops; a
 //	    dropped item carries why in reason (see dropReason)
-//	slipstream.queue.bytes                      gauge: estimated bytes queued or in flight
+//	slipstream.queue.size                       gauge: estimated bytes queued or in flight
 //	slipstream.export.duration{signal, result}  histogram (s) per request
 //	slipstream.breaker.state                    gauge: 0 closed, 1 half-open, 2 open
 type selfMetrics struct {
@@ -35,7 +35,7 @@ type itemKey struct {
 	reason dropReason
 }
 
-// Attribute values of the self-metrics (the README's Delivery table).
+// Attribute values of the self-metrics (the Delivery table of docs/internals.md).
 var (
 	selfOutcomes = []outcome{outSent, outDropped, outRetried, outDup, outSpilled}
 	selfResults  = []string{verdictSent.String(), verdictRetry.String(), verdictAuth.String(), verdictPermanent.String()}
@@ -71,7 +71,7 @@ func newSelfMetrics(mp metric.MeterProvider, queueBytes *atomic.Int64, br *break
 		metric.WithDescription("Duration of OTLP export requests."), metric.WithUnit("s")); err != nil {
 		return nil, err
 	}
-	if _, err = m.Int64ObservableGauge("slipstream.queue.bytes",
+	if _, err = m.Int64ObservableGauge("slipstream.queue.size",
 		metric.WithDescription("Estimated bytes of mapped telemetry in the export queue, requests in flight included."),
 		metric.WithUnit("By"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {

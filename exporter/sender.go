@@ -33,7 +33,17 @@ type flight struct {
 	items  []*item         // traces, logs
 	minSeq uint64          // lowest qseq of items
 	rm     *pendingMetrics // metrics
-	cancel context.CancelFunc
+	cancel context.CancelCauseFunc
+
+	// What the hang watch knows (worker only, see sender.watch): the
+	// request's observations, its progress when last seen, the INVOKEs
+	// since then and when that progress was made; stage is set when it is
+	// canceled as hung.
+	a          *attempt
+	seen       uint64
+	quiet      int
+	quietSince time.Time
+	stage      string
 }
 
 // sendResult is what a sender goroutine hands back to the worker.
@@ -44,19 +54,24 @@ type sendResult struct {
 	res        attemptResult
 	err        error
 	end        time.Time
+	// hang says why the request was canceled as hung ("" when it was
+	// not); stage is where it was stuck when its awake time ran out.
+	hang, stage string
 }
 
 // sender runs export requests: at most one in flight per signal, each on
 // a goroutine of its own whose result comes back over results; it keeps
 // the retry schedule and the circuit breaker, and bounds every attempt by
-// awake time. Its methods run on the worker goroutine; only the breaker
-// is also read by Invoke.
+// awake time and by the INVOKEs it lives through (watch). Its methods run
+// on the worker goroutine; only the breaker and hg are also read by Invoke.
 type sender struct {
 	exp       *exporters
 	br        *breaker
+	hg        *hangs // endpoints whose request hung
 	bo        backoff
 	now       func() time.Time
 	awakeTick time.Duration
+	hangQuiet time.Duration // see watch
 	inst      *selfMetrics
 
 	results chan sendResult
@@ -94,13 +109,15 @@ func (s *sender) allow(now time.Time) bool { return s.br.allow(now) }
 // start runs one export attempt of f on a goroutine of its own; its
 // result comes back through results.
 func (s *sender) start(f *flight, timeout time.Duration, call func(context.Context) error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	f.cancel = cancel
+	ctx, cancel := context.WithCancelCause(context.Background())
+	f.cancel, f.a, f.quietSince = cancel, &attempt{now: s.now}, s.now()
 	s.flights[flightIndex(f.sig)] = f
 	s.live++
+	a := f.a
 	go func() {
-		v, retryAfter, res, err := s.attempt(ctx, f.sig, timeout, call)
-		s.results <- sendResult{f: f, v: v, retryAfter: retryAfter, res: res, err: err, end: s.now()}
+		r := s.attempt(ctx, a, f.sig, timeout, call)
+		r.f, r.end = f, s.now()
+		s.results <- r
 	}()
 }
 
@@ -113,8 +130,24 @@ func (s *sender) take(r sendResult) bool {
 		return false
 	}
 	s.flights[i] = nil
-	r.f.cancel()
+	r.f.cancel(context.Canceled)
+	s.noteHang(r)
 	return true
+}
+
+// noteHang tells hg whether the request's endpoint hung or answered.
+func (s *sender) noteHang(r sendResult) {
+	ep := s.exp.endpoint(r.f.sig)
+	switch {
+	case r.hang != "":
+		stage := r.f.stage // where watch found it stuck
+		if stage == "" {
+			stage = r.stage // its awake time ran out
+		}
+		s.hg.hung(ep, r.f.sig, stage, r.hang)
+	case r.v != verdictRetry || r.res.status != 0:
+		s.hg.answered(ep)
+	}
 }
 
 // abandon cancels the requests in flight and returns them: their results,
@@ -123,7 +156,7 @@ func (s *sender) abandon() []*flight {
 	var out []*flight
 	for i, f := range s.flights {
 		if f != nil {
-			f.cancel()
+			f.cancel(context.Canceled)
 			s.flights[i] = nil
 			out = append(out, f)
 		}
@@ -135,7 +168,7 @@ func (s *sender) abandon() []*flight {
 func (s *sender) cancelAll() {
 	for _, f := range s.flights {
 		if f != nil {
-			f.cancel()
+			f.cancel(context.Canceled)
 		}
 	}
 }
@@ -154,23 +187,29 @@ func (s *sender) failed(now time.Time, retryAfter time.Duration) {
 	s.retryAt = s.bo.next(now, s.attempts, retryAfter)
 }
 
-// attempt runs one export call bounded by timeout of awake time and
-// returns its verdict.
-func (s *sender) attempt(ctx context.Context, sig signal, timeout time.Duration, call func(context.Context) error) (verdict, time.Duration, attemptResult, error) {
-	a := &attempt{}
+// attempt runs one export call, recording what it observes in a, bounded
+// by timeout of awake time (and by the worker's hang watch, which cancels
+// ctx with errHung), and returns its verdict.
+func (s *sender) attempt(ctx context.Context, a *attempt, sig signal, timeout time.Duration, call func(context.Context) error) sendResult {
 	actx, stop := s.awakeContext(withAttempt(ctx, a), timeout)
 	start := s.now()
 	err := call(actx)
+	cause := context.Cause(actx)
 	jumped := stop()
 	res := a.snapshot()
 	end := s.now()
 	v, retryAfter := classify(err, res, end)
 	s.inst.duration(ctx, sig, v.String(), end.Sub(start))
-	if res.netErr || jumped && v != verdictSent {
-		// A connection frozen mid-request may be dead: retry on a fresh one.
+	r := sendResult{v: v, retryAfter: retryAfter, res: res, err: err}
+	if why, ok := hangCause(cause); ok && v == verdictRetry && res.status == 0 {
+		r.hang, r.stage = why, a.hungStage()
+	}
+	if res.netErr || r.hang != "" || jumped && v != verdictSent {
+		// A connection frozen mid-request, or one that hangs, may be
+		// dead: retry on a fresh one.
 		s.exp.closeIdle()
 	}
-	return v, retryAfter, res, err
+	return r
 }
 
 var errAwakeTimeout = errors.New("export attempt exceeded its awake-time timeout")

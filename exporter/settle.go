@@ -122,7 +122,7 @@ func (w *worker) settleMetrics(r sendResult) {
 		if !w.mq.hasOwn() {
 			w.mq.failed = false
 		}
-		w.settleMetricsOrigin(pm, false)
+		w.settleMetricsOrigin(pm)
 	case verdictRetry:
 		w.failed(r)
 		w.c.count(sigMetrics, outRetried, pm.n)
@@ -140,14 +140,14 @@ func (w *worker) settleMetrics(r sendResult) {
 		w.logAuth(r.res)
 		w.c.drop(sigMetrics, dropUnauthorized, pm.n)
 		w.mq.settled = max(w.mq.settled, pm.gen)
-		w.settleMetricsOrigin(pm, true)
+		w.settleMetricsOrigin(pm)
 	default:
 		w.snd.succeeded() // the backend answered: it is alive
 		w.sum.rejected += pm.n
 		w.sum.lastErr = errText(r.err)
 		w.c.drop(sigMetrics, dropRejected, pm.n)
 		w.mq.settled = max(w.mq.settled, pm.gen)
-		w.settleMetricsOrigin(pm, true)
+		w.settleMetricsOrigin(pm)
 	}
 }
 
@@ -182,7 +182,7 @@ func (w *worker) logAuth(res attemptResult) {
 // summary writes one log line after a step that had drops or failures.
 func (w *worker) summary() {
 	s := &w.sum
-	intake := w.c.signal(sigLogs).DroppedBy[dropIntakeFull] + w.c.signal(sigPlatform).DroppedBy[dropIntakeFull]
+	intake := w.c.dropped(sigLogs, dropIntakeFull) + w.c.dropped(sigPlatform, dropIntakeFull)
 	intakeDropped := intake - s.intakeDropped
 	if s.dropped == 0 && s.failed == 0 && s.rejected == 0 && intakeDropped == 0 {
 		return
@@ -211,37 +211,25 @@ func (w *worker) dropItems(sig signal, reason dropReason, items []*item) {
 	w.c.drop(sig, reason, int64(len(items)))
 	w.sum.dropped += int64(len(items))
 	for _, it := range items {
-		if it.origin != nil {
-			it.origin.lost = true
-		}
 		w.settle(it)
 	}
 }
 
 // settle records that an item left the pipeline (sent, dropped or
 // re-spilled): the spill file it was replayed from is deleted once all of
-// its items have.
-func (w *worker) settle(it *item) {
-	f := it.origin
-	if f == nil {
-		return
-	}
-	it.origin = nil
-	f.pending--
-	if f.pending == 0 {
-		w.deleteSpill(f)
-	}
-}
+// its outputs have.
+func (w *worker) settle(it *item) { w.release(&it.origin) }
 
-// settleMetricsOrigin settles a replayed collection against its spill
-// file (sent, dropped or re-spilled); lost marks a drop.
-func (w *worker) settleMetricsOrigin(pm *pendingMetrics, lost bool) {
-	f := pm.origin
+// settleMetricsOrigin does the same for a replayed metrics collection.
+func (w *worker) settleMetricsOrigin(pm *pendingMetrics) { w.release(&pm.origin) }
+
+// release settles one output against its spill file *origin, if any.
+func (w *worker) release(origin **spillFile) {
+	f := *origin
 	if f == nil {
 		return
 	}
-	pm.origin = nil
-	f.lost = f.lost || lost
+	*origin = nil
 	f.pending--
 	if f.pending == 0 {
 		w.deleteSpill(f)

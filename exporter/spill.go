@@ -44,14 +44,6 @@ type spill struct {
 	beforeDelete func(id string) bool
 }
 
-// spillFile is a replayed file whose items are still in the pipeline.
-type spillFile struct {
-	id, path  string
-	pending   int  // items mapped from it not yet sent, dropped or re-spilled
-	replaying bool // still being re-mapped: not deletable yet
-	lost      bool // some of its items were dropped
-}
-
 type spillDoc struct {
 	V        int            `json:"v"`
 	ID       string         `json:"id"`
@@ -295,7 +287,10 @@ func (w *worker) spillAll() error {
 	w.releaseWaiters()
 	metrics, empty := w.mq.unsent(w.m.Resource(), w.cfg.OTLP.Metrics.Enabled())
 	for _, pm := range empty {
-		w.settleMetricsOrigin(pm, false)
+		if !w.cfg.OTLP.Metrics.Enabled() {
+			w.c.drop(sigMetrics, dropSignalOff, pm.n) // replayed before the switch
+		}
+		w.settleMetricsOrigin(pm)
 	}
 	items := w.q.drain()
 	w.q.max = bound
@@ -307,7 +302,7 @@ func (w *worker) spillAll() error {
 		raw, err := metriccodec.Encode(pm.rm)
 		if err != nil {
 			w.c.drop(sigMetrics, dropUnencodable, pm.n)
-			w.settleMetricsOrigin(pm, true)
+			w.settleMetricsOrigin(pm)
 			w.log.Error("unsent metrics dropped: they cannot be encoded", slog.Int64("metric_points", pm.n), slog.String("error", err.Error()))
 			continue
 		}
@@ -364,7 +359,7 @@ func (w *worker) spillAll() error {
 				w.settle(it)
 			}
 			for _, pm := range metrics {
-				w.settleMetricsOrigin(pm, false)
+				w.settleMetricsOrigin(pm)
 			}
 			return nil
 		}
@@ -374,13 +369,10 @@ func (w *worker) spillAll() error {
 	w.c.drop(sigLogs, dropSpillFailed, n[1])
 	w.c.drop(sigMetrics, dropSpillFailed, mpoints)
 	for _, it := range items {
-		if it.origin != nil {
-			it.origin.lost = true
-		}
 		w.settle(it)
 	}
 	for _, pm := range metrics {
-		w.settleMetricsOrigin(pm, true)
+		w.settleMetricsOrigin(pm)
 	}
 	w.log.Error("unsent telemetry dropped", slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]),
 		slog.Int64("metric_points", mpoints), slog.String("error", err.Error()))
@@ -437,13 +429,16 @@ func (w *worker) replay() {
 		for _, raw := range doc.Metrics {
 			rm, err := metriccodec.Decode(raw)
 			if err != nil {
-				f.lost = true
 				w.log.Warn("spill replay: unreadable metrics dropped", slog.String("file", e.name), slog.String("error", err.Error()))
 				continue
 			}
 			n := metriccodec.DataPoints(rm)
 			if n == 0 {
 				continue // nothing to send; it must not keep the file
+			}
+			if !w.cfg.OTLP.Metrics.Enabled() {
+				w.c.drop(sigMetrics, dropSignalOff, n)
+				continue
 			}
 			f.pending++
 			w.mq.add(&pendingMetrics{rm: rm, n: n, origin: f})

@@ -27,10 +27,12 @@ import (
 // shuts it down: everything ends up in one spill file.
 func spillWithDeadBackend(t *testing.T, cfg *config.Config, ids ...string) {
 	t.Helper()
-	spillWithMapper(t, cfg, newFakeMapper, ids...)
+	spillWithMapper(t, cfg, newFakeMapper, 1, ids...)
 }
 
-func spillWithMapper(t *testing.T, cfg *config.Config, nm func(signals.MapperOptions) (Mapper, error), ids ...string) {
+// spillWithMapper spills ids (finished invocations, each mapped to
+// spansPer spans) and one invocation SHUTDOWN cuts.
+func spillWithMapper(t *testing.T, cfg *config.Config, nm func(signals.MapperOptions) (Mapper, error), spansPer int, ids ...string) {
 	t.Helper()
 	rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
 	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: nm})
@@ -46,7 +48,7 @@ func spillWithMapper(t *testing.T, cfg *config.Config, nm func(signals.MapperOpt
 		t.Fatalf("Shutdown: %v", err)
 	}
 	st := h.p.tally()
-	if st.SpillFilesWritten != 1 || st.Traces.Spilled != int64(len(ids)+1) || st.Logs.Spilled != int64(2*len(ids)+1) {
+	if st.SpillFilesWritten != 1 || st.Traces.Spilled != int64(spansPer*len(ids)+1) || st.Logs.Spilled != int64(2*len(ids)+1) {
 		t.Fatalf("spill stats = %+v", st)
 	}
 	h.close(t)
@@ -498,7 +500,8 @@ func TestSpillReplayWithTheSignalsMapper(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		cfg.ServiceName = "fn"
-		spillWithMapper(t, cfg, realMapper, "m1", "m2")
+		// The signals mapper sends an invocation span and its postRuntime span.
+		spillWithMapper(t, cfg, realMapper, 2, "m1", "m2")
 		col := newCollector()
 		st := replayWith(t, cfg, col, realMapper, nil, nil)
 		spans, logs, _ := col.snapshot()
@@ -536,4 +539,32 @@ func TestCloseSpillsWhatIsLeft(t *testing.T) {
 	if err := h.p.Run(context.Background()); err == nil {
 		t.Error("Run after Close succeeded")
 	}
+}
+
+// Spilled metrics of a signal switched off since are dropped, counted with
+// their reason, and do not keep the file; the spans and logs are replayed.
+func TestSpilledMetricsOfASignalSwitchedOffAreDropped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		spillWithDeadBackend(t, cfg, "s1")
+		cfg.OTLP.Metrics.Off = "SLIPSTREAM_METRICS_EXPORTER"
+		col := newCollector()
+		st := replayInto(t, cfg, col, nil, nil)
+		col.mu.Lock()
+		for _, p := range col.requests {
+			if p == "/v1/metrics" {
+				t.Errorf("metrics sent with metrics switched off")
+			}
+		}
+		col.mu.Unlock()
+		if st.Metrics.DroppedBy[dropSignalOff] == 0 {
+			t.Errorf("spilled metrics not counted as dropped (signal_off): %+v", st.Metrics)
+		}
+		if spans, _, _ := col.snapshot(); spans["s1"] != 1 {
+			t.Errorf("span s1 replayed %d times, want 1", spans["s1"])
+		}
+		if got := spillFiles(t, cfg.SpillDir); len(got) != 0 {
+			t.Errorf("spill file kept: %v", got)
+		}
+	})
 }

@@ -51,10 +51,12 @@ const (
 	dropSpillFailed dropReason = "spill_failed"
 	// dropUnencodable: a metric collection could not be encoded for spill.
 	dropUnencodable dropReason = "unencodable"
+	// dropSignalOff: spilled data of a signal switched off since.
+	dropSignalOff dropReason = "signal_off"
 )
 
 var dropReasons = []dropReason{dropQueueFull, dropIntakeFull, dropClosed, dropUnauthorized,
-	dropRejected, dropTooManyPending, dropSpillFailed, dropUnencodable}
+	dropRejected, dropTooManyPending, dropSpillFailed, dropUnencodable, dropSignalOff}
 
 // signals in the order of the totals.
 var tallySignals = []signal{sigTraces, sigLogs, sigMetrics, sigPlatform}
@@ -88,11 +90,11 @@ type tally struct {
 type counters struct {
 	inst  *selfMetrics // nil until the MeterProvider exists
 	items [4][5]atomic.Int64
-	drops [4][8]atomic.Int64
+	drops [4][9]atomic.Int64
 
 	intakeWaits, authFailures                                         atomic.Int64
 	spillWritten, spillReplayed, spillDeleted, spillExpired, spillErr atomic.Int64
-	// queueBytes mirrors the queue's total (the slipstream.queue.bytes gauge).
+	// queueBytes mirrors the queue's total (the slipstream.queue.size gauge).
 	queueBytes atomic.Int64
 }
 
@@ -154,6 +156,11 @@ func (c *counters) drop(sig signal, reason dropReason, n int64) {
 	}
 }
 
+// dropped returns how many items of sig were dropped for reason.
+func (c *counters) dropped(sig signal, reason dropReason) int64 {
+	return c.drops[sigIndex(sig)][reasonIndex(reason)].Load()
+}
+
 func (c *counters) signal(sig signal) signalTally {
 	i := sigIndex(sig)
 	t := signalTally{
@@ -174,11 +181,11 @@ func (c *counters) signal(sig signal) signalTally {
 // snapshot returns the counters (the intake and breaker fields are the
 // caller's).
 func (c *counters) snapshot() tally {
-	logs := c.signal(sigLogs)
+	logs, platform := c.signal(sigLogs), c.signal(sigPlatform)
 	return tally{
-		Traces: c.signal(sigTraces), Logs: logs, Metrics: c.signal(sigMetrics), Platform: c.signal(sigPlatform),
+		Traces: c.signal(sigTraces), Logs: logs, Metrics: c.signal(sigMetrics), Platform: platform,
 		IntakeDroppedLogs:     logs.DroppedBy[dropIntakeFull] + logs.DroppedBy[dropClosed],
-		IntakeDroppedPlatform: c.signal(sigPlatform).Dropped,
+		IntakeDroppedPlatform: platform.Dropped,
 		IntakeWaits:           c.intakeWaits.Load(), AuthFailures: c.authFailures.Load(),
 		SpillFilesWritten: c.spillWritten.Load(), SpillFilesReplayed: c.spillReplayed.Load(),
 		SpillFilesDeleted: c.spillDeleted.Load(), SpillFilesExpired: c.spillExpired.Load(),
@@ -187,10 +194,15 @@ func (c *counters) snapshot() tally {
 }
 
 // totals logs the one summary line at exit: per signal what was sent,
-// spilled and dropped (and why). It is a WARN when anything was dropped.
-func (c *counters) totals(log *slog.Logger) {
+// spilled and dropped (and why). It is a WARN when anything was dropped,
+// or when incomplete: Close gave up waiting for the worker's spill.
+func (c *counters) totals(log *slog.Logger, incomplete bool) {
 	level := slog.LevelInfo
 	attrs := make([]slog.Attr, 0, 8)
+	if incomplete {
+		level = slog.LevelWarn
+		attrs = append(attrs, slog.Bool("incomplete", true))
+	}
 	for _, sig := range tallySignals {
 		t := c.signal(sig)
 		if t.Sent == 0 && t.Dropped == 0 && t.Spilled == 0 && t.Retried == 0 {

@@ -11,9 +11,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
@@ -28,6 +31,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
@@ -51,6 +55,14 @@ const grpcNoTimeout = 24 * time.Hour
 // in the context handed to the exporter's Export call; the RoundTripper
 // wrapper (HTTP) or the unary interceptor (gRPC) fills it in.
 type attempt struct {
+	// progress counts the steps the request made on the network (HTTP:
+	// connected, TLS handshake done, request written, first response
+	// byte) and progressAt is when it made the last one (UnixNano of now);
+	// the worker reads them to tell a slow request from a hung one.
+	progress   atomic.Uint64
+	progressAt atomic.Int64
+	now        func() time.Time
+
 	// mu guards every field below.
 	mu         sync.Mutex
 	status     int           // HTTP status; 0 when no response
@@ -60,6 +72,86 @@ type attempt struct {
 	grpcDelay  time.Duration // RetryInfo.retry_delay
 	sent       bool          // the request body was written completely
 	netErr     bool          // the round trip failed without a response
+	at         stage         // how far the request got (HTTP)
+	cc         *grpc.ClientConn
+}
+
+// stage is how far an HTTP request got, from the httptrace events of its
+// round trip.
+type stage int
+
+const (
+	stageNone      stage = iota
+	stageDNS             // resolving the host
+	stageConnect         // dialing
+	stageConnected       // TCP connected
+	stageTLS             // TLS handshake
+	stageGotConn         // connection ready: writing the request
+	stageWrote           // request written: waiting for the response
+	stageResponse        // first response byte received
+)
+
+// hungStage names, for the log, the step a request that does not end is
+// stuck at: "DNS lookup", "connect", "TLS handshake", "request" (writing
+// it) or "response". A gRPC request is at "connect" while its channel is
+// not ready (TCP and TLS are not told apart), else at "response".
+func (a *attempt) hungStage() string {
+	a.mu.Lock()
+	at, cc := a.at, a.cc
+	a.mu.Unlock()
+	if cc != nil {
+		if cc.GetState() == connectivity.Ready {
+			return "response"
+		}
+		return "connect"
+	}
+	switch at {
+	case stageDNS:
+		return "DNS lookup"
+	case stageNone, stageConnect:
+		return "connect"
+	case stageConnected, stageTLS:
+		return "TLS handshake"
+	case stageGotConn:
+		return "request"
+	}
+	return "response"
+}
+
+// reach records that the request got to s (never backwards: a dial that
+// goes on after the request was given up reports nothing new); done
+// counts a step completed on the network.
+func (a *attempt) reach(s stage, done bool) {
+	a.mu.Lock()
+	if s > a.at {
+		a.at = s
+	}
+	a.mu.Unlock()
+	if done {
+		a.progressAt.Store(a.now().UnixNano())
+		a.progress.Add(1)
+	}
+}
+
+// trace returns the httptrace hooks that follow the request's progress.
+func (a *attempt) trace() *httptrace.ClientTrace {
+	return &httptrace.ClientTrace{
+		DNSStart: func(httptrace.DNSStartInfo) { a.reach(stageDNS, false) },
+		DNSDone: func(i httptrace.DNSDoneInfo) {
+			a.reach(stageConnect, i.Err == nil)
+		},
+		ConnectStart: func(string, string) { a.reach(stageConnect, false) },
+		ConnectDone: func(_, _ string, err error) {
+			a.reach(stageConnected, err == nil)
+		},
+		TLSHandshakeStart: func() { a.reach(stageTLS, false) },
+		TLSHandshakeDone: func(_ tls.ConnectionState, err error) {
+			a.reach(stageGotConn, err == nil)
+		},
+		GotConn:              func(httptrace.GotConnInfo) { a.reach(stageGotConn, false) },
+		WroteRequest:         func(i httptrace.WroteRequestInfo) { a.reach(stageWrote, i.Err == nil) },
+		GotFirstResponseByte: func() { a.reach(stageResponse, true) },
+	}
 }
 
 type attemptKey struct{}
@@ -107,11 +199,13 @@ func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if a == nil {
 		return t.base.RoundTrip(req)
 	}
+	ctx := httptrace.WithClientTrace(req.Context(), a.trace())
 	if req.Body != nil && req.Body != http.NoBody {
-		r2 := req.Clone(req.Context())
+		r2 := req.Clone(ctx)
 		r2.Body = &sentBody{ReadCloser: req.Body, a: a, want: req.ContentLength}
 		req = r2
 	} else {
+		req = req.WithContext(ctx)
 		a.mu.Lock()
 		a.sent = true
 		a.mu.Unlock()
@@ -133,7 +227,7 @@ func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 // sync.Pool that every GC cycle empties, so an export right after a GC
 // allocated ~0.8 MB of compressor state per signal, often started a GC
 // cycle of its own, and a freeze cut through both: at the thaw the
-// goroutine reading the next INVOKE waited behind them (BENCHMARKS.md). One
+// goroutine reading the next INVOKE waited behind them (docs/benchmarks.md). One
 // writer kept for the exporters' life, at BestSpeed, avoids that and costs
 // less CPU per request. It sits outside observingTransport, so "the body
 // was written" still means the compressed bytes on the wire.
@@ -216,8 +310,13 @@ func (b *sentBody) Read(p []byte) (int, error) {
 // grpcObserver is the unary client interceptor of the gRPC exporters: it
 // records the status code and RetryInfo of each call.
 func grpcObserver(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
-	err := invoker(ctx, method, req, reply, cc, opts...)
 	a := attemptFrom(ctx)
+	if a != nil {
+		a.mu.Lock()
+		a.cc = cc // its state tells where a call that does not end is stuck
+		a.mu.Unlock()
+	}
+	err := invoker(ctx, method, req, reply, cc, opts...)
 	if a == nil {
 		return err
 	}
@@ -248,6 +347,30 @@ type exporters struct {
 	// idle lists what CloseIdleConnections is called on after a failure,
 	// so that a retry uses a fresh connection.
 	idle []interface{ CloseIdleConnections() }
+	// endpoints names each signal's backend for the log (by flight
+	// index): scheme and host only, see endpointName.
+	endpoints [3]string
+}
+
+// endpoint names the backend of sig for the log.
+func (e *exporters) endpoint(sig signal) string { return e.endpoints[flightIndex(sig)] }
+
+// endpointName is what the log says of an endpoint: its scheme and host
+// (with port), never its path, query or user info, which may carry
+// credentials. A gRPC endpoint given without a scheme stays host:port.
+func endpointName(raw string) string {
+	if !strings.Contains(raw, "://") {
+		host, _, _ := strings.Cut(raw, "/")
+		if _, h, ok := strings.Cut(host, "@"); ok {
+			host = h
+		}
+		return host
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparsable endpoint)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func (e *exporters) closeIdle() {
@@ -417,6 +540,12 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper, en
 		return protoHTTPProtobuf
 	}
 	gzip := func(s config.Signal) bool { return s.Compression == "" || s.Compression == "gzip" }
+
+	e.endpoints = [3]string{
+		flTraces:  endpointName(endpointOr(o.Traces, proto(o.Traces), "/v1/traces")),
+		flLogs:    endpointName(endpointOr(o.Logs, proto(o.Logs), "/v1/logs")),
+		flMetrics: endpointName(endpointOr(o.Metrics, proto(o.Metrics), "/v1/metrics")),
+	}
 
 	// Traces.
 	s := o.Traces

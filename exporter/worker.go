@@ -51,12 +51,11 @@ type worker struct {
 	q  queue
 	mq metricQueue
 
-	margin, flushTimeout time.Duration
-
 	waiters []*waiter
 	sd      *shutdownReq // SHUTDOWN waiting for the last reports
 	final   *finalFlush  // SHUTDOWN flushing
 	started bool         // an INVOKE or SHUTDOWN was seen: sending is allowed
+	invokes int          // INVOKEs picked up so far
 	// finished: SHUTDOWN's flush is over and its spill written; nothing is
 	// sent any more (the process is about to exit: Close spills the rest).
 	finished bool
@@ -113,13 +112,15 @@ func (w *worker) run(ctx context.Context) error {
 // step does all the work that is due and returns when it wants to be
 // woken next (zero: only on a signal or a request's result), or stop when
 // Close asked the worker to end. Its phases run in the order of their
-// priority: take what was handed over, map it (INVOKEs first), let Close
-// spill, move SHUTDOWN along, start the flushes invocations wait for,
-// send, then settle what is complete.
+// priority: take what was handed over, cancel the requests that hang,
+// map it (INVOKEs first), let Close spill, move SHUTDOWN along, start the
+// flushes invocations wait for, send, then settle what is complete.
 func (w *worker) step() (next time.Time, stop bool) {
 	w.reap()
 	pk := w.h.pick()
+	w.waiters = append(w.waiters, pk.waiters...)
 	w.clock = w.pol.tick(w.clock, w.now(), pk.thaw)
+	w.watchHangs(pk)
 	w.mapInvokes(pk)
 	w.mapEvents(pk.events, pk.close != nil)
 	if pk.close != nil {
@@ -130,7 +131,7 @@ func (w *worker) step() (next time.Time, stop bool) {
 	now := w.now()
 	var wake wakeAt
 	w.advanceShutdown(now, &wake)
-	w.startWaitedFlushes(now, pk.waiters)
+	w.startWaitedFlushes(now)
 	eager := w.sendDue(now)
 	w.settleWaitedFlushes(now, &wake)
 	w.settleShutdown(now, &wake)
@@ -145,6 +146,16 @@ type wakeAt struct{ t time.Time }
 func (e *wakeAt) at(t time.Time) {
 	if !t.IsZero() && (e.t.IsZero() || t.Before(e.t)) {
 		e.t = t
+	}
+}
+
+// watchHangs has the sender count the INVOKEs picked up against the
+// requests in flight, which cancels those that hang (sender.watch).
+func (w *worker) watchHangs(pk pickup) {
+	n := pk.invokedN - w.invokes
+	w.invokes = pk.invokedN
+	if n > 0 {
+		w.snd.watch(n, w.clock.at)
 	}
 }
 
@@ -249,15 +260,14 @@ func (w *worker) advanceShutdown(now time.Time, wake *wakeAt) {
 // startWaitedFlushes starts the flush of each waiting invocation whose
 // runtimeDone has been mapped, and releases those that can no longer be
 // served (deadline, open breaker).
-func (w *worker) startWaitedFlushes(now time.Time, added []*waiter) {
-	w.waiters = append(w.waiters, added...)
+func (w *worker) startWaitedFlushes(now time.Time) {
 	if len(w.waiters) == 0 {
 		return
 	}
 	keep := w.waiters[:0]
 	for _, wt := range w.waiters {
 		switch {
-		case wt.ctx.Err() != nil, !wt.flushStarted && w.snd.br.blocking(now):
+		case wt.ctx.Err() != nil, !wt.flushStarted && (w.snd.br.blocking(now) || w.snd.hg.blocking()):
 			close(wt.done)
 			continue
 		case !wt.flushStarted && w.m.RuntimeDone(wt.requestID):
@@ -296,14 +306,14 @@ func (w *worker) sendDue(now time.Time) uint64 {
 }
 
 // settleWaitedFlushes releases the waiting invocations whose flush is
-// complete or cannot complete in time.
+// complete or cannot complete in time (an endpoint hangs).
 func (w *worker) settleWaitedFlushes(now time.Time, wake *wakeAt) {
 	if len(w.waiters) == 0 {
 		return
 	}
 	keep := w.waiters[:0]
 	for _, wt := range w.waiters {
-		if wt.flushStarted && (w.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || w.stuck(now, wt.deadline)) {
+		if wt.flushStarted && (w.flushed(wt.mark, wt.mgen) || !now.Before(wt.deadline) || w.stuck(now, wt.deadline) || w.snd.hg.blocking()) {
 			close(wt.done)
 			continue
 		}
@@ -455,7 +465,7 @@ func (w *worker) pump(now time.Time, eager uint64) {
 		w.collect(now)
 	}
 	for _, e := range w.mq.dropEmpty() {
-		w.settleMetricsOrigin(e, false)
+		w.settleMetricsOrigin(e)
 	}
 	if len(w.mq.q) == 0 || !w.snd.allow(now) {
 		return

@@ -5,8 +5,8 @@
 //
 // It follows https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html
 // and, for Lambda Managed Instances (which allow SHUTDOWN only), the Managed
-// Instances execution environment page; the facts it relies on are collected
-// in the project's spec/lambda-apis.md, sections 1 and 6.
+// Instances execution environment page
+// (https://docs.aws.amazon.com/lambda/latest/dg/lambda-managed-instances-execution-environment.html).
 //
 // Concurrency: a [Client] is safe for concurrent use, but the Extensions API
 // expects one caller of [Client.Next] at a time, which is [Run]'s job. [Run]

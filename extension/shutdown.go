@@ -30,18 +30,20 @@ const (
 )
 
 // ShutdownPlan is the schedule of the SHUTDOWN budget, computed once from
-// the event's deadlineMs by [PlanShutdown]. Its phases follow each other:
+// the event's deadlineMs by [PlanShutdown]. Each field is when a phase
+// ends:
 //
-//  1. until Reports: wait for the platform.report of invocations still open
+//   - Drain: local inputs (the function's own OpenTelemetry data, which an
+//     SDK flushes from its SIGTERM handler in the runtime's share of the
+//     budget) are awaited until then; never after Reports;
+//   - Reports: the wait for the platform.report of invocations still open
 //     (the Telemetry API listener stays open);
-//  2. until Drain: keep accepting data the function sends from its SIGTERM
-//     handler (Drain is never after Reports' wait could end, nor before
-//     the runtime's share of the budget);
-//  3. until Flush: send everything; requests still in flight are then cut;
-//  4. until Spill: write what was not sent to the spill file;
-//  5. until Close: close the inputs and spill what arrived meanwhile (the
-//     handler's context ends here);
-//  6. until Deadline: exit.
+//   - Flush: everything is sent; requests still in flight are then cut;
+//   - Spill: what was not sent is written to the spill file;
+//   - Close: the inputs are closed and what arrived meanwhile is spilled
+//     (the handler's context ends here);
+//   - Deadline: the process is killed; the time after Close is for
+//     returning, logging and exiting.
 type ShutdownPlan struct {
 	Reason   string    // the event's shutdownReason, as sent
 	Received time.Time // when SHUTDOWN arrived

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,10 +20,17 @@ const entryName = "extensions/slipstream"
 // modified is the fixed timestamp of every zip entry, for reproducible zips.
 var modified = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 
+// lambdaArch maps Go's GOARCH to the architecture names Lambda uses
+// (https://docs.aws.amazon.com/lambda/latest/dg/foundation-arch.html), which
+// name the zips.
+var lambdaArch = map[string]string{"amd64": "x86_64", "arm64": "arm64"}
+
 func main() {
-	dist := flag.String("dist", "dist", "directory holding <arch>/slipstream; the zips are written there")
-	arches := flag.String("arch", "amd64,arm64", "architectures to package, separated by commas or spaces")
+	dist := flag.String("dist", "dist", "directory holding <goarch>/slipstream; the zips are written there")
+	arches := flag.String("arch", "amd64,arm64", "Go architectures to package, separated by commas or spaces")
+	release := flag.String("release", "", "also write the release files of this version into <dist>/release: versioned zips, SPDX bills of materials, SHA256SUMS")
 	flag.Parse()
+	var built []string
 	for _, arch := range strings.FieldsFunc(*arches, func(r rune) bool { return r == ',' || r == ' ' }) {
 		out, err := buildLayer(*dist, arch)
 		if err != nil {
@@ -30,16 +38,36 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Println(out)
+		built = append(built, arch)
+	}
+	if *release == "" {
+		return
+	}
+	// SOURCE_DATE_EPOCH (https://reproducible-builds.org/specs/source-date-epoch/)
+	// dates the bills of materials; make release sets it to the commit's time.
+	created := time.Now()
+	if sec, err := strconv.ParseInt(os.Getenv("SOURCE_DATE_EPOCH"), 10, 64); err == nil {
+		created = time.Unix(sec, 0)
+	}
+	files, err := writeRelease(*dist, *release, built, created)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "layer:", err)
+		os.Exit(1)
+	}
+	for _, f := range files {
+		fmt.Println(f)
 	}
 }
 
-// buildLayer zips dist/<arch>/slipstream into dist/slipstream-<arch>.zip
-// and returns the zip's path.
-func buildLayer(dist, arch string) (string, error) {
-	if arch == "" || strings.ContainsAny(arch, `/\.`) {
-		return "", fmt.Errorf("invalid architecture %q", arch)
+// buildLayer zips dist/<goarch>/slipstream into dist/slipstream-<arch>.zip,
+// <arch> being Lambda's name for it (x86_64, arm64), and returns the zip's
+// path.
+func buildLayer(dist, goarch string) (string, error) {
+	arch, ok := lambdaArch[goarch]
+	if !ok {
+		return "", fmt.Errorf("invalid architecture %q: want amd64 or arm64", goarch)
 	}
-	bin, err := os.Open(filepath.Join(dist, arch, "slipstream"))
+	bin, err := os.Open(filepath.Join(dist, goarch, "slipstream"))
 	if err != nil {
 		return "", fmt.Errorf("open binary (run make build first): %w", err)
 	}

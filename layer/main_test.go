@@ -3,6 +3,7 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -96,14 +97,29 @@ func TestBuildLayer(t *testing.T) {
 		}
 	})
 	t.Run("a missing binary is an error that says to build first", func(t *testing.T) {
-		_, err := buildLayer(t.TempDir(), "amd64")
+		_, err := buildLayer(t.TempDir(), "arm64")
 		if err == nil || !strings.Contains(err.Error(), "make build") {
 			t.Errorf("err = %v, want one mentioning make build", err)
 		}
 	})
-	t.Run("an architecture with a path separator is refused", func(t *testing.T) {
-		if _, err := buildLayer(t.TempDir(), "../x"); err == nil {
-			t.Error("err = nil, want an error")
+	t.Run("an amd64 build is named x86_64, as Lambda names the architecture", func(t *testing.T) {
+		dist := t.TempDir()
+		if err := os.MkdirAll(filepath.Join(dist, "amd64"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dist, "amd64", "slipstream"), []byte("binary"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		out, err := buildLayer(dist, "amd64")
+		if want := filepath.Join(dist, "slipstream-x86_64.zip"); err != nil || out != want {
+			t.Errorf("buildLayer = %q, %v; want %q", out, err, want)
 		}
 	})
+	for _, arch := range []string{"../x", "x86_64", "386", ""} {
+		t.Run(fmt.Sprintf("the architecture %q is refused", arch), func(t *testing.T) {
+			if _, err := buildLayer(t.TempDir(), arch); err == nil {
+				t.Error("err = nil, want an error")
+			}
+		})
+	}
 }

@@ -76,41 +76,6 @@ type Event struct {
 	Size int
 }
 
-// NilRecord reports whether r is a nil pointer of one of the record types
-// above. DecodeBatch never produces one; consumers use it to guard against
-// hand-built events.
-func NilRecord(r any) bool {
-	switch r := r.(type) {
-	case *Log:
-		return r == nil
-	case *Start:
-		return r == nil
-	case *RuntimeDone:
-		return r == nil
-	case *Report:
-		return r == nil
-	case *InitStart:
-		return r == nil
-	case *InitRuntimeDone:
-		return r == nil
-	case *InitReport:
-		return r == nil
-	case *RestoreStart:
-		return r == nil
-	case *RestoreRuntimeDone:
-		return r == nil
-	case *RestoreReport:
-		return r == nil
-	case *LogsDropped:
-		return r == nil
-	case *Extension:
-		return r == nil
-	case *TelemetrySubscription:
-		return r == nil
-	}
-	return false
-}
-
 // Tracing is the trace context Lambda attaches to phase events.
 type Tracing struct {
 	SpanID string `json:"spanId,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -57,6 +58,9 @@ func FuzzDecodeBatch(f *testing.F) {
 			}
 			if ev.Raw != nil {
 				t.Fatalf("event %d: raw set on a decoded event", i)
+			}
+			if reflect.ValueOf(ev.Record).IsNil() { // every record type is a pointer
+				t.Fatalf("event %d: a nil %T record", i, ev.Record)
 			}
 			if _, known := knownType([]byte(ev.Type)); !known {
 				t.Fatalf("event %d: record %T for unknown type %q", i, ev.Record, ev.Type)

@@ -164,7 +164,7 @@ func TestListenerSurvivesHostileInput(t *testing.T) {
 		sink := newMarkerSink()
 		l, url := startListener(t, cfg, sink)
 		hc := newTestClient()
-		for i, h := range hostileInputs(l.BodyLimit()) {
+		for i, h := range hostileInputs(l.limit) {
 			t.Run(fmt.Sprintf("spool %v: after %s", spool, h.name), func(t *testing.T) {
 				h.send(t, hc, url)
 				marker := fmt.Sprintf("next-invocation-%d", i)

@@ -13,6 +13,10 @@ import (
 // return subslices of their input instead of copying, which keeps
 // DecodeBatch to a handful of allocations per event. They must never be
 // called on unvalidated input: they do not check syntax.
+//
+// They stay only while they pay: BenchmarkDecodeBatchEncodingJSON
+// (jsonscan_test.go) decodes the same batches with encoding/json alone,
+// beside BenchmarkDecodeBatch.
 
 // skipWS returns the index of the first non-whitespace byte at or after i.
 func skipWS(b []byte, i int) int {

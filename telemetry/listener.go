@@ -229,9 +229,6 @@ type discardSink struct{}
 
 func (discardSink) Enqueue(context.Context, []Event) {}
 
-// BodyLimit is the largest body the listener accepts, in bytes.
-func (l *Listener) BodyLimit() int64 { return l.limit }
-
 // Start binds SandboxHost:Port (all interfaces when the name does not
 // resolve) and serves in the background until Close. It returns the URI
 // to subscribe with, http://sandbox.localdomain:<port>, with the port

@@ -8,8 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -91,6 +91,22 @@ func post(t testing.TB, hc *http.Client, url string, body []byte) int {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// postAsync posts body from another goroutine and sends the status (-1 on
+// error) on the returned channel.
+func postAsync(hc *http.Client, url string, body []byte) <-chan int {
+	status := make(chan int, 1)
+	go func() { // not post: t.Fatal belongs to the test goroutine
+		resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
+		if err != nil {
+			status <- -1
+			return
+		}
+		resp.Body.Close()
+		status <- resp.StatusCode
+	}()
+	return status
 }
 
 func TestListenerStartBinds(t *testing.T) {
@@ -452,21 +468,8 @@ func TestListenerLifecycle(t *testing.T) {
 	})
 	t.Run("Close waits for an answered body still on its way to the sink", func(t *testing.T) {
 		sink := &blockingSink{entered: make(chan struct{}), release: make(chan struct{})}
-		l := NewListener(ListenerConfig{Host: "127.0.0.1"}, sink)
-		if _, err := l.Start(); err != nil {
-			t.Fatal(err)
-		}
-		url := "http://" + l.Addr().String() + "/"
-		status := make(chan int, 1)
-		go func() {
-			resp, err := newTestClient().Post(url, "application/json", strings.NewReader(`[{"time":"2022-10-21T14:05:03.165Z","type":"function","record":"x"}]`))
-			if err != nil {
-				status <- -1
-				return
-			}
-			resp.Body.Close()
-			status <- resp.StatusCode
-		}()
+		l, url := startListener(t, ListenerConfig{}, sink)
+		status := postAsync(newTestClient(), url, lineBody(0))
 		<-sink.entered
 		closed := make(chan error, 1)
 		go func() { closed <- l.Close(context.Background()) }()
@@ -486,18 +489,8 @@ func TestListenerLifecycle(t *testing.T) {
 	})
 	t.Run("Close with an expired context reports it and does not wait", func(t *testing.T) {
 		sink := &blockingSink{entered: make(chan struct{}), release: make(chan struct{})}
-		l := NewListener(ListenerConfig{Host: "127.0.0.1"}, sink)
-		if _, err := l.Start(); err != nil {
-			t.Fatal(err)
-		}
-		url := "http://" + l.Addr().String() + "/"
-		answered := make(chan struct{})
-		go func() {
-			defer close(answered)
-			if resp, err := newTestClient().Post(url, "application/json", strings.NewReader(`[{"time":"2022-10-21T14:05:03.165Z","type":"function","record":"x"}]`)); err == nil {
-				resp.Body.Close()
-			}
-		}()
+		l, url := startListener(t, ListenerConfig{}, sink)
+		answered := postAsync(newTestClient(), url, lineBody(0))
 		<-sink.entered
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
@@ -505,6 +498,7 @@ func TestListenerLifecycle(t *testing.T) {
 			t.Errorf("err %v, want context.Canceled", err)
 		}
 		close(sink.release)
+		// Any status: Close may have cut the connection.
 		<-answered
 		if err := l.Close(context.Background()); err != nil { // waits for the decode goroutine
 			t.Error(err)
@@ -670,16 +664,7 @@ func TestListenerAnswersBeforeDecoding(t *testing.T) {
 			t.Fatalf("status %d", code)
 		}
 		<-sink.got // the first batch holds all the room until the sink returns
-		status := make(chan int, 1)
-		go func() { // not post: t.Fatal belongs to the test goroutine
-			resp, err := hc.Post(url, "application/json", bytes.NewReader(lineBody(1)))
-			if err != nil {
-				status <- -1
-				return
-			}
-			resp.Body.Close()
-			status <- resp.StatusCode
-		}()
+		status := postAsync(hc, url, lineBody(1))
 		<-waiting
 		select {
 		case code := <-status:
@@ -708,11 +693,11 @@ func TestListenerAnswersBeforeDecoding(t *testing.T) {
 		<-sink.got
 		ctx, cancel := context.WithCancel(context.Background())
 		l.waitHook = cancel // the request ends as soon as it waits
-		req := httptestRequest(ctx, lineBody(1))
-		rec := &recorder{header: http.Header{}}
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1/", bytes.NewReader(lineBody(1)))
+		rec := httptest.NewRecorder()
 		l.ServeHTTP(rec, req)
-		if rec.code != http.StatusServiceUnavailable {
-			t.Errorf("status %d", rec.code)
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("status %d", rec.Code)
 		}
 		if st := l.Stats(); st.Waited != 1 || st.Abandoned != 1 {
 			t.Errorf("stats %+v", st)
@@ -760,29 +745,4 @@ func TestListenerAnswersBeforeDecoding(t *testing.T) {
 			t.Errorf("%d events", n)
 		}
 	})
-}
-
-func httptestRequest(ctx context.Context, body []byte) *http.Request {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1/", bytes.NewReader(body))
-	if err != nil {
-		panic(err)
-	}
-	return req
-}
-
-// recorder is a minimal http.ResponseWriter.
-type recorder struct {
-	header http.Header
-	code   int
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	r.WriteHeader(http.StatusOK)
-	return len(b), nil
 }

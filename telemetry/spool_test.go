@@ -14,7 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 )
 
 // syncBuffer is a log destination the handlers and the test share.
@@ -62,22 +61,6 @@ func startSpooling(t *testing.T, cfg ListenerConfig, sink *gateSink, waitHook fu
 		}
 	})
 	return l, "http://" + l.Addr().String() + "/", logs
-}
-
-// postAsync posts body from another goroutine and sends the status (-1 on
-// error) on the returned channel.
-func postAsync(hc *http.Client, url string, body []byte) <-chan int {
-	status := make(chan int, 1)
-	go func() { // not post: t.Fatal belongs to the test goroutine
-		resp, err := hc.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			status <- -1
-			return
-		}
-		resp.Body.Close()
-		status <- resp.StatusCode
-	}()
-	return status
 }
 
 // texts receives n batches from sink and returns their log lines in order.
@@ -426,39 +409,4 @@ func TestSpoolDiskStaysBoundedWhileBodiesWait(t *testing.T) {
 	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// Burst bodies are decoded when deliveries pause, and, for a function that
-// logs without pause, once they have waited ten quiet periods: the sink
-// gets the first batch while POSTs still come back to back.
-func TestBurstBodiesAreDecodedWithoutAPause(t *testing.T) {
-	sink := make(signalSink, 1<<16)
-	// The spool never fills (a full spool makes POSTs wait, a pause).
-	l, url := startListener(t, ListenerConfig{MaxBytes: 4096, SpoolDir: t.TempDir(), SpoolBytes: 256 << 20,
-		SpoolQuiet: 200 * time.Millisecond}, sink) // longer than any stall of this loop
-	body := burstBody(l.burst)
-	hc := newTestClient()
-	for i := range 30_000 {
-		if code := post(t, hc, url, body); code != http.StatusOK {
-			t.Fatalf("post %d: status %d", i, code)
-		}
-		select {
-		case <-sink:
-			return
-		default:
-		}
-	}
-	t.Fatalf("30,000 back-to-back burst POSTs and no batch decoded (stats %+v)", l.Stats())
-}
-
-// burstBody returns a batch of function lines of at least n bytes.
-func burstBody(n int) []byte {
-	b := []byte("[")
-	for i := 0; len(b) < n; i++ {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = fmt.Appendf(b, `{"time":"2026-11-26T00:45:33.185Z","type":"function","record":"burst line %d"}`, i)
-	}
-	return append(b, ']')
 }

@@ -13,12 +13,32 @@ import (
 	"time"
 )
 
+// SchemaVersion is the schemaVersion of a Telemetry API subscription.
+type SchemaVersion string
+
 // Schema versions of the Telemetry API subscription. Subscribe asks for
 // SchemaLatest (required by Lambda Managed Instances) and falls back to
 // SchemaFallback when the platform rejects the version.
 const (
-	SchemaLatest   = "2025-01-29"
-	SchemaFallback = "2022-12-13"
+	SchemaLatest   SchemaVersion = "2025-01-29"
+	SchemaFallback SchemaVersion = "2022-12-13"
+)
+
+// APIErrorType is the errorType of a Telemetry API answer other than 200.
+type APIErrorType string
+
+// Error types the Telemetry API answers with
+// (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-api.html). Others
+// may come; APIError keeps whatever the platform sent.
+const (
+	// ErrorTypeNotSupported comes with 202 where there is no Telemetry
+	// API (AWS's emulator in classic mode, SAM local).
+	ErrorTypeNotSupported APIErrorType = "Telemetry.NotSupported"
+	// ErrorTypeSubscriptionClosed comes with 403 once init is over.
+	ErrorTypeSubscriptionClosed APIErrorType = "Telemetry.SubscriptionClosed"
+	// ErrorTypeValidation comes with 400 for a body the platform refuses,
+	// its schema version included.
+	ErrorTypeValidation APIErrorType = "ValidationError"
 )
 
 // Documented ranges of the subscription's buffering
@@ -91,14 +111,14 @@ func checkRange(name string, v, lo, hi int) error {
 // ErrNotSupported (errors.Is) for 202, 403 and 404.
 type APIError struct {
 	StatusCode   int
-	ErrorType    string // e.g. Telemetry.NotSupported, ValidationError
-	ErrorMessage string // from the body; the raw body (truncated) if not JSON
+	ErrorType    APIErrorType // e.g. ErrorTypeNotSupported; "" when the body is not JSON
+	ErrorMessage string       // from the body; the raw body (truncated) if not JSON
 }
 
 func (e *APIError) Error() string {
 	msg := fmt.Sprintf("status %d", e.StatusCode)
 	if e.ErrorType != "" {
-		msg += " " + e.ErrorType
+		msg += " " + string(e.ErrorType)
 	}
 	if e.ErrorMessage != "" {
 		msg += ": " + e.ErrorMessage
@@ -118,8 +138,8 @@ func (e *APIError) Unwrap() error {
 // rejectsSchema reports whether the platform refused the schema version.
 func (e *APIError) rejectsSchema() bool {
 	return e.StatusCode == http.StatusBadRequest &&
-		(e.ErrorType == "ValidationError" ||
-			strings.Contains(strings.ToLower(e.ErrorType+" "+e.ErrorMessage), "schema"))
+		(e.ErrorType == ErrorTypeValidation ||
+			strings.Contains(strings.ToLower(string(e.ErrorType)+" "+e.ErrorMessage), "schema"))
 }
 
 // Subscribe subscribes the extension to the Telemetry API
@@ -134,7 +154,7 @@ func (e *APIError) rejectsSchema() bool {
 //
 // Errors: ErrNotSupported (via *APIError) when the API is unavailable;
 // otherwise *APIError with the status and errorType, or a transport error.
-func Subscribe(ctx context.Context, hc *http.Client, runtimeAPI, extensionID string, s Subscription) (schemaVersion string, err error) {
+func Subscribe(ctx context.Context, hc *http.Client, runtimeAPI, extensionID string, s Subscription) (schemaVersion SchemaVersion, err error) {
 	if err := s.Validate(); err != nil {
 		return "", fmt.Errorf("subscribe telemetry: invalid subscription: %w", err)
 	}
@@ -162,10 +182,10 @@ func Subscribe(ctx context.Context, hc *http.Client, runtimeAPI, extensionID str
 }
 
 type subscribeRequest struct {
-	SchemaVersion string      `json:"schemaVersion"`
-	Types         []string    `json:"types"`
-	Buffering     buffering   `json:"buffering"`
-	Destination   destination `json:"destination"`
+	SchemaVersion SchemaVersion `json:"schemaVersion"`
+	Types         []string      `json:"types"`
+	Buffering     buffering     `json:"buffering"`
+	Destination   destination   `json:"destination"`
 }
 
 type buffering struct {
@@ -179,7 +199,7 @@ type destination struct {
 	URI      string `json:"URI"`
 }
 
-func subscribeOnce(ctx context.Context, hc *http.Client, endpoint, extensionID, schema string, s Subscription) error {
+func subscribeOnce(ctx context.Context, hc *http.Client, endpoint, extensionID string, schema SchemaVersion, s Subscription) error {
 	body, err := json.Marshal(subscribeRequest{
 		SchemaVersion: schema,
 		Types:         s.Types,
@@ -211,8 +231,8 @@ func subscribeOnce(ctx context.Context, hc *http.Client, endpoint, extensionID, 
 	}
 	apiErr := &APIError{StatusCode: resp.StatusCode}
 	var eb struct {
-		ErrorType    string `json:"errorType"`
-		ErrorMessage string `json:"errorMessage"`
+		ErrorType    APIErrorType `json:"errorType"`
+		ErrorMessage string       `json:"errorMessage"`
 	}
 	if json.Unmarshal(raw, &eb) == nil {
 		apiErr.ErrorType, apiErr.ErrorMessage = eb.ErrorType, eb.ErrorMessage

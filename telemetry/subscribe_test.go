@@ -98,31 +98,31 @@ func TestSubscribeOutcomes(t *testing.T) {
 	tests := []struct {
 		name         string
 		answer       func(n int, schema string) (int, string)
-		wantSchema   string
+		wantSchema   SchemaVersion
 		wantRequests int
 		notSupported bool
-		wantErrType  string
+		wantErrType  APIErrorType
 	}{
 		{"a platform refusing 2025-01-29 gets 2022-12-13 once", func(_ int, schema string) (int, string) {
-			if schema == SchemaLatest {
+			if schema == string(SchemaLatest) {
 				return 400, `{"errorType":"ValidationError","errorMessage":"schemaVersion: must be one of 2022-07-01, 2022-12-13"}`
 			}
 			return 200, `"OK"`
 		}, SchemaFallback, 2, false, ""},
 		{"a 400 that mentions the schema also triggers the fallback", func(_ int, schema string) (int, string) {
-			if schema == SchemaLatest {
+			if schema == string(SchemaLatest) {
 				return 400, `{"errorType":"InvalidRequest","errorMessage":"unsupported schema version"}`
 			}
 			return 200, `"OK"`
 		}, SchemaFallback, 2, false, ""},
 		{"a fallback that fails too is an error with both statuses", func(int, string) (int, string) {
 			return 400, `{"errorType":"ValidationError","errorMessage":"no"}`
-		}, "", 2, false, "ValidationError"},
+		}, "", 2, false, ErrorTypeValidation},
 		{"a 400 about something else is not retried", func(int, string) (int, string) {
 			return 400, `{"errorType":"InvalidParameter","errorMessage":"bad buffering"}`
 		}, "", 1, false, "InvalidParameter"},
-		{"202 Telemetry.NotSupported means unsupported", func(int, string) (int, string) { return 202, notSupported }, "", 1, true, "Telemetry.NotSupported"},
-		{"403 subscription closed means unsupported", func(int, string) (int, string) { return 403, closed }, "", 1, true, "Telemetry.SubscriptionClosed"},
+		{"202 Telemetry.NotSupported means unsupported", func(int, string) (int, string) { return 202, notSupported }, "", 1, true, ErrorTypeNotSupported},
+		{"403 subscription closed means unsupported", func(int, string) (int, string) { return 403, closed }, "", 1, true, ErrorTypeSubscriptionClosed},
 		{"404 from other emulators means unsupported", func(int, string) (int, string) { return 404, "404 page not found" }, "", 1, true, ""},
 		{"500 is an error naming the status and type", func(int, string) (int, string) {
 			return 500, `{"errorType":"Extension.DuplicateSubscription","errorMessage":"dup"}`

@@ -1,12 +1,11 @@
-// Command slipstream-bench is the whole-process benchmark of `make bench`
-// (issue 5, item 6): it builds the real stripped agent (./cmd/slipstream) and
-// the floor extension (./cmd/slipstream-floor: stdlib only, same
+// Command slipstream-bench is the whole-process benchmark of `make bench`:
+// it builds the real stripped agent (./cmd/slipstream) and the floor
+// extension (./cmd/slipstream-floor: stdlib only, same
 // subscription, discards everything) for linux/amd64 and linux/arm64, runs
 // each with the example function in the local Lambda emulator (package
-// emulator, which follows ../shared/spec/lambda-apis.md, i.e. the AWS
-// Extensions and Telemetry API pages) exporting to the OTLP sink, and prints
-// one table of measured costs beside the floor's, with the targets of the
-// issue. BENCHMARKS.md holds a measured table and explains every row.
+// emulator, which follows the AWS Extensions and Telemetry API pages)
+// exporting to the OTLP sink, and prints one table of measured costs beside
+// the floor's, with their targets. docs/benchmarks.md holds a measured table and explains every row.
 //
 // It reports numbers only: a missed target is printed as MISS and never
 // fails the process (the size budget is checked by `make size`). The process

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -185,13 +186,57 @@ func removeCgroup(dir string) {
 }
 
 // backend is an OTLP endpoint: the sink (healthy, or slow: every request held
-// 200 ms), or a closed port (dead). wire counts request body bytes as sent.
+// 200 ms), a closed port (dead), or a listener that accepts and never
+// answers (hanging). wire counts request body bytes as sent.
 type backend struct {
 	kind     string
 	sink     *sink.Sink
 	srv      *http.Server
+	hold     *holder // hanging
 	endpoint string
 	wire     atomic.Int64
+}
+
+// holder accepts connections, reads and discards what arrives, and never
+// answers; gaveUp counts the connections the client closed.
+type holder struct {
+	ln     net.Listener
+	gaveUp atomic.Int64
+	wg     sync.WaitGroup
+	// mu guards conns.
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startHolder(ln net.Listener) *holder {
+	h := &holder{ln: ln}
+	h.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return // closed
+			}
+			h.mu.Lock()
+			h.conns = append(h.conns, c)
+			h.mu.Unlock()
+			h.wg.Go(func() {
+				if _, err := io.Copy(io.Discard, c); err == nil || !errors.Is(err, net.ErrClosed) {
+					h.gaveUp.Add(1) // EOF or reset: the client closed it
+				}
+			})
+		}
+	})
+	return h
+}
+
+func (h *holder) close() {
+	h.ln.Close()
+	h.mu.Lock()
+	for _, c := range h.conns {
+		c.Close()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
 }
 
 func startBackend(kind string) (*backend, error) {
@@ -200,8 +245,12 @@ func startBackend(kind string) (*backend, error) {
 		return nil, err
 	}
 	b := &backend{kind: kind, endpoint: "http://" + ln.Addr().String()}
-	if kind == "dead" {
+	switch kind {
+	case "dead":
 		ln.Close() // connections are refused from now on
+		return b, nil
+	case "hanging":
+		b.hold = startHolder(ln)
 		return b, nil
 	}
 	var opts sink.Options
@@ -221,6 +270,9 @@ func startBackend(kind string) (*backend, error) {
 
 // close stops the backend after its in-flight requests.
 func (b *backend) close() {
+	if b.hold != nil {
+		b.hold.close()
+	}
 	if b.srv == nil {
 		return
 	}
@@ -262,6 +314,7 @@ type envSpec struct {
 	cgroup  string
 	timeout time.Duration
 	pace    time.Duration // pause between invocations (the environment is frozen meanwhile)
+	env     []string      // extra variables for the extension
 }
 
 // envRun is what one environment measured.
@@ -285,7 +338,10 @@ type envRun struct {
 	stats         emulator.Stats
 	// wireBytes and requests are what reached the backend during the run.
 	wireBytes, requests int64
-	shutdown            emulator.ShutdownResult
+	// gaveUp is, after each invocation, how many connections the agent
+	// had closed on a hanging backend.
+	gaveUp   []int64
+	shutdown emulator.ShutdownResult
 }
 
 // runEnv starts an environment, invokes each payload in turn, and shuts it
@@ -296,19 +352,16 @@ func (b *bench) runEnv(ctx context.Context, spec envSpec, payloads [][]byte) (en
 	if err != nil {
 		return r, err
 	}
-	port, err := freePort()
-	if err != nil {
-		return r, err
-	}
 	env := []string{
 		"SLIPSTREAM_OTLP_ENDPOINT=" + spec.backend.endpoint,
-		"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(port),
+		"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 		"SLIPSTREAM_SPILL_DIR=" + spill,
 		"SLIPSTREAM_LOG_LEVEL=warn",
 	}
 	if spec.flush != "" {
 		env = append(env, "SLIPSTREAM_FLUSH="+spec.flush)
 	}
+	env = append(env, spec.env...)
 	if spec.ext == b.agent {
 		env = append(env, b.o.agentEnv...) // os/exec keeps the last of two settings
 	}
@@ -364,6 +417,9 @@ func (b *bench) runEnv(ctx context.Context, spec envSpec, payloads [][]byte) (en
 		reqs := spec.backend.requests()
 		r.exported = append(r.exported, reqs > req0+r.requests)
 		r.requests = reqs - req0
+		if h := spec.backend.hold; h != nil {
+			r.gaveUp = append(r.gaveUp, h.gaveUp.Load())
+		}
 	}
 	if fn1, err := taskCPU(fnPID); err == nil {
 		r.fnCPU = fn1 - fn0
@@ -477,15 +533,6 @@ func cgroupThrottling(dir string) (periods int64, d time.Duration) {
 		}
 	}
 	return periods, d
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func repeat(p []byte, n int) [][]byte {

@@ -18,13 +18,13 @@ type options struct {
 	starts      int           // environment starts per extension for the ready time
 	initTraces  int           // runs of GODEBUG=inittrace=1 per binary
 	invocations int           // invocations per post-runtime run
-	rssInv      int           // invocations of the peak RSS run (issue: 100)
+	rssInv      int           // invocations of the peak RSS run (target: 100)
 	cpuInv      int           // invocations per function-duration run, per round
 	cpuRounds   int           // rounds of the function-duration runs (none, floor, agent each)
 	warmup      int           // first invocations left out of the function duration
 	pace        time.Duration // pause between paced invocations
-	floodLines  int           // lines of the flood (issue: 20,000)
-	floodBytes  int           // size of every 100th flood line (issue: 64 KB)
+	floodLines  int           // lines of the flood (target: 20,000)
+	floodBytes  int           // size of every 100th flood line (target: 64 KB)
 	agentLog    string
 	only        map[string]bool // steps to run; nil runs all
 	agentBin    string          // run this agent binary instead of the stripped build (profiling)
@@ -44,7 +44,7 @@ func defaultOptions(quick bool) options {
 func main() {
 	quick := flag.Bool("quick", false, "fewer iterations (a rough table in about a minute)")
 	agentLog := flag.String("agent-log", "", "file for the function's and extensions' own output (default: discarded)")
-	only := flag.String("only", "", "comma-separated steps to run (init,ready,post,rss,flood,fn; default all)")
+	only := flag.String("only", "", "comma-separated steps to run (init,ready,post,rss,flood,fn,hang; default all)")
 	agentBin := flag.String("agent-bin", "", "run this agent binary (e.g. an unstripped build for perf) instead of the stripped build; sizes stay those of the stripped build")
 	agentEnv := flag.String("agent-env", "", "comma-separated KEY=value variables added to the environments that run the agent (e.g. SLIPSTREAM_GOGC=200)")
 	tags := flag.String("tags", "grpcnotrace", "build tags for the agent, as for go build -tags (the release build uses grpcnotrace)")

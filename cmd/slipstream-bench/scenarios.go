@@ -34,6 +34,17 @@ type report struct {
 	rssLastAgent, rssLastFloor memory
 
 	flood, floodFloor floodRun
+
+	hang []hangRun
+}
+
+// hangRun is a run against a backend that accepts and never answers.
+type hangRun struct {
+	flush string
+	post  []time.Duration
+	// detected is the invocation (1-based) after which the agent had
+	// given up a connection; 0 when it never did.
+	detected int
 }
 
 // postRun is one run of invocations for the post-runtime figures.
@@ -94,6 +105,7 @@ func (b *bench) measure(ctx context.Context) (*report, error) {
 	}{
 		{"init", b.measureInitTrace}, {"ready", b.measureReady}, {"post", b.measurePostRuntime},
 		{"rss", b.measureRSS}, {"flood", b.measureFlood}, {"fn", b.measureFunctionDuration},
+		{"hang", b.measureHang},
 	}
 	for _, s := range steps {
 		if b.o.only != nil && !b.o.only[s.name] {
@@ -308,6 +320,46 @@ func (b *bench) measureFunctionDuration(ctx context.Context, rep *report) error 
 				w.dst[x.key].add(r, b.o.warmup)
 			}
 		}
+	}
+	return nil
+}
+
+// hangInvocations: the first invocation and the next ten.
+const hangInvocations = 11
+
+// measureHang runs the agent against a backend that accepts connections
+// and never answers, one invocation a second (frozen in between), in end
+// mode and in adaptive mode with SLIPSTREAM_MAX_DATA_AGE=1s (so that every
+// invocation comes after a gap and waits, as every invocation after a 60 s
+// gap does by default): the post-runtime of each invocation, and the
+// invocation after which the agent gave the hung request up.
+func (b *bench) measureHang(ctx context.Context, rep *report) error {
+	for _, run := range []struct {
+		flush string
+		env   []string
+	}{{"end", nil}, {"adaptive", []string{"SLIPSTREAM_MAX_DATA_AGE=1s"}}} {
+		b.step(fmt.Sprintf("hanging backend: %d invocations, one a second, flush %s", hangInvocations, run.flush))
+		be, err := startBackend("hanging")
+		if err != nil {
+			return err
+		}
+		r, err := b.runEnv(ctx, envSpec{ext: b.agent, flush: run.flush, backend: be, pace: time.Second, env: run.env},
+			repeat(logPayload, hangInvocations))
+		be.close()
+		if err != nil {
+			return err
+		}
+		hr := hangRun{flush: run.flush}
+		for _, res := range r.results {
+			hr.post = append(hr.post, res.PostRuntime)
+		}
+		for i, n := range r.gaveUp {
+			if n > 0 {
+				hr.detected = i + 1
+				break
+			}
+		}
+		rep.hang = append(rep.hang, hr)
 	}
 	return nil
 }

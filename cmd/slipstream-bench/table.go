@@ -68,6 +68,7 @@ func (r *report) rows() []row {
 	if r.flood.lines > 0 {
 		rows = append(rows, r.floodRows()...)
 	}
+	rows = append(rows, r.hangRows()...)
 	for _, flush := range []string{"async", "adaptive"} {
 		if p, ok := r.run(flush, "healthy"); ok {
 			n := int64(max(p.invocations, 1))
@@ -126,6 +127,36 @@ func (r *report) postRows() []row {
 		}, row{
 			metric: "  invocations during which an export reached the backend; of the n > 1 ms",
 			agent:  fmt.Sprintf("%d; %d", exports, withExport), floor: "—", ratio: "—", target: "—", result: "—",
+		})
+	}
+	return rows
+}
+
+// hangRows: a backend that accepts and never answers, one invocation a
+// second; the agent gives the hung request up at the third INVOKE without
+// progress, and then no invocation waits.
+func (r *report) hangRows() []row {
+	var rows []row
+	for _, h := range r.hang {
+		if len(h.post) == 0 {
+			continue
+		}
+		rest := h.post[1:]
+		var cells []string
+		for _, d := range rest {
+			cells = append(cells, fmt.Sprintf("%.0f", float64(d)/1e6))
+		}
+		detected := "never"
+		if h.detected > 0 {
+			detected = strconv.Itoa(h.detected)
+		}
+		rows = append(rows, row{
+			metric: fmt.Sprintf("hanging backend, %s, 1 inv/s: post-runtime of invocation 1; of the next %d (ms)", h.flush, len(rest)),
+			agent:  fmt.Sprintf("%.0f; %s", float64(h.post[0])/1e6, strings.Join(cells, " ")),
+			floor:  "—", ratio: "—", target: "—", result: "—",
+		}, row{
+			metric: "  invocations until the hung request was given up (connection closed)",
+			agent:  detected, floor: "—", ratio: "—", target: "≤ 4", result: verdict(h.detected > 0 && h.detected <= 4),
 		})
 	}
 	return rows
@@ -272,7 +303,9 @@ Peak RSS = VmHWM sampled every 2 ms until the process exits. Function duration =
 durationMs with the function and the extension in the cgroup, healthy backend, leaving out
 the first %d invocations of each environment; "back to back" saturates the CPU share, so the
 mean grows with every CPU millisecond spent in the cgroup; "paced" pauses %s (frozen)
-between invocations.
+between invocations. The hanging backend accepts connections, reads them and never answers;
+its adaptive run sets SLIPSTREAM_MAX_DATA_AGE=1s, so that every invocation (1 s apart) waits
+as every invocation after a 60 s gap does by default.
 `, r.o.warmup, r.o.pace)
 	return nil
 }

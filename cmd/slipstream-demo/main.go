@@ -1,19 +1,22 @@
 // Command slipstream-demo is `make demo`: it builds the agent and the
 // example function, runs them in the local Lambda emulator for a handful of
 // varied invocations and a shutdown, with the agent exporting to the
-// built-in OTLP sink, and prints what arrived as one row per invocation.
+// built-in OTLP sink, and prints what the platform measured, what arrived
+// (one row per invocation, the trace trees, the metric values) and the
+// agent's own log lines. Each run uses its own temporary directory, spill
+// directory included, so one run never replays another's data.
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/slipstream-otel/slipstream/emulator"
@@ -24,7 +27,7 @@ import (
 type step struct {
 	what    string
 	payload string
-	trace   string
+	trace   string // X-Amzn-Trace-Id; "" gets a fresh sampled one, as Lambda gives with active tracing
 }
 
 var script = []step{
@@ -35,19 +38,19 @@ var script = []step{
 	{"allocate 48 MB", `{"action":"alloc","mb":48}`, ""},
 	{"exceed the 2 s timeout", `{"action":"timeout"}`, ""},
 	{"panic (the environment is reset)", `{"action":"panic"}`, ""},
-	{"succeed again", `{"action":"succeed"}`, "Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=0"},
+	{"succeed, caller's trace not sampled", `{"action":"succeed"}`, "Root=1-6352a70e-1e2c502e358361800241fd45;Parent=35465b3a9e2f7c6a;Sampled=0"},
 }
 
 func main() {
-	agentLog := flag.String("agent-log", "", "file for the agent's and function's own output (default: discarded)")
+	agentLog := flag.String("agent-log", "", "file for a copy of the agent's and the function's own output")
 	flag.Parse()
-	if err := run(*agentLog); err != nil {
+	if err := run(*agentLog, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(agentLog string) error {
+func run(agentLog string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
@@ -57,7 +60,7 @@ func run(agentLog string) error {
 	}
 	defer os.RemoveAll(dir)
 
-	fmt.Println("==> building the agent and the example function (the first run downloads Go modules and takes longer)")
+	fmt.Fprintln(stdout, "==> building the agent and the example function (the first run downloads Go modules and takes longer)")
 	agent := filepath.Join(dir, "extensions", "slipstream")
 	function := filepath.Join(dir, "bootstrap")
 	if err := build(ctx, "./cmd/slipstream", agent); err != nil {
@@ -67,14 +70,17 @@ func run(agentLog string) error {
 		return err
 	}
 
-	var out io.Writer = io.Discard
+	// The children's output is kept (the agent's own lines are shown at
+	// the end) and copied to -agent-log when given.
+	var output lines
+	var out io.Writer = &output
 	if agentLog != "" {
 		f, err := os.Create(agentLog)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		out = f
+		out = io.MultiWriter(&output, f)
 	}
 
 	s := sink.New(sink.Options{})
@@ -83,12 +89,10 @@ func run(agentLog string) error {
 		return fmt.Errorf("start OTLP sink: %w", err)
 	}
 	defer s.Close(context.WithoutCancel(ctx))
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
+	spill := filepath.Join(dir, "spill")
 
-	fmt.Printf("==> starting the emulator: function + Slipstream, exporting to the sink at %s\n", endpoint)
+	fmt.Fprintf(stdout, "==> starting the emulator: the function + Slipstream, exporting to the sink at %s\n", endpoint)
+	fmt.Fprintf(stdout, "    (spill directory %s: this run's own, removed at the end)\n\n", spill)
 	emu, err := emulator.Start(ctx, emulator.Config{
 		Function:           function,
 		Extensions:         []string{agent},
@@ -101,7 +105,8 @@ func run(agentLog string) error {
 		Stderr:             out,
 		Env: []string{
 			"SLIPSTREAM_OTLP_ENDPOINT=" + endpoint,
-			"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(port),
+			"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
+			"SLIPSTREAM_SPILL_DIR=" + spill,
 			"SLIPSTREAM_LOG_LEVEL=info",
 		},
 	})
@@ -109,43 +114,48 @@ func run(agentLog string) error {
 		return fmt.Errorf("start emulator: %w", err)
 	}
 
-	var ids []string
+	var ran []invocation
 	for i, st := range script {
-		res, err := emu.Invoke(ctx, []byte(st.payload), emulator.InvokeOptions{TraceHeader: st.trace})
+		header := st.trace
+		if header == "" {
+			header = xrayHeader()
+		}
+		res, err := emu.Invoke(ctx, []byte(st.payload), emulator.InvokeOptions{TraceHeader: header})
 		if err != nil {
 			return fmt.Errorf("invoke %d: %w", i+1, err)
 		}
-		ids = append(ids, res.RequestID)
-		fmt.Printf("    invoke %d: %-45s -> %-8s %6.1f ms\n", i+1, st.what, res.Status, float64(res.Duration.Microseconds())/1000)
+		ran = append(ran, invocation{step: st, header: header, result: res})
 	}
+	printInvocations(stdout, ran)
 
-	fmt.Println("==> shutting down (SHUTDOWN spindown): the agent sends what is left")
+	fmt.Fprintln(stdout, "\n==> shutting down (SHUTDOWN, reason spindown): the agent sends what is left")
 	sres, err := emu.Shutdown(ctx, "spindown")
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	for name, d := range sres.ExtensionExit {
-		fmt.Printf("    %s exited %.0f ms after SHUTDOWN (budget 2000 ms)\n", name, float64(d.Microseconds())/1000)
+		fmt.Fprintf(stdout, "    %s exited %.0f ms after SHUTDOWN (budget 2000 ms)\n", name, float64(d.Microseconds())/1000)
 	}
 	if len(sres.Killed) > 0 {
-		fmt.Printf("    killed at the deadline: %v\n", sres.Killed)
+		fmt.Fprintf(stdout, "    killed at the deadline: %v\n", sres.Killed)
 	}
 
 	// Everything is flushed before the agent exits; the wait only covers
 	// requests still being decoded by the sink.
 	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
 	defer wcancel()
-	err = s.WaitFor(wctx, func(snap *sink.Snapshot) bool { return hasAll(snap, ids) })
-	fmt.Printf("\n==> what the OTLP sink received\n\n")
-	if terr := s.Table(os.Stdout); terr != nil {
-		return terr
+	ids := make([]string, len(ran))
+	for i, r := range ran {
+		ids[i] = r.result.RequestID
 	}
-	fmt.Println(`
-"-" in BILLED and MEMORY: under the default SLIPSTREAM_FLUSH=adaptive, the first invocation
-after an init waits for its runtimeDone and sends its span right away; Lambda creates the
-report (billed duration, memory) only after that, so those figures arrive as metrics.`)
-	if err != nil {
-		return fmt.Errorf("not every invocation reached the sink: %w", err)
+	werr := s.WaitFor(wctx, func(snap *sink.Snapshot) bool { return hasAll(snap, ids) })
+	snap := s.Snapshot()
+	if err := printReceived(stdout, snap, ran); err != nil {
+		return err
+	}
+	printAgentLines(stdout, output.agentLines())
+	if werr != nil {
+		return fmt.Errorf("not every invocation reached the sink: %w", werr)
 	}
 	return nil
 }
@@ -164,6 +174,16 @@ func hasAll(snap *sink.Snapshot, ids []string) bool {
 	return true
 }
 
+// xrayHeader returns a sampled X-Ray trace header with a fresh root and
+// parent, as Lambda passes with active tracing
+// (https://docs.aws.amazon.com/xray/latest/devguide/xray-concepts.html#xray-concepts-tracingheader).
+func xrayHeader() string {
+	b := make([]byte, 20)
+	_, _ = rand.Read(b) // crypto/rand.Read never returns an error
+	h := hex.EncodeToString(b)
+	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=1", time.Now().Unix(), h[:24], h[24:])
+}
+
 // build compiles a package of this module as a static linux binary for the
 // machine the demo runs on.
 func build(ctx context.Context, pkg, out string) error {
@@ -174,13 +194,4 @@ func build(ctx context.Context, pkg, out string) error {
 		return fmt.Errorf("go build %s: %w", pkg, err)
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -2,6 +2,13 @@
 // Lambda execution environment with the Runtime, Extensions and Telemetry APIs
 // (package emulator). It serves AWS's invoke endpoint on -addr until SIGINT or
 // SIGTERM, or runs -invocations N at -rate R/s and prints a summary.
+//
+// The function and its extensions see only the variables Lambda sets and
+// those given with -env K=V (repeatable), not this command's environment:
+// -env SLIPSTREAM_OTLP_ENDPOINT=http://127.0.0.1:4318 points the agent at a
+// collector. Unless -env sets SLIPSTREAM_SPILL_DIR, each run gets its own
+// temporary spill directory, removed at exit, so that one run never replays
+// another's unsent data.
 package main
 
 import (
@@ -13,6 +20,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -35,11 +43,12 @@ type options struct {
 
 func parse(args []string, stderr io.Writer) (options, error) {
 	var o options
-	var exts multi
+	var exts, env multi
 	fs := flag.NewFlagSet("slipstream-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.cfg.Function, "function", "", "path of the function bootstrap (required)")
 	fs.Var(&exts, "extension", "path of an extension executable (repeatable)")
+	fs.Var(&env, "env", "K=V variable for the function and the extensions, as in the function's configuration (repeatable)")
 	fs.StringVar(&o.cfg.InvokeAddr, "addr", "127.0.0.1:9000", "invoke endpoint address (POST /2015-03-31/functions/function/invocations)")
 	fs.StringVar(&o.cfg.RuntimeAddr, "runtime-addr", "127.0.0.1:0", "Runtime API address (never 9001 on a real host)")
 	fs.StringVar(&o.cfg.FunctionName, "name", "function", "function name")
@@ -58,7 +67,13 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	if o.cfg.Function == "" {
 		return o, errors.New("-function is required")
 	}
+	for _, kv := range env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return o, fmt.Errorf("-env %q: want K=V", kv)
+		}
+	}
 	o.cfg.Extensions = exts
+	o.cfg.Env = env
 	o.cfg.Freeze = !*noFreeze
 	o.cfg.TelemetrySupported = !*noTelemetry
 	return o, nil
@@ -76,11 +91,43 @@ func main() {
 	}
 	o.cfg.Logger, o.cfg.Stdout, o.cfg.Stderr = log, os.Stdout, os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, o, os.Stdout, log); err != nil {
+	err = runWithSpillDir(ctx, o, os.Stdout, log)
+	stop()
+	if err != nil {
 		log.Error("emulator failed", "error", err.Error())
 		os.Exit(1)
 	}
+}
+
+// runWithSpillDir runs the environment with a spill directory of its own,
+// removed afterwards, unless the variables name one.
+func runWithSpillDir(ctx context.Context, o options, out io.Writer, log *slog.Logger) error {
+	env, dir, err := withSpillDir(o.cfg.Env)
+	if err != nil {
+		return err
+	}
+	if dir != "" {
+		defer os.RemoveAll(dir)
+		log.Info("spill directory of this run", "dir", dir)
+	}
+	o.cfg.Env = env
+	return run(ctx, o, out, log)
+}
+
+// withSpillDir returns env with SLIPSTREAM_SPILL_DIR set to a new
+// temporary directory, and that directory, unless env sets it already
+// (then env unchanged and "").
+func withSpillDir(env []string) ([]string, string, error) {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "SLIPSTREAM_SPILL_DIR=") {
+			return env, "", nil
+		}
+	}
+	dir, err := os.MkdirTemp("", "slipstream-emulator-spill-")
+	if err != nil {
+		return nil, "", fmt.Errorf("spill directory: %w", err)
+	}
+	return append(slices.Clip(env), "SLIPSTREAM_SPILL_DIR="+dir), dir, nil
 }
 
 func run(ctx context.Context, o options, out io.Writer, log *slog.Logger) error {

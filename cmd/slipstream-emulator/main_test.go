@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"io"
-	"log/slog"
-	"os/exec"
-	"path/filepath"
-	"strings"
+	"os"
+	"slices"
 	"testing"
 	"time"
 )
@@ -27,6 +23,12 @@ func TestParse(t *testing.T) {
 		{"defaults freeze and serve the Telemetry API", []string{"-function", "f"}, false,
 			func(o options) bool { return o.cfg.Freeze && o.cfg.TelemetrySupported && o.invocations == 0 }},
 		{"an unknown flag is an error", []string{"-function", "f", "-bogus"}, true, nil},
+		{"-env repeats and passes variables to the environment in order", []string{"-function", "f", "-env", "SLIPSTREAM_OTLP_ENDPOINT=http://127.0.0.1:4318", "-env", "OTEL_SERVICE_NAME=a=b"}, false,
+			func(o options) bool {
+				return slices.Equal(o.cfg.Env, []string{"SLIPSTREAM_OTLP_ENDPOINT=http://127.0.0.1:4318", "OTEL_SERVICE_NAME=a=b"})
+			}},
+		{"an -env without = is an error", []string{"-function", "f", "-env", "SLIPSTREAM_FLUSH"}, true, nil},
+		{"an -env with an empty name is an error", []string{"-function", "f", "-env", "=x"}, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := parse(tc.args, io.Discard)
@@ -37,28 +39,33 @@ func TestParse(t *testing.T) {
 	}
 }
 
-func TestScripted(t *testing.T) {
-	t.Run("the scripted mode runs N invocations, shuts down and prints a summary", func(t *testing.T) {
-		dir := t.TempDir()
-		fn := filepath.Join(dir, "bootstrap")
-		floor := filepath.Join(dir, "ext", "slipstream-floor")
-		for _, b := range [][2]string{{fn, "../../emulator/testdata/fn"}, {floor, "../slipstream-floor"}} {
-			if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-				t.Fatalf("build %s: %v\n%s", b[1], err, out)
-			}
-		}
-		o, err := parse([]string{"-function", fn, "-extension", floor, "-addr", "127.0.0.1:0", "-invocations", "3", "-rate", "0", "-payload", `{"action":"echo"}`}, io.Discard)
+func TestWithSpillDir(t *testing.T) {
+	t.Run("a run without SLIPSTREAM_SPILL_DIR gets a new directory of its own", func(t *testing.T) {
+		t.Setenv("TMPDIR", t.TempDir())
+		given := []string{"SLIPSTREAM_FLUSH=end"}
+		env, dir, err := withSpillDir(given)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.cfg.Env = []string{"SLIPSTREAM_LISTENER_PORT=0"}
-		var out bytes.Buffer
-		if err := run(context.Background(), o, &out, slog.New(slog.DiscardHandler)); err != nil {
-			t.Fatalf("run: %v\n%s", err, out.String())
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			t.Fatalf("spill directory %q: %v", dir, err)
 		}
-		s := out.String()
-		if strings.Count(s, " success ") != 3 || !strings.Contains(s, "invocations: 3") || !strings.Contains(s, "extension slipstream-floor exited") {
-			t.Errorf("output:\n%s", s)
+		if want := []string{"SLIPSTREAM_FLUSH=end", "SLIPSTREAM_SPILL_DIR=" + dir}; !slices.Equal(env, want) {
+			t.Errorf("env = %q, want %q", env, want)
+		}
+		if len(given) != 1 {
+			t.Errorf("the caller's slice was changed: %q", given)
+		}
+		_, second, err := withSpillDir(given)
+		if err != nil || second == dir {
+			t.Errorf("a second run got %q (err %v), the first %q: runs must not share one", second, err, dir)
+		}
+	})
+	t.Run("a run whose variables name a spill directory keeps it", func(t *testing.T) {
+		given := []string{"SLIPSTREAM_SPILL_DIR=/tmp/mine"}
+		env, dir, err := withSpillDir(given)
+		if err != nil || dir != "" || !slices.Equal(env, given) {
+			t.Errorf("got %q, %q, %v; want the variables unchanged", env, dir, err)
 		}
 	})
 }

@@ -63,6 +63,8 @@ func run() error {
 			return fmt.Errorf("listen: %w", err)
 		}
 	}
+	// Subscribe with the port bound (the OS picks one when 0 was asked).
+	port = ln.Addr().(*net.TCPAddr).Port
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body) // discard everything
 		w.WriteHeader(http.StatusOK)

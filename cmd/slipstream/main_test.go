@@ -8,9 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -177,14 +177,32 @@ func countLevel(lines []map[string]any, level string) []map[string]any {
 	return out
 }
 
-func freePort(t *testing.T) int {
+// listenerURL is the address of the agent's telemetry listener, which was
+// given port 0: the port the subscription names, on 127.0.0.1 (outside
+// Lambda, sandbox.localdomain does not resolve and the listener binds
+// every interface). Call it once subscribed is closed.
+func (f *fakeLambda) listenerURL(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	dest, _ := f.subscription["destination"].(map[string]any)
+	uri, _ := dest["URI"].(string)
+	u, err := url.Parse(uri)
+	if err != nil || u.Port() == "" || u.Port() == "0" {
+		t.Fatalf("the subscription's destination %q names no bound port", uri)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return "http://127.0.0.1:" + u.Port() + "/"
+}
+
+// postBatch posts a Telemetry API batch to url and returns the status.
+func postBatch(t *testing.T, url, batch string) int {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(batch))
+	if err != nil {
+		t.Fatalf("post a batch to the listener: %v", err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // envFrom is an environment as os.Environ gives it.
@@ -280,7 +298,7 @@ func TestRun(t *testing.T) {
 		var stderr bytes.Buffer
 		code := run(context.Background(), envFrom(map[string]string{
 			"AWS_LAMBDA_RUNTIME_API":   api,
-			"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(freePort(t)),
+			"SLIPSTREAM_LISTENER_PORT": "0",
 			"SLIPSTREAM_OTLP_ENDPOINT": "http://127.0.0.1:1",
 		}), &stderr, "slipstream")
 		if code != 0 {
@@ -365,16 +383,20 @@ func TestRunExportsWhatTheTelemetryAPIDelivers(t *testing.T) {
 	backend := httptest.NewServer(col)
 	defer backend.Close()
 
-	f, api := newFakeLambda(t, invokeEvent("r1"), shutdownEvent("spindown"))
+	// The final flush has until the SHUTDOWN deadline; the agent exits as
+	// soon as it is done, so a generous deadline costs nothing when the
+	// machine is fast and keeps the test green when it is busy.
+	sd := shutdownEvent("spindown")
+	sd["deadlineMs"] = time.Now().Add(time.Minute).UnixMilli()
+	f, api := newFakeLambda(t, invokeEvent("r1"), sd)
 	f.release = make(chan struct{}) // hold SHUTDOWN until the batch is delivered
-	port := freePort(t)
 	done := make(chan int)
 	var stderr bytes.Buffer
 	go func() {
 		done <- run(context.Background(), envFrom(map[string]string{
 			"AWS_LAMBDA_RUNTIME_API":   api,
 			"AWS_LAMBDA_FUNCTION_NAME": "fn",
-			"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(port),
+			"SLIPSTREAM_LISTENER_PORT": "0",
 			"SLIPSTREAM_OTLP_ENDPOINT": backend.URL,
 			"SLIPSTREAM_FLUSH":         "async",
 			// A typo in a tuning setting: one ERROR line, export goes on.
@@ -389,21 +411,14 @@ func TestRunExportsWhatTheTelemetryAPIDelivers(t *testing.T) {
  {"time":"2026-11-26T00:00:00.020Z","type":"platform.runtimeDone","record":{"requestId":"r1","status":"success","metrics":{"durationMs":20}}},
  {"time":"2026-11-26T00:00:00.030Z","type":"platform.report","record":{"requestId":"r1","status":"success","metrics":{"durationMs":30,"billedDurationMs":30,"memorySizeMB":128,"maxMemoryUsedMB":20}}}
 ]`
-	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/", port), "application/json", strings.NewReader(batch))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("listener answered %d", resp.StatusCode)
+	if code := postBatch(t, f.listenerURL(t), batch); code != http.StatusOK {
+		t.Fatalf("listener answered %d", code)
 	}
 	close(f.release)
 	if code := <-done; code != 0 {
 		t.Fatalf("exit code %d; log:\n%s", code, stderr.String())
 	}
-	if g := agentGoroutines(); len(g) != 0 {
-		t.Errorf("goroutines left after shutdown:\n%s", strings.Join(g, "\n\n"))
-	}
+	checkNoAgentGoroutines(t)
 	lines := logLines(t, stderr.Bytes())
 	if errs := countLevel(lines, "ERROR"); len(errs) != 1 || !strings.HasPrefix(fmt.Sprint(errs[0]["detail"]), `SLIPSTREAM_FLUSH_TIMEOUT="half a second": accepted`) {
 		t.Errorf("want one ERROR line naming SLIPSTREAM_FLUSH_TIMEOUT and its value, got %v", errs)

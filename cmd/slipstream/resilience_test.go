@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/slipstream-otel/slipstream/config"
 	"github.com/slipstream-otel/slipstream/extension"
+	"github.com/slipstream-otel/slipstream/internal/leaktest"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -91,31 +91,12 @@ func (f *fakePipe) Close(context.Context) error {
 
 func (f *fakePipe) build(*config.Config, *slog.Logger, string) (pipe, error) { return f, nil }
 
-// agentGoroutines lists the goroutines, other than the caller's, running
-// code of the agent or of the packages it wires together.
-func agentGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	buf = buf[:runtime.Stack(buf, true)]
-	var out []string
-	for i, g := range strings.Split(string(buf), "\n\n") {
-		if i == 0 { // the caller
-			continue
-		}
-		if lines := strings.SplitN(g, "\n", 3); len(lines) > 1 && strings.HasPrefix(lines[1], "runtime.goexit1(") {
-			continue // its function has returned: the runtime is tearing it down
-		}
-		for _, pkg := range []string{
-			"slipstream/exporter", "slipstream/telemetry", "slipstream/extension",
-			"cmd/slipstream.runWith", "cmd/slipstream.(*agent)", "cmd/slipstream.(*fakePipe)",
-			"go.opentelemetry.io/otel/sdk",
-		} {
-			if strings.Contains(g, pkg) {
-				out = append(out, g)
-				break
-			}
-		}
-	}
-	return out
+// checkNoAgentGoroutines fails t when goroutines running the agent's code
+// (its packages, outside test files) or the OpenTelemetry SDK's are still
+// there once they have had a while to end after run returned.
+func checkNoAgentGoroutines(t *testing.T) {
+	t.Helper()
+	leaktest.Check(t, "github.com/slipstream-otel/slipstream/...", "go.opentelemetry.io/otel/sdk/...")
 }
 
 func TestRunContainsExporterPanics(t *testing.T) {
@@ -124,25 +105,19 @@ func TestRunContainsExporterPanics(t *testing.T) {
 			f, api := newFakeLambda(t, invokeEvent("r1"), invokeEvent("r2"), shutdownEvent("spindown"))
 			f.release = make(chan struct{})
 			pipe := newFakePipe(op)
-			port := freePort(t)
 			var stderr bytes.Buffer
 			done := make(chan int)
 			go func() {
 				done <- runWith(context.Background(), envFrom(map[string]string{
 					"AWS_LAMBDA_RUNTIME_API":   api,
-					"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(port),
+					"SLIPSTREAM_LISTENER_PORT": "0",
 				}), &stderr, "slipstream", pipe.build)
 			}()
 			<-f.subscribed
 			<-pipe.running
 			batch := `[{"time":"2026-11-26T00:00:00.000Z","type":"function","record":"hello"}]`
-			resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/", port), "application/json", strings.NewReader(batch))
-			if err != nil {
-				t.Fatalf("post after a panic: %v", err)
-			}
-			resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("listener answered %d", resp.StatusCode)
+			if code := postBatch(t, f.listenerURL(t), batch); code != http.StatusOK {
+				t.Errorf("listener answered %d", code)
 			}
 			close(f.release)
 			if code := <-done; code != 0 {
@@ -157,9 +132,7 @@ func TestRunContainsExporterPanics(t *testing.T) {
 			if f.nextCalls != 3 || len(f.exitErrors) != 0 || len(f.initErrors) != 0 {
 				t.Errorf("next calls %d, exit errors %v, init errors %v; want 3 and none", f.nextCalls, f.exitErrors, f.initErrors)
 			}
-			if g := agentGoroutines(); len(g) != 0 {
-				t.Errorf("goroutines left after shutdown:\n%s", strings.Join(g, "\n\n"))
-			}
+			checkNoAgentGoroutines(t)
 		})
 	}
 	t.Run("a panic while building the exporter leaves the lifecycle running", func(t *testing.T) {
@@ -209,7 +182,7 @@ func TestRunShutdownAlwaysExitsCleanlyBeforeTheDeadline(t *testing.T) {
 			var stderr bytes.Buffer
 			code := runWith(context.Background(), envFrom(map[string]string{
 				"AWS_LAMBDA_RUNTIME_API":   api,
-				"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(freePort(t)),
+				"SLIPSTREAM_LISTENER_PORT": "0",
 			}), &stderr, "slipstream", pipe.build)
 			if code != 0 {
 				t.Errorf("exit code %d, want 0; log:\n%s", code, stderr.String())
@@ -240,7 +213,7 @@ func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
 		go func() {
 			done <- runWith(ctx, envFrom(map[string]string{
 				"AWS_LAMBDA_RUNTIME_API":   api,
-				"SLIPSTREAM_LISTENER_PORT": fmt.Sprint(freePort(t)),
+				"SLIPSTREAM_LISTENER_PORT": "0",
 			}), &stderr, "slipstream", pipe.build)
 		}()
 		<-f.subscribed
@@ -254,8 +227,6 @@ func TestRunStopsCleanlyOnSIGTERM(t *testing.T) {
 		if len(f.exitErrors) != 0 {
 			t.Errorf("exit errors %v", f.exitErrors)
 		}
-		if g := agentGoroutines(); len(g) != 0 {
-			t.Errorf("goroutines left:\n%s", strings.Join(g, "\n\n"))
-		}
+		checkNoAgentGoroutines(t)
 	})
 }

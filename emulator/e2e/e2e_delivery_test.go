@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 import (
@@ -117,7 +119,7 @@ func e2eRecordPostRuntime(t *testing.T, results []emulator.InvokeResult) {
 	t.Logf("post-runtime ms per invocation: %s", e2eMillis(post))
 }
 
-// TestE2EDelivery is issue 5's "Show it": spans and logs by request ID,
+// TestE2EDelivery checks delivery end to end: spans and logs by request ID,
 // metrics by sums, against a healthy, a throttling, an absent and a slow
 // backend, at a shutdown right after the last invocation, and under a
 // log flood.
@@ -181,7 +183,7 @@ func TestE2EDelivery(t *testing.T) {
 			{"Σ faas.errors", snap.Sum("faas.errors"), failed},
 			{"Σ faas.coldstarts", snap.Sum("faas.coldstarts"), 1},
 			{"count of faas.invoke_duration", float64(snap.Count("faas.invoke_duration")), n},
-			{"count of aws.lambda.billed_duration", float64(snap.Count("aws.lambda.billed_duration")), n},
+			{"count of slipstream.billed_duration", float64(snap.Count("slipstream.billed_duration")), n},
 			{"count of faas.mem_usage", float64(snap.Count("faas.mem_usage")), n},
 		}
 		for _, c := range sums {
@@ -214,7 +216,7 @@ func TestE2EDelivery(t *testing.T) {
 	t.Run("refused connections for 10 s then healthy: everything arrives", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		port := e2eFreePort(t)
+		port := freePort(t)
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		s := sink.New(sink.Options{})
 		t.Cleanup(func() {
@@ -353,7 +355,7 @@ func TestE2EDelivery(t *testing.T) {
 		s, endpoint := e2eSink(t, "")
 		// Frozen after each invocation like Lambda, so the last report is
 		// still buffered when Shutdown starts; it reaches the agent only
-		// after the SHUTDOWN event, as in Lambda (spec §2.3).
+		// after the SHUTDOWN event, as in Lambda (Telemetry API).
 		r := e2eStart(ctx, t, e2eConfig{endpoint: endpoint, freeze: true, lateReport: true})
 		var results []emulator.InvokeResult
 		for range 3 {
@@ -361,20 +363,26 @@ func TestE2EDelivery(t *testing.T) {
 		}
 		e2eCheckExit(t, r.shutdown(ctx))
 		last := results[len(results)-1]
-		e2eWait(ctx, t, s, "the last invocation's span", e2eHasSpans([]string{last.RequestID}))
-		spans := e2eInvocationSpans(s.Snapshot())[last.RequestID]
+		e2eWait(ctx, t, s, "the last invocation's postRuntime span", func(snap *sink.Snapshot) bool {
+			return len(e2ePostRuntimeSpans(snap)[last.RequestID]) > 0
+		})
+		if n := len(e2eInvocationSpans(s.Snapshot())[last.RequestID]); n != 1 {
+			t.Fatalf("%d spans for the last invocation, want 1", n)
+		}
+		// The report's figures come on the postRuntime span beside the invocation span.
+		spans := e2ePostRuntimeSpans(s.Snapshot())[last.RequestID]
 		if len(spans) != 1 {
-			t.Fatalf("%d spans for the last invocation, want 1", len(spans))
+			t.Fatalf("%d postRuntime spans for the last invocation, want 1", len(spans))
 		}
-		got, ok := spans[0].Attributes["aws.lambda.billed_duration_ms"]
-		if want := last.BilledDuration.Milliseconds(); !ok || fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Errorf("last invocation: aws.lambda.billed_duration_ms = %v (present %v), its report says %d", got, ok, want)
+		got, ok := spans[0].Attributes["slipstream.billed_duration"]
+		if want := float64(last.BilledDuration.Milliseconds()) / 1000; !ok || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("last invocation: slipstream.billed_duration = %v s (present %v), its report says %v s", got, ok, want)
 		}
-		if got, ok := spans[0].Attributes["aws.lambda.max_memory_used_mb"]; !ok || fmt.Sprint(got) != fmt.Sprint(last.MaxMemoryUsedMB) {
-			t.Errorf("last invocation: aws.lambda.max_memory_used_mb = %v (present %v), its report says %d", got, ok, last.MaxMemoryUsedMB)
+		if got, ok := spans[0].Attributes["slipstream.max_memory_used"]; !ok || fmt.Sprint(got) != fmt.Sprint(int64(last.MaxMemoryUsedMB)<<20) {
+			t.Errorf("last invocation: slipstream.max_memory_used = %v By (present %v), its report says %d MB", got, ok, last.MaxMemoryUsedMB)
 		}
-		if c := s.Snapshot().Count("aws.lambda.billed_duration"); c != uint64(len(results)) {
-			t.Errorf("count of aws.lambda.billed_duration = %d, want %d", c, len(results))
+		if c := s.Snapshot().Count("slipstream.billed_duration"); c != uint64(len(results)) {
+			t.Errorf("count of slipstream.billed_duration = %d, want %d", c, len(results))
 		}
 	})
 
@@ -387,7 +395,7 @@ func TestE2EDelivery(t *testing.T) {
 			endpoint: endpoint,
 			timeout:  time.Minute,
 			// The platform's buffer at the largest documented maxBytes
-			// (spec §2.1, 1 MiB).
+			// (Telemetry API, 1 MiB).
 			bufferBytes: 1 << 20,
 			// No extension logs, so that every log drop is a flood line.
 			env: []string{"SLIPSTREAM_TELEMETRY_TYPES=platform,function"},
@@ -425,7 +433,7 @@ func TestE2EDelivery(t *testing.T) {
 		}
 		agentDropped := snap.Sum("slipstream.exporter.items", attribute.String("signal", "logs"), attribute.String("outcome", "dropped"))
 		agentSpilled := snap.Sum("slipstream.exporter.items", attribute.String("signal", "logs"), attribute.String("outcome", "spilled"))
-		platformDropped := snap.Sum("aws.lambda.logs_dropped.records")
+		platformDropped := snap.Sum("slipstream.logs_dropped.records")
 		received := len(seen)
 		t.Logf("%d lines written: %d received (%d large, %d duplicates, %d other records), emulator dropped %d (in %d logsDropped events; agent saw %v), agent dropped %v, agent spilled %v; spill files %v",
 			lines, received, largeSeen, dups, other, st.DroppedRecords, st.LogsDroppedEvents, platformDropped, agentDropped, agentSpilled, e2eSpillFiles(r.spillDir))
@@ -439,7 +447,7 @@ func TestE2EDelivery(t *testing.T) {
 			t.Errorf("the agent dropped %v flood lines with a healthy backend", agentDropped)
 		}
 		if platformDropped != float64(st.DroppedRecords) {
-			t.Errorf("aws.lambda.logs_dropped.records = %v, the emulator reported %d dropped records in platform.logsDropped", platformDropped, st.DroppedRecords)
+			t.Errorf("slipstream.logs_dropped.records = %v, the emulator reported %d dropped records in platform.logsDropped", platformDropped, st.DroppedRecords)
 		}
 	})
 }

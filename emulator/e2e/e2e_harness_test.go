@@ -1,3 +1,5 @@
+//go:build e2e
+
 package e2e
 
 // Harness of the end-to-end tests (files e2e_*_test.go): the real agent
@@ -13,12 +15,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -73,12 +72,9 @@ func e2eRemoveBuilds() {
 }
 
 func e2eBuildAll() (*e2eBinaries, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return nil, fmt.Errorf("module root: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "slipstream-e2e-")
 	if err != nil {
@@ -86,26 +82,11 @@ func e2eBuildAll() (*e2eBinaries, error) {
 	}
 	b := &e2eBinaries{dir: dir, agent: filepath.Join(dir, "extensions", e2eAgentName), function: filepath.Join(dir, "bootstrap")}
 	for _, x := range []struct{ pkg, out string }{{"./cmd/slipstream", b.agent}, {"./examples/function", b.function}} {
-		// As the layer ships: static, trimmed, stripped.
-		cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", x.out, x.pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, errors.Join(fmt.Errorf("go build %s: %w\n%s", x.pkg, err, out), os.RemoveAll(dir))
+		if err := goBuild(root, x.out, x.pkg); err != nil {
+			return nil, errors.Join(err, os.RemoveAll(dir))
 		}
 	}
 	return b, nil
-}
-
-// e2eFreePort returns a loopback TCP port that was free a moment ago.
-func e2eFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("reserve a port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // e2eTail keeps the last max bytes written to it (the children's stderr,
@@ -173,19 +154,23 @@ func e2eStart(ctx context.Context, t *testing.T, c e2eConfig) *e2eRun {
 	}
 	env := append([]string{
 		"SLIPSTREAM_OTLP_ENDPOINT=" + c.endpoint,
-		"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(e2eFreePort(t)),
+		"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 		// Spill files must not leak from one test into the next agent.
 		"SLIPSTREAM_SPILL_DIR=" + r.spillDir,
 		"SLIPSTREAM_LOG_LEVEL=info",
 	}, c.env...)
 	sctx, cancel := context.WithTimeout(ctx, e2eStartTimeout)
 	defer cancel()
+	// InitTimeout: Lambda's 10 s init limit is not under test here; on a
+	// busy machine (the race detector, other builds) exec and register can
+	// take longer, and a failed init would say nothing about delivery.
 	emu, err := emulator.Start(sctx, emulator.Config{
 		Function:             bins.function,
 		Extensions:           []string{bins.agent},
 		FunctionName:         "slipstream-e2e",
 		MemoryMB:             128,
 		Timeout:              c.timeout,
+		InitTimeout:          e2eStartTimeout,
 		Freeze:               c.freeze,
 		ReportAfterShutdown:  c.lateReport,
 		TelemetrySupported:   true,
@@ -309,6 +294,17 @@ func e2eInvocationSpans(snap *sink.Snapshot) map[string][]sink.SpanView {
 	return out
 }
 
+// e2ePostRuntimeSpans returns the postRuntime spans (the report's figures) by faas.invocation_id.
+func e2ePostRuntimeSpans(snap *sink.Snapshot) map[string][]sink.SpanView {
+	out := map[string][]sink.SpanView{}
+	for _, sp := range snap.Spans() {
+		if id, ok := sp.Attributes["faas.invocation_id"].(string); ok && sp.Name == "postRuntime" {
+			out[id] = append(out[id], sp)
+		}
+	}
+	return out
+}
+
 // e2eLogsByInvocation groups the function's log records by their
 // faas.invocation_id (the agent's own lines, which the Telemetry API also
 // delivers as extension logs during an invocation, are left out).
@@ -316,7 +312,7 @@ func e2eLogsByInvocation(snap *sink.Snapshot) map[string][]sink.LogView {
 	out := map[string][]sink.LogView{}
 	for _, lr := range snap.Logs() {
 		id, ok := lr.Attributes["faas.invocation_id"].(string)
-		if ok && lr.Attributes["aws.lambda.telemetry.type"] == "function" {
+		if ok && lr.Attributes["slipstream.telemetry.type"] == "function" {
 			out[id] = append(out[id], lr)
 		}
 	}

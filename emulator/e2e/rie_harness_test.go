@@ -1,9 +1,11 @@
+//go:build e2e
+
 package e2e
 
 // Harness for running AWS's runtime interface emulator (RIE,
 // github.com/aws/aws-lambda-runtime-interface-emulator, installed by
 // `make tools` into ./.tools/aws-lambda-rie) as an independent peer of the
-// agent; spec §6.1 describes how it behaves. Every name here starts with
+// agent; RIE_NOTES.md describes how it behaves. Every name here starts with
 // "rie" so that the other end-to-end files of this package can coexist.
 //
 // Isolation: RIE hard-codes /opt/extensions and /var/task and runs the
@@ -115,29 +117,6 @@ func rieRemoveBuilds() {
 	}
 }
 
-// rieRepoRoot is the module root (this package is emulator/e2e).
-func rieRepoRoot() (string, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return "", fmt.Errorf("module root: %w", err)
-	}
-	return root, nil
-}
-
-// rieGoBuild builds a static binary (CGO_ENABLED=0, as the layer ships).
-func rieGoBuild(root, out, pkg string) error {
-	cmd := exec.Command("go", "build", "-tags", "grpcnotrace", "-o", out, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
-}
-
 // rieBuildAll builds the agent, the function and the probe.
 //
 // The agent is ./cmd/slipstream. SLIPSTREAM_RIE_AGENT selects another one
@@ -147,7 +126,7 @@ func rieGoBuild(root, out, pkg string) error {
 // when it exists (SLIPSTREAM_RIE_FUNCTION=riefn forces the small echo
 // function in testdata/riefn).
 func rieBuildAll() (*rieBinaries, error) {
-	root, err := rieRepoRoot()
+	root, err := moduleRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -171,12 +150,12 @@ func rieBuildAll() (*rieBinaries, error) {
 		return fail(fmt.Errorf("SLIPSTREAM_RIE_AGENT=%q: want floor, standin or nothing", v))
 	}
 	b.agent = filepath.Join(dir, "agent")
-	if err := rieGoBuild(root, b.agent, b.agentKind); err != nil {
+	if err := goBuild(root, b.agent, b.agentKind); err != nil {
 		return fail(fmt.Errorf("%w\n(SLIPSTREAM_RIE_AGENT=standin runs the tests against a stand-in)", err))
 	}
 
 	b.probe = filepath.Join(dir, "probe")
-	if err := rieGoBuild(root, b.probe, "./emulator/e2e/testdata/rieext"); err != nil {
+	if err := goBuild(root, b.probe, "./emulator/e2e/testdata/rieext"); err != nil {
 		return fail(err)
 	}
 
@@ -186,7 +165,7 @@ func rieBuildAll() (*rieBinaries, error) {
 		b.function = rieExampleFunction(b.function.path)
 		pkg = "./examples/function"
 	}
-	if err := rieGoBuild(root, b.function.path, pkg); err != nil {
+	if err := goBuild(root, b.function.path, pkg); err != nil {
 		return fail(err)
 	}
 	return b, nil
@@ -243,7 +222,7 @@ func rieExampleFunction(path string) rieFunction {
 // here (root or CAP_SYS_ADMIN for a mount namespace); it returns RIE's path.
 func rieRequire(t *testing.T) (riePath string) {
 	t.Helper()
-	root, err := rieRepoRoot()
+	root, err := moduleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +307,7 @@ type rieLine struct {
 // rieOptions describe one RIE run.
 type rieOptions struct {
 	// maxConcurrency, when non-zero, sets AWS_LAMBDA_MAX_CONCURRENCY and so
-	// selects RIE's Lambda Managed Instances mode (spec §6.1).
+	// selects RIE's Lambda Managed Instances mode (RIE_NOTES.md).
 	maxConcurrency int
 	// env is added to RIE's environment, which RIE passes on to the
 	// runtime and the extensions.
@@ -352,17 +331,6 @@ type rieInstance struct {
 	hostNS   string
 }
 
-// rieFreePort returns a loopback port that was free a moment ago.
-func rieFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // rieQuote quotes s for sh.
 func rieQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
@@ -371,8 +339,8 @@ func rieQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`)
 func rieStart(t *testing.T, bins *rieBinaries, opts rieOptions) *rieInstance {
 	t.Helper()
 	riePath := rieRequire(t)
-	invokeAddr := fmt.Sprintf("127.0.0.1:%d", rieFreePort(t))
-	apiAddr := fmt.Sprintf("127.0.0.1:%d", rieFreePort(t))
+	invokeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 
 	// The binaries are reached relative to the build directory, entered
 	// before the mounts: that keeps them reachable even when the build

@@ -1,7 +1,9 @@
+//go:build e2e
+
 package e2e
 
 // End-to-end tests against AWS's runtime interface emulator (RIE) as an
-// independent peer (issue 3, item 6; spec §6 and §6.1): the real agent
+// independent peer (RIE_NOTES.md): the real agent
 // binary in /opt/extensions/slipstream, a real aws-lambda-go function as
 // /var/task/bootstrap, and the probe extension testdata/rieext next to the
 // agent, which reports to the test what RIE sent so that assertions about
@@ -14,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,7 @@ func rieAgentEnv(t *testing.T, probe *rieProbe, otlpEndpoint string) []string {
 		"RIEEXT_REPORT_URL=" + probe.srv.URL,
 		"SLIPSTREAM_LOG_LEVEL=debug",
 		"SLIPSTREAM_OTLP_ENDPOINT=" + otlpEndpoint,
-		"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(rieFreePort(t)),
+		"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 	}
 }
 
@@ -134,7 +135,7 @@ func rieCheckShutdown(t *testing.T, bins *rieBinaries, r *rieInstance, probe *ri
 
 // TestRieClassic runs the agent in RIE's classic mode, which has the
 // Extensions API but answers every Telemetry API subscription with 202
-// Telemetry.NotSupported (spec §6.1): the agent must register for INVOKE and
+// Telemetry.NotSupported (RIE_NOTES.md): the agent must register for INVOKE and
 // SHUTDOWN, follow every invocation, warn once that telemetry is
 // unavailable, never delay the function, and exit before its deadline when
 // RIE is terminated.
@@ -274,7 +275,7 @@ func rieInvokeManaged(ctx context.Context, r *rieInstance, id, trace string, pay
 // TestRieManagedInstances runs the agent in RIE's Lambda Managed Instances
 // mode (AWS_LAMBDA_MAX_CONCURRENCY set), the only mode of RIE with a
 // Telemetry API (schema 2025-01-29, no INVOKE for extensions, concurrent
-// invocations; spec §6, §6.1): the agent must register for SHUTDOWN only,
+// invocations; RIE_NOTES.md): the agent must register for SHUTDOWN only,
 // subscribe, survive invocations two at a time, and export one span per
 // invocation, carrying faas.invocation_id, to the OTLP sink.
 func TestRieManagedInstances(t *testing.T) {

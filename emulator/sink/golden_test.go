@@ -66,10 +66,10 @@ func TestTheExportersGoldenOutputFillsTheTable(t *testing.T) {
 					}
 					return false
 				}
-				if has("aws.lambda.billed_duration") && inv.BilledDuration == 0 {
+				if has("slipstream.billed_duration") && inv.BilledDuration == 0 {
 					t.Errorf("%s: billed duration attribute not found by keys.go: %v", inv.RequestID, inv.Span.Attributes)
 				}
-				if has("aws.lambda.max_memory_used") && inv.MaxMemoryMB == 0 {
+				if has("slipstream.max_memory_used") && inv.MaxMemoryMB == 0 {
 					t.Errorf("%s: memory attribute not found by keys.go: %v", inv.RequestID, inv.Span.Attributes)
 				}
 				var logs int

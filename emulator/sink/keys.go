@@ -38,28 +38,16 @@ type attributeKeys struct {
 	initDuration    []candidate
 }
 
-// keys returns the attribute names used by Invocations and Table (see the issue 4 README table).
+// keys returns the attribute names used by Invocations and Table (the README lists them).
 func keys() attributeKeys {
 	return attributeKeys{
 		invocationID:    []string{"faas.invocation_id"},
-		logInvocationID: []string{"faas.invocation_id", "aws.lambda.request_id", "requestId"},
+		logInvocationID: []string{"faas.invocation_id", "requestId"},
 		coldStart:       []string{"faas.coldstart"},
 		errorType:       []string{"error.type"},
-		outOfMemory:     []string{"aws.lambda.out_of_memory"},
-		billedDuration: []candidate{
-			{"aws.lambda.billed_duration_ms", unitMillis},
-			{"aws.lambda.billed_duration", unitMillis},
-			{"aws.lambda.billed_duration_s", unitSeconds},
-		},
-		maxMemoryUsed: []candidate{
-			{"aws.lambda.max_memory_used_mb", unitMegabytes},
-			{"aws.lambda.max_memory_used_bytes", unitBytes},
-			{"aws.lambda.max_memory_used", unitMegabytesOrBytes},
-		},
-		initDuration: []candidate{
-			{"aws.lambda.init_duration_ms", unitMillis},
-			{"aws.lambda.init_duration", unitMillis},
-			{"aws.lambda.init_duration_s", unitSeconds},
-		},
+		outOfMemory:     []string{"slipstream.out_of_memory"},
+		billedDuration:  []candidate{{"slipstream.billed_duration", unitSeconds}},
+		maxMemoryUsed:   []candidate{{"slipstream.max_memory_used", unitBytes}},
+		initDuration:    []candidate{{"slipstream.init_duration", unitSeconds}},
 	}
 }

@@ -68,7 +68,7 @@ func invocationStub() tracetest.SpanStub {
 		Attributes: []attribute.KeyValue{
 			attribute.String("faas.invocation_id", "req-1"),
 			attribute.Bool("faas.coldstart", true),
-			attribute.Int("aws.lambda.billed_duration", 121),
+			attribute.Float64("slipstream.billed_duration", 0.121),
 		},
 		Status:               sdktrace.Status{Code: codes.Error, Description: "timeout"},
 		Resource:             testRes,
@@ -110,14 +110,14 @@ func TestTracesFromTheOfficialExporter(t *testing.T) {
 			want := map[string]any{
 				"name": "demo", "trace": traceID.String(), "span": spanID.String(), "parent": parent.String(),
 				"kind": "Server", "status": "Error", "message": "timeout", "start": t0, "end": t0.Add(120 * time.Millisecond),
-				"id": "req-1", "cold": true, "billed": int64(121), "service": "demo",
+				"id": "req-1", "cold": true, "billed": 0.121, "service": "demo",
 				"scope": "github.com/slipstream-otel/slipstream",
 			}
 			have := map[string]any{
 				"name": got.Name, "trace": got.TraceID, "span": got.SpanID, "parent": got.ParentSpanID,
 				"kind": got.Kind, "status": got.Status, "message": got.StatusMessage, "start": got.Start, "end": got.End,
 				"id": got.Attributes["faas.invocation_id"], "cold": got.Attributes["faas.coldstart"],
-				"billed": got.Attributes["aws.lambda.billed_duration"], "service": got.Resource["service.name"],
+				"billed": got.Attributes["slipstream.billed_duration"], "service": got.Resource["service.name"],
 				"scope": got.Scope,
 			}
 			for k, w := range want {

@@ -83,6 +83,27 @@ func (s *Snapshot) Invocations() []Invocation {
 		byRequest[r.RequestID] = append(byRequest[r.RequestID], i)
 		bySpan[r.TraceID+"/"+r.SpanID] = i
 	}
+	// The report's figures may come on another span of the invocation (Slipstream's postRuntime
+	// span, beside the invocation span): fill in what the invocation span lacks.
+	for _, sp := range s.spans {
+		id, ok := lookupString(sp.Attributes, k.invocationID)
+		if !ok || sp.Kind == "Server" || !hasServer[id] || len(byRequest[id]) == 0 {
+			continue
+		}
+		r := &rows[byRequest[id][0]]
+		if r.BilledDuration == 0 {
+			r.BilledDuration = lookupDuration(sp.Attributes, k.billedDuration)
+		}
+		if r.InitDuration == 0 {
+			r.InitDuration = lookupDuration(sp.Attributes, k.initDuration)
+		}
+		if r.MaxMemoryMB == 0 {
+			r.MaxMemoryMB = lookupMemoryMB(sp.Attributes, k.maxMemoryUsed)
+		}
+		if oom, _ := lookupBool(sp.Attributes, k.outOfMemory); oom {
+			r.OutOfMemory = true
+		}
+	}
 	for _, lr := range s.records {
 		if id, ok := lookupString(lr.Attributes, k.logInvocationID); ok && len(byRequest[id]) > 0 {
 			rows[byRequest[id][0]].Logs++
@@ -216,10 +237,11 @@ func lookupDuration(attrs map[string]any, candidates []candidate) time.Duration 
 	if !ok {
 		return 0
 	}
+	// Rounded: 0.121 s is 120999999.99… ns in binary floating point.
 	if u == unitSeconds {
-		return time.Duration(v * float64(time.Second))
+		return time.Duration(math.Round(v * float64(time.Second)))
 	}
-	return time.Duration(v * float64(time.Millisecond))
+	return time.Duration(math.Round(v * float64(time.Millisecond)))
 }
 
 func lookupMemoryMB(attrs map[string]any, candidates []candidate) float64 {

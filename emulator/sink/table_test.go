@@ -88,15 +88,15 @@ func TestInvocationTable(t *testing.T) {
 
 	cold := spanSpec{name: "fn", requestID: "req-cold", traceID: 1, spanID: 1, duration: 120500 * time.Microsecond,
 		status: ptrace.StatusCodeOk, attrs: map[string]any{
-			"faas.coldstart": true, "aws.lambda.billed_duration": 121, "aws.lambda.max_memory_used_mb": 64,
+			"faas.coldstart": true, "slipstream.billed_duration": 0.121, "slipstream.max_memory_used": 64 << 20,
 		}}
 	warm := spanSpec{name: "fn", requestID: "req-warm", traceID: 2, spanID: 2, start: time.Second, duration: 9 * time.Millisecond,
 		attrs: map[string]any{
-			"faas.coldstart": false, "aws.lambda.billed_duration": 10, "aws.lambda.max_memory_used": 70 << 20,
+			"faas.coldstart": false, "slipstream.billed_duration": 0.01, "slipstream.max_memory_used": 70 << 20,
 		}}
 	oom := spanSpec{name: "fn", requestID: "req-oom", traceID: 3, spanID: 3, start: 2 * time.Second, duration: 3 * time.Second,
 		status: ptrace.StatusCodeError, attrs: map[string]any{
-			"error.type": "Runtime.OutOfMemory", "aws.lambda.out_of_memory": true, "aws.lambda.max_memory_used": 128,
+			"error.type": "Runtime.OutOfMemory", "slipstream.out_of_memory": true, "slipstream.max_memory_used": 128 << 20,
 		}}
 	child := spanSpec{name: "Runtime", requestID: "req-cold", internal: true, traceID: 1, spanID: 9, duration: time.Millisecond}
 

@@ -12,25 +12,25 @@
 //
 // Invocations are modelled by request ID from the first sighting (INVOKE
 // or platform.start) to platform.report, so overlapping invocations of
-// Lambda Managed Instances are handled like sequential ones. The
-// invocation span runs from platform.start to platform.report (else
-// runtimeDone; at runtimeDone in end mode and for an Invocation with
-// EndFlush, whose report figures follow as metrics); the init and restore spans are held until the first
-// invocation's report tells whether they delayed it (cold start: placed in
-// its trace) or not (own trace, linked from that invocation).
-//
-// An init with phase "invoke" (the suppressed init Lambda re-runs inside
-// an invocation after a reset: a crash or a timeout) makes that invocation
-// a cold start and puts the init span in its trace, whether or not its
-// report carries initDurationMs.
+// Lambda Managed Instances are handled like sequential ones. Every
+// invocation span runs from platform.start to platform.runtimeDone, in
+// every flush mode; the report's figures follow on a postRuntime span
+// beside it (same trace, same parent). Cold starts are decided from the
+// lifecycle: the first start after an on-demand init or a restore that
+// ended within the proactive threshold, or one a suppressed init (phase
+// "invoke", after a reset) ran for; the init or restore span then goes
+// beside that invocation span, otherwise into a trace of its own, linked
+// from the next invocation. The rules and their reasons are in DESIGN.md
+// (Semantics).
 //
 // Lambda resends a batch whose POST was not answered 2xx, so platform
 // events may arrive twice: a start, runtimeDone or report already consumed
 // (same request ID and time; recently finished invocations are
 // remembered) and an init, restore or logsDropped event seen recently are
 // ignored, so nothing is counted twice. A retried asynchronous invocation
-// reuses its request ID with new times and counts again. A report that
-// arrives after SHUTDOWN closed its invocation adds its figures only.
+// reuses its request ID with new times and counts again. A runtimeDone or
+// report that arrives after SHUTDOWN closed its invocation adds its
+// figures and settles the out-of-memory guess, nothing else.
 //
 // Spans are built as tracetest.SpanStub{...}.Snapshot() rather than
 // through an SDK TracerProvider: every ID and timestamp comes from the

@@ -47,7 +47,6 @@ type scenario struct {
 	name string
 	file string
 	cfg  func(*config.Config)
-	proc bool // inject a fake /proc sampler
 }
 
 func scenarios() []scenario {
@@ -58,7 +57,7 @@ func scenarios() []scenario {
 	}
 	return []scenario{
 		{name: "cold-start", file: "cold-start.json"},
-		{name: "warm", file: "warm.json", proc: true},
+		{name: "warm", file: "warm.json"},
 		{name: "error", file: "error.json"},
 		{name: "timeout", file: "timeout.json"},
 		{name: "oom-errortype", file: "oom-errortype.json"},
@@ -76,6 +75,10 @@ func scenarios() []scenario {
 		{name: "lmi-overlap", file: "lmi-overlap.json", cfg: lmi("lmi-fn", 2048)},
 		{name: "platform-logs", file: "platform-logs.json", cfg: func(c *config.Config) { c.PlatformLogs = true; c.FaaSTrigger = "http" }},
 		{name: "end-mode", file: "end-mode.json", cfg: func(c *config.Config) { c.Flush = config.FlushEnd }},
+		{name: "proactive-init", file: "proactive-init.json"},
+		{name: "init-error", file: "init-error.json"},
+		{name: "shutdown-timeout", file: "shutdown-timeout.json"},
+		{name: "oom-retracted", file: "oom-retracted.json"},
 	}
 }
 
@@ -151,14 +154,6 @@ func (c *logCollector) OnEmit(_ context.Context, r *sdklog.Record) error {
 func (c *logCollector) Shutdown(context.Context) error   { return nil }
 func (c *logCollector) ForceFlush(context.Context) error { return nil }
 
-// fakeProc returns CPU and network counters that grow by fixed steps.
-type fakeProc struct{ n int }
-
-func (p *fakeProc) Sample() (ProcSample, bool) {
-	p.n++
-	return ProcSample{CPUSeconds: 0.125 * float64(p.n), NetBytes: 1500 * int64(p.n)}, true
-}
-
 // mapped is what a scenario produced, before export.
 type mapped struct {
 	spanBatches [][]sdktrace.ReadOnlySpan
@@ -192,9 +187,6 @@ func runScenario(t *testing.T, sc scenario) mapped {
 			Now:  func() time.Time { return fixedNow },
 			Rand: detRand(), Version: "1.2.3-test", Arch: "amd64",
 		}
-		if sc.proc {
-			opts.Proc = &fakeProc{}
-		}
 		m, err := NewMapper(opts)
 		if err != nil {
 			t.Fatal(err)
@@ -210,9 +202,7 @@ func runScenario(t *testing.T, sc scenario) mapped {
 			switch {
 			case s.Invoke != nil:
 				m.Invoke(Invocation{RequestID: s.Invoke.RequestID, InvokedARN: s.Invoke.InvokedARN,
-					TraceHeader: s.Invoke.TraceHeader, Deadline: time.UnixMilli(s.Invoke.DeadlineMs).UTC(),
-					// The exporter waits for every invocation in end mode.
-					EndFlush: cfg.Flush == config.FlushEnd})
+					TraceHeader: s.Invoke.TraceHeader, Deadline: time.UnixMilli(s.Invoke.DeadlineMs).UTC()})
 			case s.Shutdown != nil:
 				out.shutdowns += m.OpenInvocations()
 				m.Shutdown(s.Shutdown.Reason, s.Shutdown.Time)

@@ -30,7 +30,7 @@ const (
 // Attribute keys on log records.
 const (
 	attrInvocationID  = "faas.invocation_id"
-	attrTelemetryType = "aws.lambda.telemetry.type"
+	attrTelemetryType = "slipstream.telemetry.type"
 )
 
 // pendingLog is a text line held until we know whether the next lines

@@ -146,7 +146,7 @@ func TestOutOfMemoryLogMarksTheInvocation(t *testing.T) {
 			}
 			v, ok := attrOf(spans[0], string(attrOutOfMemory))
 			if got := ok && v.AsBool(); got != tt.want {
-				t.Errorf("aws.lambda.out_of_memory = %v, want %v", got, tt.want)
+				t.Errorf("slipstream.out_of_memory = %v, want %v", got, tt.want)
 			}
 		})
 	}

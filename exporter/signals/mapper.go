@@ -47,9 +47,6 @@ type MapperOptions struct {
 	// Arch is runtime.GOARCH of the function (default runtime.GOARCH: an
 	// extension runs on the function's architecture).
 	Arch string
-	// Proc samples CPU time and network bytes of the execution environment
-	// (see ProcReader); nil disables faas.cpu_usage and faas.net_io.
-	Proc ProcSampler
 	// Sampler, when set, drops the spans of the invocations it does not
 	// keep (their metrics are recorded all the same).
 	Sampler Sampler
@@ -62,10 +59,6 @@ type Invocation struct {
 	Deadline    time.Time
 	InvokedARN  string
 	TraceHeader string
-	// EndFlush: the agent waits for this invocation's runtimeDone and
-	// sends what is known then (end mode, adaptive's end branch): its span
-	// is closed at runtimeDone, as in end mode.
-	EndFlush bool
 }
 
 // Limits that keep memory bounded whatever the input.
@@ -85,7 +78,6 @@ type Mapper struct {
 	logs  sdklog.Processor
 	now   func() time.Time
 	rand  io.Reader
-	proc  ProcSampler
 	// sampler: MapperOptions.Sampler (may be nil).
 	sampler Sampler
 
@@ -122,10 +114,14 @@ type Mapper struct {
 	// held phases wait for the first invocation's report to learn whether
 	// they delayed it (cold start).
 	heldInit, heldRestore *phase
-	// linkTo is a phase span in its own trace, linked from the next
+	// linkTo are phase spans in their own trace, linked from the next
 	// invocation span.
-	linkTo     trace.SpanContext
-	awaitFirst bool // an on-demand init or a restore happened: the next start is cold by the lifecycle
+	linkTo     []trace.SpanContext
+	awaitFirst bool // an on-demand init or a restore happened: the next start is cold unless it comes after the proactive threshold
+	// threshold is the proactive-initialization threshold: an on-demand
+	// init or a restore that ended longer than this before the next
+	// platform.start did not delay it.
+	threshold time.Duration
 	// awaitSuppressed: a suppressed init (phase invoke, after a reset) ran
 	// before any invocation started: it delays the next one.
 	awaitSuppressed bool
@@ -146,14 +142,23 @@ type Mapper struct {
 type doneTimes struct {
 	start, report time.Time
 	slot          int  // index in doneIDs
+	rd            bool // its runtimeDone was consumed
 	oom           bool // counted as out of memory
+	// guessed: counted as out of memory by the SHUTDOWN guess (reason
+	// failure, neither runtimeDone nor report), which a late runtimeDone or
+	// report may retract.
+	guessed bool
+	// inv is the finished invocation: a late runtimeDone or report after
+	// SHUTDOWN closed it adds its figures in the same trace.
+	inv *invocation
 }
 
-// recentEvent identifies an init, restore or logsDropped event.
+// recentEvent identifies an init, restore, extension or logsDropped event.
 type recentEvent struct {
 	typ    telemetry.Type
 	t      time.Time
-	n1, n2 int64 // logsDropped counts
+	n1, n2 int64  // logsDropped counts
+	name   string // extension name
 }
 
 // invocation is the state of one request ID between its first sighting
@@ -188,11 +193,9 @@ type invocation struct {
 	counted    bool // outcome counters recorded
 	oom        bool
 	oomCounted bool
-	spanSent   bool // span emitted at runtimeDone (end mode)
-	endFlush   bool // Invocation.EndFlush: span at runtimeDone
-
-	cpu0  ProcSample
-	cpuOK bool
+	oomGuessed bool      // oomCounted by the SHUTDOWN guess
+	spanSent   bool      // the invocation span was emitted
+	spanEnd    time.Time // its end
 }
 
 // NewMapper returns a Mapper for the options.
@@ -206,7 +209,6 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 		logs:    o.Logs,
 		now:     o.Now,
 		rand:    o.Rand,
-		proc:    o.Proc,
 		sampler: o.Sampler,
 		open:    make(map[string]*invocation),
 		done:    make(map[string]doneTimes),
@@ -232,16 +234,21 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 	if mp == nil {
 		mp = noop.NewMeterProvider()
 	}
-	if err := m.inst.init(mp.Meter(ScopeName, metric.WithInstrumentationVersion(version)), o.Proc != nil); err != nil {
+	if err := m.inst.init(mp.Meter(ScopeName, metric.WithInstrumentationVersion(version)), m.trigger()); err != nil {
 		return nil, err
 	}
 	m.price, m.priced = lookupPrice(o.Config.Region, m.ri.arch, o.Config.PriceGBSecond, o.Config.PriceRequest)
 	m.initType = telemetry.InitType(o.Config.InitType)
+	m.threshold = o.Config.ProactiveInitThreshold
+	if m.threshold <= 0 {
+		m.threshold = config.DefaultProactiveInitThreshold
+	}
 	return m, nil
 }
 
-// Resource returns the current resource. It gains faas.instance and
-// aws.log.stream.names once platform.initStart (or restoreStart) is consumed.
+// Resource returns the current resource. It gains service.instance.id,
+// faas.instance and aws.log.stream.names once platform.initStart (or
+// restoreStart) is consumed.
 func (m *Mapper) Resource() *resource.Resource { return m.res }
 
 // OpenInvocations is the number of invocations started (or invoked) and not
@@ -282,10 +289,11 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 		if inv, ok := m.open[r.RequestID]; ok {
 			return inv.rd != nil
 		}
-		// A finished invocation gets no other runtimeDone: a retried
-		// asynchronous invocation (same request ID) starts again first.
-		_, ok := m.done[r.RequestID]
-		return ok
+		// A finished invocation gets no other runtimeDone (a retried
+		// asynchronous invocation, same request ID, starts again first),
+		// except one SHUTDOWN closed before its runtimeDone came.
+		d, ok := m.done[r.RequestID]
+		return ok && (d.rd || !d.report.IsZero())
 	case *telemetry.Report:
 		if _, ok := m.open[r.RequestID]; ok {
 			return false
@@ -297,6 +305,8 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time})
 	case *telemetry.LogsDropped:
 		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time, n1: r.DroppedRecords, n2: r.DroppedBytes})
+	case *telemetry.Extension:
+		return m.seenRecently(recentEvent{typ: ev.Type, t: ev.Time, name: r.Name})
 	}
 	return false
 }
@@ -306,7 +316,7 @@ func (m *Mapper) duplicate(ev telemetry.Event) bool {
 func (m *Mapper) seenRecently(e recentEvent) bool {
 	for i := range m.recent {
 		r := &m.recent[i]
-		if r.typ == e.typ && r.t.Equal(e.t) && r.n1 == e.n1 && r.n2 == e.n2 {
+		if r.typ == e.typ && r.t.Equal(e.t) && r.n1 == e.n1 && r.n2 == e.n2 && r.name == e.name {
 			return true
 		}
 	}
@@ -326,9 +336,6 @@ func (m *Mapper) Invoke(inv Invocation) {
 		in.invokedAt = m.now()
 	}
 	in.deadline = inv.Deadline
-	if inv.EndFlush {
-		in.endFlush = true
-	}
 	if inv.InvokedARN != "" {
 		in.invokedARN = inv.InvokedARN
 	}
@@ -344,9 +351,6 @@ func (m *Mapper) Invoke(inv Invocation) {
 // Consume maps one event. Events must be given in the order the Telemetry
 // API delivered them.
 func (m *Mapper) Consume(ev telemetry.Event) {
-	if telemetry.NilRecord(ev.Record) {
-		return // a typed nil pointer: nothing to map (the decoder never makes one)
-	}
 	if ev.Time.IsZero() {
 		ev.Time = m.now() // never export year-1 timestamps
 	}
@@ -390,6 +394,8 @@ func (m *Mapper) Consume(ev telemetry.Event) {
 		m.consumeRestoreReport(ev, r)
 	case *telemetry.LogsDropped:
 		m.inst.logsDropped(r)
+	case *telemetry.Extension:
+		m.consumeExtension(r)
 	}
 	if m.cfg.PlatformLogs && ev.Record != nil && after {
 		m.platformLog(ev)
@@ -431,11 +437,14 @@ func (m *Mapper) ConsumeContext(ev telemetry.Event) {
 
 // Shutdown closes what is still open when the environment shuts down:
 // pending multi-line log records are emitted; an invocation whose
-// runtimeDone was seen is closed at that time with its status; any other
-// open invocation is closed at `at` with status Error and error.type =
-// reason, and counts as out of memory when reason is "failure". Held init
-// and restore spans are emitted. Consume may still be called afterwards
-// (late reports).
+// runtimeDone was seen (its span is out) only waits no longer for its
+// report; any other open invocation is closed at `at` with status Error
+// and error.type = reason, counts as a timeout when reason is "timeout"
+// (an error otherwise), and as out of memory when reason is "failure".
+// Held init and restore spans are emitted. Consume may still be called
+// afterwards: a late runtimeDone or report adds its figures, in a
+// postRuntime span and the metrics, and retracts an out-of-memory guess it
+// contradicts.
 func (m *Mapper) Shutdown(reason string, at time.Time) {
 	m.FlushLogs()
 	invs := make([]*invocation, 0, len(m.open))
@@ -447,7 +456,7 @@ func (m *Mapper) Shutdown(reason string, at time.Time) {
 	for _, inv := range invs {
 		m.closeAtShutdown(inv, reason, failure, at)
 	}
-	m.flushPhases()
+	m.flushPhases(at)
 }
 
 // FlushLogs emits the pending multi-line log records now (they are
@@ -503,7 +512,7 @@ func (m *Mapper) forget(inv *invocation) {
 			delete(m.done, old)
 		}
 	}
-	d := doneTimes{report: inv.repTime, slot: m.doneNext, oom: inv.oomCounted}
+	d := doneTimes{report: inv.repTime, slot: m.doneNext, rd: inv.rd != nil, oom: inv.oomCounted, guessed: inv.oomGuessed, inv: inv}
 	if inv.started {
 		d.start = inv.start
 	}
@@ -599,8 +608,10 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	// A phase that is still pending finished before this start.
 	m.finishPhaseAtStart()
 	if m.awaitFirst {
-		inv.coldLife = true
 		m.awaitFirst = false
+		if !m.proactive(ev.Time) {
+			inv.coldLife = true
+		}
 	}
 	if m.awaitSuppressed {
 		inv.suppressed = true
@@ -609,12 +620,15 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	if !m.lmi {
 		m.current = inv
 	}
-	if m.proc != nil {
-		inv.cpu0, inv.cpuOK = m.proc.Sample()
-	}
 }
 
 func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone) {
+	if _, open := m.open[r.RequestID]; !open {
+		if d, ok := m.done[r.RequestID]; ok {
+			m.lateRuntimeDone(r, d)
+			return
+		}
+	}
 	inv := m.get(r.RequestID)
 	m.ensureSpanContext(inv)
 	inv.rd = r
@@ -630,18 +644,10 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 	if strings.Contains(r.ErrorType, "OutOfMemory") {
 		m.markOOM(inv)
 	}
-	if m.proc != nil && inv.cpuOK {
-		if s, ok := m.proc.Sample(); ok {
-			m.inst.procDelta(inv.cpu0, s)
-		}
-		inv.cpuOK = false
-	}
-	if inv.endFlush && !inv.spanSent {
-		// The agent waits for this invocation (end mode, adaptive's end
-		// branch): its span leaves at runtimeDone; the report's figures
-		// follow as metrics (and the post-runtime span) later.
-		m.emitInvocation(inv, nil, time.Time{}, "", ev.Time)
-		inv.spanSent = true
+	if !inv.spanSent {
+		// Every invocation span ends at runtimeDone, whatever the flush
+		// mode: the report's figures follow on the postRuntime span.
+		m.emitInvocation(inv, nil, "", ev.Time)
 	}
 }
 
@@ -649,14 +655,7 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	m.FlushLogs()
 	if _, open := m.open[r.RequestID]; !open {
 		if d, ok := m.done[r.RequestID]; ok && d.report.IsZero() {
-			// Closed at SHUTDOWN before its report came: the span and the
-			// outcome are out; only the report's figures remain.
-			m.recordReportFigures(r, nil)
-			if isOOM(r) && !d.oom {
-				m.inst.outOfMemory.Add(context.Background(), 1)
-			}
-			d.report, d.oom = ev.Time, true
-			m.done[r.RequestID] = d
+			m.lateReport(ev, r, d)
 			return
 		}
 	}
@@ -675,131 +674,10 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	if inv.spanSent {
 		m.emitPostRuntime(inv, r)
 	} else {
-		m.emitInvocation(inv, r, ev.Time, "", ev.Time)
+		// No runtimeDone (Lambda Managed Instances send none): the span
+		// ends at the report and carries its figures.
+		m.emitInvocation(inv, r, "", ev.Time)
 	}
 	inv.repTime = ev.Time
-	m.forget(inv)
-}
-
-// recordReportFigures records the metrics that only platform.report
-// carries; inv (nil for a report that came after its invocation was
-// closed) gives the runtimeDone for the post-runtime duration.
-func (m *Mapper) recordReportFigures(r *telemetry.Report, inv *invocation) {
-	met := &r.Metrics
-	if met.BilledDurationMs != nil {
-		m.inst.billedDuration.Record(context.Background(), float64(*met.BilledDurationMs)/1000)
-	}
-	if met.MaxMemoryUsedMB != nil {
-		m.inst.memUsage.Record(context.Background(), *met.MaxMemoryUsedMB<<20)
-		if met.MemorySizeMB != nil && *met.MemorySizeMB > 0 {
-			m.inst.memUtilization.Record(context.Background(), float64(*met.MaxMemoryUsedMB)/float64(*met.MemorySizeMB))
-		}
-	}
-	if inv != nil && inv.rd != nil && inv.rd.Metrics != nil {
-		if d := met.DurationMs - inv.rd.Metrics.DurationMs; d >= 0 {
-			m.inst.postRuntime.Record(context.Background(), d/1000)
-		}
-	}
-	if met.InitDurationMs != nil && !m.initDurDone {
-		m.inst.initDuration.Record(context.Background(), *met.InitDurationMs/1000)
-	}
-	if met.RestoreDurationMs != nil && !m.restDurDone {
-		m.inst.restoreDuration.Record(context.Background(), *met.RestoreDurationMs/1000)
-	}
-	if c, ok := m.estimatedCost(r); ok {
-		m.inst.estimatedCost.Add(context.Background(), c)
-	}
-}
-
-// isOOM applies the out-of-memory rule to a report: errorType names
-// OutOfMemory, or the memory used reached the memory size with a
-// non-success status.
-func isOOM(r *telemetry.Report) bool {
-	if strings.Contains(r.ErrorType, "OutOfMemory") {
-		return true
-	}
-	met := &r.Metrics
-	return r.Status != telemetry.StatusSuccess && r.Status != "" &&
-		met.MaxMemoryUsedMB != nil && met.MemorySizeMB != nil && *met.MaxMemoryUsedMB >= *met.MemorySizeMB
-}
-
-func (m *Mapper) markOOM(inv *invocation) {
-	inv.oom = true
-	if !inv.oomCounted {
-		inv.oomCounted = true
-		m.inst.outOfMemory.Add(context.Background(), 1)
-	}
-}
-
-// recordOutcome counts an invocation once: successful, error or timeout.
-func (m *Mapper) recordOutcome(inv *invocation, st telemetry.Status, errorType string) {
-	if inv.counted {
-		return
-	}
-	inv.counted = true
-	switch st {
-	case telemetry.StatusSuccess, "":
-		m.inst.invocations.Add(context.Background(), 1)
-	case telemetry.StatusTimeout:
-		m.inst.timeouts.Add(context.Background(), 1)
-	default:
-		m.inst.countError(errorTypeOf(st, errorType))
-	}
-}
-
-func errorTypeOf(st telemetry.Status, errorType string) string {
-	if errorType != "" {
-		return errorType
-	}
-	return string(st)
-}
-
-func (m *Mapper) recordResponseSpans(spans []telemetry.Span) {
-	for i := range spans {
-		switch spans[i].Name {
-		case "responseLatency":
-			m.inst.responseLatency.Record(context.Background(), spans[i].DurationMs/1000)
-		case "responseDuration":
-			m.inst.responseDuration.Record(context.Background(), spans[i].DurationMs/1000)
-		}
-	}
-}
-
-// estimatedCost is the on-demand cost of the reported invocation, when the
-// pricing model is the standard one.
-func (m *Mapper) estimatedCost(r *telemetry.Report) (float64, bool) {
-	met := &r.Metrics
-	if !m.priced || m.lmi || met.BilledDurationMs == nil || met.MemorySizeMB == nil {
-		return 0, false
-	}
-	if m.initType == telemetry.InitProvisionedConcurrency || m.initType == telemetry.InitLambdaManagedInstances {
-		return 0, false
-	}
-	if (m.restored || met.RestoreDurationMs != nil) &&
-		(strings.HasPrefix(m.runtimeName, "python") || strings.HasPrefix(m.runtimeName, "dotnet")) {
-		return 0, false // SnapStart for Python and .NET bills caching and restore separately
-	}
-	return m.price.cost(*met.BilledDurationMs, *met.MemorySizeMB), true
-}
-
-// closeAtShutdown closes one invocation still open at SHUTDOWN.
-func (m *Mapper) closeAtShutdown(inv *invocation, reason string, failure bool, at time.Time) {
-	m.ensureSpanContext(inv)
-	if inv.rd != nil {
-		// Finished; only its report is missing.
-		if !inv.spanSent {
-			m.emitInvocation(inv, nil, time.Time{}, "", inv.rdTime)
-		}
-		m.forget(inv)
-		return
-	}
-	if failure {
-		m.markOOM(inv)
-	}
-	if !inv.counted {
-		inv.counted = true
-		m.inst.countError(reason)
-	}
-	m.emitInvocation(inv, nil, time.Time{}, reason, at)
 	m.forget(inv)
 }

@@ -6,7 +6,6 @@ import (
 	"math"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -70,8 +69,8 @@ func TestInvocationLifecycleAPI(t *testing.T) {
 	if !m.RuntimeDone(id) || m.OpenInvocations() != 0 {
 		t.Fatalf("after report: open %d, runtimeDone %v", m.OpenInvocations(), m.RuntimeDone(id))
 	}
-	if len(spans) != 1 {
-		t.Fatalf("got %d spans, want 1", len(spans))
+	if len(spans) != 2 || spans[1].Name() != spanPostRuntime {
+		t.Fatalf("got %d spans, want the invocation span and postRuntime", len(spans))
 	}
 	s := spans[0]
 	if got := s.SpanContext().TraceID().String(); got != "5759e988bd862e3fe1be46a994272793" {
@@ -83,8 +82,11 @@ func TestInvocationLifecycleAPI(t *testing.T) {
 	if v, _ := attrOf(s, "cloud.resource_id"); v.AsString() != "arn:aws:lambda:us-east-1:123456789012:function:f:4" {
 		t.Errorf("cloud.resource_id = %q", v.AsString())
 	}
-	if !s.StartTime().Equal(at(0)) || !s.EndTime().Equal(at(12)) {
-		t.Errorf("span %v..%v, want start..report", s.StartTime(), s.EndTime())
+	if !s.StartTime().Equal(at(0)) || !s.EndTime().Equal(at(10)) {
+		t.Errorf("span %v..%v, want start..runtimeDone", s.StartTime(), s.EndTime())
+	}
+	if pr := spans[1]; pr.Parent().SpanID() != s.Parent().SpanID() || pr.SpanContext().TraceID() != s.SpanContext().TraceID() {
+		t.Errorf("postRuntime: parent %v, want the invocation span's parent %v, in its trace", pr.Parent().SpanID(), s.Parent().SpanID())
 	}
 	if m.RuntimeDone("never-seen") {
 		t.Error("RuntimeDone of an unknown request ID")
@@ -126,7 +128,7 @@ func TestShutdownClosesOpenInvocations(t *testing.T) {
 					t.Errorf("error.type = %q, want %q", v.AsString(), tt.reason)
 				}
 			}
-			if _, oom := attrOf(s, "aws.lambda.out_of_memory"); oom != tt.wantOOM {
+			if _, oom := attrOf(s, "slipstream.out_of_memory"); oom != tt.wantOOM {
 				t.Errorf("out_of_memory = %v, want %v", oom, tt.wantOOM)
 			}
 			// The INVOKE-only invocation starts when the INVOKE was seen.
@@ -186,13 +188,54 @@ func TestResource(t *testing.T) {
 func TestResourceGainsInstanceAfterInitStart(t *testing.T) {
 	var spans []sdktrace.ReadOnlySpan
 	m := newTestMapper(t, testConfig(), &spans)
-	if _, ok := m.Resource().Set().Value("faas.instance"); ok {
-		t.Fatal("faas.instance before initStart")
+	for _, k := range []attribute.Key{"faas.instance", "service.instance.id", "aws.log.stream.names"} {
+		if v, ok := m.Resource().Set().Value(k); ok {
+			t.Errorf("%s = %q before initStart, want none", k, v.Emit())
+		}
 	}
 	m.Consume(telemetry.Event{Time: at(0), Type: telemetry.TypeInitStart, Record: &telemetry.InitStart{
 		InitializationType: telemetry.InitOnDemand, Phase: telemetry.PhaseInit, InstanceID: "2026/11/26/[$LATEST]abc"}})
 	if v, _ := m.Resource().Set().Value("faas.instance"); v.AsString() != "2026/11/26/[$LATEST]abc" {
 		t.Errorf("faas.instance = %q", v.AsString())
+	}
+	if v, _ := m.Resource().Set().Value("service.instance.id"); v.AsString() != "3b950cfd-d1b3-5b87-bba1-2f159e7f15a0" {
+		t.Errorf("service.instance.id = %q, want the UUID v5 of the log stream name", v.AsString())
+	}
+	// SnapStart: a restored copy is a new environment with its own stream.
+	m.Consume(telemetry.Event{Time: at(10), Type: telemetry.TypeRestoreStart, Record: &telemetry.RestoreStart{
+		InstanceID: "2024/01/01/[1]0123456789abcdef0123456789abcdef"}})
+	if v, _ := m.Resource().Set().Value("service.instance.id"); v.AsString() != "72b7f3ee-4caa-53cd-9384-180f6037e9bb" {
+		t.Errorf("service.instance.id after restoreStart = %q, want the new stream's", v.AsString())
+	}
+}
+
+// The expected values are Python's uuid.uuid5 with the semantic
+// conventions' namespace 4d63009a-8d0f-11ee-aad7-4c796ed8e320.
+func TestServiceInstanceID(t *testing.T) {
+	tests := []struct {
+		name, stream, want string
+	}{
+		{"a $LATEST log stream name gives its UUID v5", "2026/11/26/[$LATEST]abc", "3b950cfd-d1b3-5b87-bba1-2f159e7f15a0"},
+		{"a published version's log stream name gives its UUID v5", "2024/01/01/[1]0123456789abcdef0123456789abcdef", "72b7f3ee-4caa-53cd-9384-180f6037e9bb"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := serviceInstanceID(tt.stream); got != tt.want {
+				t.Errorf("serviceInstanceID(%q) = %s, want %s", tt.stream, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestResourceKeepsTheUsersServiceInstanceID(t *testing.T) {
+	cfg := testConfig()
+	cfg.ResourceAttributes["service.instance.id"] = "mine"
+	var spans []sdktrace.ReadOnlySpan
+	m := newTestMapper(t, cfg, &spans)
+	m.Consume(telemetry.Event{Time: at(0), Type: telemetry.TypeInitStart, Record: &telemetry.InitStart{
+		InitializationType: telemetry.InitOnDemand, Phase: telemetry.PhaseInit, InstanceID: "2026/11/26/[$LATEST]abc"}})
+	if v, _ := m.Resource().Set().Value("service.instance.id"); v.AsString() != "mine" {
+		t.Errorf("service.instance.id = %q, want OTEL_RESOURCE_ATTRIBUTES' value", v.AsString())
 	}
 }
 
@@ -259,21 +302,6 @@ func TestDropReasonClass(t *testing.T) {
 		if got := dropReasonClass(reason); got != want {
 			t.Errorf("dropReasonClass(%q) = %q, want %q", reason, got, want)
 		}
-	}
-}
-
-func TestProcReader(t *testing.T) {
-	fsys := fstest.MapFS{
-		"stat": {Data: []byte("cpu  100 20 30 400 0 0 0 0 0 0\ncpu0 1 2 3 4\n")},
-		"net/dev": {Data: []byte("Inter-|   Receive |  Transmit\n face |bytes packets errs drop fifo frame compressed multicast|bytes\n" +
-			"    lo: 999 1 0 0 0 0 0 0 999 1 0 0 0 0 0 0\n  eth0: 1000 10 0 0 0 0 0 0 500 5 0 0 0 0 0 0\n")},
-	}
-	s, ok := ProcReader{FS: fsys}.Sample()
-	if !ok || s.CPUSeconds != 1.5 || s.NetBytes != 1500 {
-		t.Errorf("Sample = %+v %v, want 1.5 s and 1500 By", s, ok)
-	}
-	if _, ok := (ProcReader{FS: fstest.MapFS{}}).Sample(); ok {
-		t.Error("Sample without /proc/stat: want ok=false")
 	}
 }
 

@@ -24,7 +24,20 @@ var sizeBuckets = []float64{0, 1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 <<
 // ratioBuckets are for memory utilization (fraction of configured memory).
 var ratioBuckets = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1}
 
-// Dropped-log reason classes (attribute aws.lambda.logs_dropped.reason).
+// Values of attrPrewarm: why an init was not a cold start.
+const (
+	prewarmProvisioned = "provisioned_concurrency" // initializationType provisioned-concurrency
+	prewarmProactive   = "proactive"               // on-demand, ended long before the first invocation
+)
+
+// Values of attrInitPhase on metricInitErrors besides the init phases
+// (init, invoke): what failed.
+const (
+	failedRestore   = "restore"
+	failedExtension = "extension"
+)
+
+// Dropped-log reason classes (attribute slipstream.logs_dropped.reason).
 const (
 	dropSlowConsumer = "slow_consumer" // the subscriber did not keep up
 	dropSendFailed   = "send_failed"   // a delivery POST failed
@@ -46,28 +59,99 @@ func dropReasonClass(reason string) string {
 	return dropOther
 }
 
-// instruments are the mapper's metric instruments. Data points carry no
-// per-invocation attributes: only error.type on faas.errors and the
-// reason class on the dropped-log counters.
-type instruments struct {
-	invocations, errors, timeouts, coldstarts, outOfMemory metric.Int64Counter
-	logsDroppedRecords, logsDroppedBytes                   metric.Int64Counter
-	estimatedCost                                          metric.Float64Counter
+// Metric names Slipstream defines. The faas.* instruments are the semantic
+// conventions' (https://opentelemetry.io/docs/specs/semconv/faas/faas-metrics/);
+// everything else is in the slipstream.* namespace, in base units (s, By)
+// with no unit in the name. A name shared with a span attribute
+// (slipstream.billed_duration, slipstream.restore_duration,
+// slipstream.response_size) means the same quantity in the same unit.
+const (
+	metricOutOfMemory      = "slipstream.out_of_memory_invocations"
+	metricDroppedRecords   = "slipstream.logs_dropped.records"
+	metricDroppedSize      = "slipstream.logs_dropped.size"
+	metricEstimatedCost    = "slipstream.estimated_cost"
+	metricBilledDuration   = "slipstream.billed_duration"
+	metricPostRuntime      = "slipstream.post_runtime_duration"
+	metricRestoreDuration  = "slipstream.restore_duration"
+	metricResponseLatency  = "slipstream.response_latency"
+	metricResponseDuration = "slipstream.response_duration"
+	metricResponseSize     = "slipstream.response_size"
+	metricMemUtilization   = "slipstream.memory_utilization"
+	// metricPrewarmInits counts inits that ran ahead of demand and are not
+	// cold starts, by attrPrewarm.
+	metricPrewarmInits = "slipstream.prewarm_inits"
+	// metricInitErrors counts failed or timed-out inits and restores and
+	// failed extensions, by attrInitPhase and error.type.
+	metricInitErrors = "slipstream.init_errors"
+	// metricOOMRetracted counts out-of-memory guesses made at SHUTDOWN that a
+	// later runtimeDone or report contradicted, in metricOutOfMemory's unit.
+	// Not slipstream.out_of_memory_invocations.retracted, which would make one
+	// metric's name the namespace of another.
+	metricOOMRetracted = "slipstream.out_of_memory_retractions"
 
-	invokeDuration, initDuration, billedDuration, postRuntime, restoreDuration metric.Float64Histogram
-	responseLatency, responseDuration                                          metric.Float64Histogram
-	memUtilization                                                             metric.Float64Histogram
-	memUsage, producedBytes                                                    metric.Int64Histogram
-	cpuUsage                                                                   metric.Float64Histogram
-	netIO                                                                      metric.Int64Histogram
+	attrDropReason = "slipstream.logs_dropped.reason"
+	attrTrigger    = "faas.trigger"
+)
 
-	// errOpts caches the attribute option of each error.type seen, so
-	// counting an error does not allocate.
-	errOpts  map[string]metric.AddOption
-	dropOpts map[string]metric.AddOption
+// faasCounter, faasHistogram and faasIntHistogram record a faas.* metric
+// with the faas.trigger attribute the semantic conventions recommend on
+// every one of them. The trigger is the environment's (a setting), so the
+// attribute set is built once and recording does not allocate.
+type faasCounter struct {
+	c   metric.Int64Counter
+	opt metric.AddOption
 }
 
-func (in *instruments) init(m metric.Meter, proc bool) error {
+func (f faasCounter) Add(ctx context.Context, n int64) { f.c.Add(ctx, n, f.opt) }
+
+type faasHistogram struct {
+	h   metric.Float64Histogram
+	opt metric.RecordOption
+}
+
+func (f faasHistogram) Record(ctx context.Context, v float64) { f.h.Record(ctx, v, f.opt) }
+
+type faasIntHistogram struct {
+	h   metric.Int64Histogram
+	opt metric.RecordOption
+}
+
+func (f faasIntHistogram) Record(ctx context.Context, v int64) { f.h.Record(ctx, v, f.opt) }
+
+// instruments are the mapper's metric instruments. Data points carry no
+// per-invocation attributes: faas.trigger on the faas.* metrics, error.type
+// on faas.errors, the reason on the prewarm and dropped-log counters, and
+// the phase and error.type on the init error counter.
+type instruments struct {
+	invocations, timeouts, coldstarts      faasCounter
+	invokeDuration, initDuration           faasHistogram
+	memUsage                               faasIntHistogram
+	errors                                 metric.Int64Counter // with error.type, see countError
+	outOfMemory                            metric.Int64Counter
+	prewarmInits, initErrors, oomRetracted metric.Int64Counter
+	logsDroppedRecords, logsDroppedBytes   metric.Int64Counter
+	estimatedCost                          metric.Float64Counter
+
+	billedDuration, postRuntime, restoreDuration metric.Float64Histogram
+	responseLatency, responseDuration            metric.Float64Histogram
+	memUtilization                               metric.Float64Histogram
+	producedBytes                                metric.Int64Histogram
+
+	// trigger is the faas.trigger value; errOpts caches the attribute
+	// option of each error.type seen, so counting an error does not
+	// allocate.
+	trigger     string
+	errOpts     map[string]metric.AddOption
+	dropOpts    map[string]metric.AddOption
+	prewarmOpts map[string]metric.AddOption
+	initErrOpts map[initErrKey]metric.AddOption
+}
+
+// initErrKey is the attribute set of one metricInitErrors data point.
+type initErrKey struct{ phase, errorType string }
+
+// init creates the instruments on m; trigger is the faas.trigger value.
+func (in *instruments) init(m metric.Meter, trigger string) error {
 	var errs []error
 	counter := func(name, unit, desc string) metric.Int64Counter {
 		c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
@@ -84,31 +168,32 @@ func (in *instruments) init(m metric.Meter, proc bool) error {
 		errs = append(errs, err)
 		return h
 	}
-	in.invocations = counter("faas.invocations", "{invocation}", "Number of successful invocations.")
+	in.trigger = trigger
+	trig := metric.WithAttributeSet(attribute.NewSet(attribute.String(attrTrigger, trigger)))
+	in.invocations = faasCounter{counter("faas.invocations", "{invocation}", "Number of successful invocations."), trig}
 	in.errors = counter("faas.errors", "{error}", "Number of invocation errors, by error.type.")
-	in.timeouts = counter("faas.timeouts", "{timeout}", "Number of invocation timeouts.")
-	in.coldstarts = counter("faas.coldstarts", "{coldstart}", "Number of invocation cold starts.")
-	in.outOfMemory = counter("aws.lambda.out_of_memory", "{invocation}", "Number of invocations that ran out of memory.")
-	in.logsDroppedRecords = counter("aws.lambda.logs_dropped.records", "{record}", "Telemetry records the platform dropped, by reason class.")
-	in.logsDroppedBytes = counter("aws.lambda.logs_dropped.size", "By", "Telemetry bytes the platform dropped, by reason class.")
+	in.timeouts = faasCounter{counter("faas.timeouts", "{timeout}", "Number of invocation timeouts."), trig}
+	in.coldstarts = faasCounter{counter("faas.coldstarts", "{coldstart}", "Number of invocation cold starts."), trig}
+	in.outOfMemory = counter(metricOutOfMemory, "{invocation}", "Number of invocations that ran out of memory.")
+	in.prewarmInits = counter(metricPrewarmInits, "{init}", "Inits that ran ahead of demand and delayed no invocation (not cold starts), by reason.")
+	in.initErrors = counter(metricInitErrors, "{error}", "Failed or timed-out inits and restores, and failed extensions, by phase and error.type.")
+	in.oomRetracted = counter(metricOOMRetracted, "{invocation}", "Out-of-memory guesses made at SHUTDOWN that a later runtimeDone or report contradicted: subtract from "+metricOutOfMemory+".")
+	in.logsDroppedRecords = counter(metricDroppedRecords, "{record}", "Telemetry records the platform dropped, by reason class.")
+	in.logsDroppedBytes = counter(metricDroppedSize, "By", "Telemetry bytes the platform dropped, by reason class.")
 	var err error
-	in.estimatedCost, err = m.Float64Counter("aws.lambda.estimated_cost", metric.WithUnit("{USD}"),
+	in.estimatedCost, err = m.Float64Counter(metricEstimatedCost, metric.WithUnit("{USD}"),
 		metric.WithDescription("Estimated on-demand charge (duration and request), from the built-in price table or SLIPSTREAM_PRICE_*."))
 	errs = append(errs, err)
-	in.invokeDuration = hist("faas.invoke_duration", "s", "Duration of the function's logic execution (runtimeDone durationMs).", durationBuckets)
-	in.initDuration = hist("faas.init_duration", "s", "Duration of the function's initialization.", durationBuckets)
-	in.billedDuration = hist("aws.lambda.billed_duration", "s", "Billed duration per invocation.", durationBuckets)
-	in.postRuntime = hist("aws.lambda.post_runtime_duration", "s", "Time extensions ran after the runtime finished (report minus runtimeDone duration).", durationBuckets)
-	in.restoreDuration = hist("aws.lambda.restore_duration", "s", "Duration of the SnapStart restore.", durationBuckets)
-	in.responseLatency = hist("aws.lambda.response_latency", "s", "Time from the invoke to the start of the response.", durationBuckets)
-	in.responseDuration = hist("aws.lambda.response_duration", "s", "Time to send the response.", durationBuckets)
-	in.memUtilization = hist("aws.lambda.memory.utilization", "1", "Max memory used as a fraction of the configured memory.", ratioBuckets)
-	in.memUsage = ihist("faas.mem_usage", "By", "Max memory used per invocation.", memoryBuckets)
-	in.producedBytes = ihist("aws.lambda.produced_bytes", "By", "Response size per invocation.", sizeBuckets)
-	if proc {
-		in.cpuUsage = hist("faas.cpu_usage", "s", "CPU time of the execution environment per invocation.", durationBuckets)
-		in.netIO = ihist("faas.net_io", "By", "Network bytes of the execution environment per invocation.", sizeBuckets)
-	}
+	in.invokeDuration = faasHistogram{hist("faas.invoke_duration", "s", "Duration of the function's logic execution (runtimeDone durationMs).", durationBuckets), trig}
+	in.initDuration = faasHistogram{hist("faas.init_duration", "s", "Duration of the function's initialization.", durationBuckets), trig}
+	in.billedDuration = hist(metricBilledDuration, "s", "Billed duration per invocation.", durationBuckets)
+	in.postRuntime = hist(metricPostRuntime, "s", "Time extensions ran after the runtime finished (report minus runtimeDone duration).", durationBuckets)
+	in.restoreDuration = hist(metricRestoreDuration, "s", "Duration of the SnapStart restore.", durationBuckets)
+	in.responseLatency = hist(metricResponseLatency, "s", "Time from the invoke to the start of the response.", durationBuckets)
+	in.responseDuration = hist(metricResponseDuration, "s", "Time to send the response.", durationBuckets)
+	in.memUtilization = hist(metricMemUtilization, "1", "Max memory used as a fraction of the configured memory.", ratioBuckets)
+	in.memUsage = faasIntHistogram{ihist("faas.mem_usage", "By", "Max memory used per invocation.", memoryBuckets), trig}
+	in.producedBytes = ihist(metricResponseSize, "By", "Response size per invocation.", sizeBuckets)
 	for _, e := range errs {
 		if e != nil {
 			return fmt.Errorf("create instruments: %w", e)
@@ -116,7 +201,37 @@ func (in *instruments) init(m metric.Meter, proc bool) error {
 	}
 	in.errOpts = make(map[string]metric.AddOption)
 	in.dropOpts = make(map[string]metric.AddOption)
+	in.prewarmOpts = make(map[string]metric.AddOption)
+	in.initErrOpts = make(map[initErrKey]metric.AddOption)
 	return nil
+}
+
+// countPrewarm counts an init that ran ahead of demand.
+func (in *instruments) countPrewarm(reason string) {
+	opt, ok := in.prewarmOpts[reason]
+	if !ok {
+		opt = metric.WithAttributeSet(attribute.NewSet(attrPrewarm.String(reason)))
+		in.prewarmOpts[reason] = opt
+	}
+	in.prewarmInits.Add(context.Background(), 1, opt)
+}
+
+// countInitError counts a failed init, restore or extension; error.type
+// values are bounded as on faas.errors.
+func (in *instruments) countInitError(phase, errorType string) {
+	k := initErrKey{phase, errorType}
+	opt, ok := in.initErrOpts[k]
+	if !ok {
+		if len(in.initErrOpts) >= maxErrorTypes {
+			k.errorType = "_OTHER"
+			opt, ok = in.initErrOpts[k]
+		}
+		if !ok {
+			opt = metric.WithAttributeSet(attribute.NewSet(attrInitPhase.String(k.phase), attrErrorType.String(k.errorType)))
+			in.initErrOpts[k] = opt
+		}
+	}
+	in.initErrors.Add(context.Background(), 1, opt)
 }
 
 // maxErrorTypes bounds the distinct error.type values on faas.errors.
@@ -130,7 +245,8 @@ func (in *instruments) countError(errorType string) {
 			opt, ok = in.errOpts[errorType]
 		}
 		if !ok {
-			opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("error.type", errorType)))
+			opt = metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("error.type", errorType), attribute.String(attrTrigger, in.trigger)))
 			in.errOpts[errorType] = opt
 		}
 	}
@@ -141,21 +257,9 @@ func (in *instruments) logsDropped(r *telemetry.LogsDropped) {
 	class := dropReasonClass(r.Reason)
 	opt, ok := in.dropOpts[class]
 	if !ok {
-		opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("aws.lambda.logs_dropped.reason", class)))
+		opt = metric.WithAttributeSet(attribute.NewSet(attribute.String(attrDropReason, class)))
 		in.dropOpts[class] = opt
 	}
 	in.logsDroppedRecords.Add(context.Background(), r.DroppedRecords, opt)
 	in.logsDroppedBytes.Add(context.Background(), r.DroppedBytes, opt)
-}
-
-func (in *instruments) procDelta(a, b ProcSample) {
-	if in.cpuUsage == nil {
-		return
-	}
-	if cpu := b.CPUSeconds - a.CPUSeconds; cpu >= 0 {
-		in.cpuUsage.Record(context.Background(), cpu)
-	}
-	if n := b.NetBytes - a.NetBytes; n >= 0 {
-		in.netIO.Record(context.Background(), n)
-	}
 }

@@ -35,17 +35,11 @@ func InvocationPhase(requestID string) Phase {
 func PhaseOf(ev telemetry.Event) Phase {
 	switch r := ev.Record.(type) {
 	case *telemetry.Start:
-		if r != nil {
-			return InvocationPhase(r.RequestID)
-		}
+		return InvocationPhase(r.RequestID)
 	case *telemetry.RuntimeDone:
-		if r != nil {
-			return InvocationPhase(r.RequestID)
-		}
+		return InvocationPhase(r.RequestID)
 	case *telemetry.Report:
-		if r != nil {
-			return InvocationPhase(r.RequestID)
-		}
+		return InvocationPhase(r.RequestID)
 	case *telemetry.InitStart, *telemetry.InitRuntimeDone, *telemetry.InitReport:
 		return Phase{Kind: PhaseInit}
 	case *telemetry.RestoreStart, *telemetry.RestoreRuntimeDone, *telemetry.RestoreReport:

@@ -1,6 +1,8 @@
 package signals
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"sort"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,7 +14,11 @@ import (
 
 // resourceInfo is what the resource is built from. instance and the
 // function name/version fallbacks come from platform.initStart (or
-// restoreStart), so the resource is rebuilt when they arrive.
+// restoreStart), so the resource is rebuilt when they arrive. Until the
+// instance is known the resource has no service.instance.id, faas.instance
+// or aws.log.stream.names: initStart is in the first batch the Telemetry
+// API delivers, and a made-up ID would change when it arrives, leaving a
+// stray series behind in the backend.
 type resourceInfo struct {
 	cfg       *config.Config
 	accountID string
@@ -58,6 +64,37 @@ func (ri *resourceInfo) fnVersion() string {
 	return ri.functionVersion
 }
 
+// instanceNamespace is the namespace UUID the semantic conventions give for
+// a service.instance.id derived from an inherent unique ID
+// (https://opentelemetry.io/docs/specs/semconv/registry/attributes/service/).
+var instanceNamespace = [16]byte{0x4d, 0x63, 0x00, 0x9a, 0x8d, 0x0f, 0x11, 0xee, 0xaa, 0xd7, 0x4c, 0x79, 0x6e, 0xd8, 0xe3, 0x20}
+
+// serviceInstanceID is service.instance.id for an execution environment:
+// the UUID version 5 (RFC 9562, section 5.5) of its log stream name, which
+// names one environment and only one. A backend keys its series on it
+// (Prometheus makes it the instance label), so environments running side
+// by side no longer write into each other's cumulative series.
+func serviceInstanceID(stream string) string {
+	h := sha1.New()
+	h.Write(instanceNamespace[:])
+	h.Write([]byte(stream))
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x50 // version 5
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:], u[10:])
+	return string(b[:])
+}
+
 // build returns the resource: the AWS Lambda attributes of the semantic
 // conventions, then OTEL_RESOURCE_ATTRIBUTES (which override them, except
 // service.name when OTEL_SERVICE_NAME is set, as the specification says).
@@ -88,6 +125,7 @@ func (ri *resourceInfo) build() *resource.Resource {
 	add("faas.name", fn)
 	add("faas.version", ri.fnVersion())
 	if ri.instance != "" {
+		add("service.instance.id", serviceInstanceID(ri.instance))
 		add("faas.instance", ri.instance)
 		attrs = append(attrs, attribute.StringSlice("aws.log.stream.names", []string{ri.instance}))
 	}

@@ -22,41 +22,29 @@ const (
 	spanPostRuntime = "postRuntime"
 )
 
-// Attribute keys Slipstream defines (aws.lambda.*), besides the semantic
-// convention ones (faas.*, cloud.*, error.type).
+// Span attribute keys: the semantic conventions' (aws.lambda.invoked_arn,
+// error.type; faas.* and cloud.* are written where they are set), and
+// Slipstream's own in the slipstream.* namespace, in base units (s, By).
 const (
-	attrInvokedARN        = attribute.Key("aws.lambda.invoked_arn")
-	attrDurationMs        = attribute.Key("aws.lambda.duration_ms")
-	attrRuntimeDurationMs = attribute.Key("aws.lambda.runtime_duration_ms")
-	attrBilledDurationMs  = attribute.Key("aws.lambda.billed_duration_ms")
-	attrMaxMemoryUsedMB   = attribute.Key("aws.lambda.max_memory_used_mb")
-	attrMemorySizeMB      = attribute.Key("aws.lambda.memory_size_mb")
-	attrInitDurationMs    = attribute.Key("aws.lambda.init_duration_ms")
-	attrRestoreDurationMs = attribute.Key("aws.lambda.restore_duration_ms")
-	attrProducedBytes     = attribute.Key("aws.lambda.produced_bytes")
-	attrOutOfMemory       = attribute.Key("aws.lambda.out_of_memory")
-	attrInitType          = attribute.Key("aws.lambda.initialization_type")
-	attrInitPhase         = attribute.Key("aws.lambda.init_phase")
-	attrErrorType         = attribute.Key("error.type")
+	attrInvokedARN      = attribute.Key("aws.lambda.invoked_arn")
+	attrDuration        = attribute.Key("slipstream.duration")
+	attrRuntimeDuration = attribute.Key("slipstream.runtime_duration")
+	attrBilledDuration  = attribute.Key("slipstream.billed_duration")
+	attrMaxMemoryUsed   = attribute.Key("slipstream.max_memory_used")
+	attrMemorySize      = attribute.Key("slipstream.memory_size")
+	attrInitDuration    = attribute.Key("slipstream.init_duration")
+	attrRestoreDuration = attribute.Key("slipstream.restore_duration")
+	attrResponseSize    = attribute.Key("slipstream.response_size")
+	attrOutOfMemory     = attribute.Key("slipstream.out_of_memory")
+	attrInitType        = attribute.Key("slipstream.initialization_type")
+	attrInitPhase       = attribute.Key("slipstream.init_phase")
+	// attrPrewarm marks an init that was not a cold start (with
+	// faas.coldstart=false) and says why: prewarmProvisioned or
+	// prewarmProactive. Also the attribute of metricPrewarmInits.
+	attrPrewarm   = attribute.Key("slipstream.prewarm")
+	attrErrorType = attribute.Key("error.type")
+	attrColdstart = attribute.Key("faas.coldstart")
 )
-
-// phase is an init or SnapStart restore phase: one span from its start
-// event to its report.
-type phase struct {
-	kind        string // spanInit or spanRestore
-	start, end  time.Time
-	status      telemetry.Status
-	errorType   string
-	initType    telemetry.InitType
-	phase       telemetry.InitPhase
-	durationMs  float64
-	hasDuration bool
-	spans       []telemetry.Span
-	tracing     *telemetry.Tracing
-	// hold: the phase may have delayed the next invocation (on-demand init,
-	// suppressed init, restore); it waits for that invocation's report.
-	hold bool
-}
 
 func (m *Mapper) scope() instrumentation.Scope {
 	return instrumentation.Scope{Name: ScopeName, Version: m.ri.version}
@@ -88,33 +76,37 @@ func statusOf(st telemetry.Status, errorType string) (sdktrace.Status, string) {
 	return sdktrace.Status{Code: codes.Error, Description: et}, et
 }
 
-// childSpans appends one INTERNAL span per platform "spans" entry.
-func (m *Mapper) childSpans(out []sdktrace.ReadOnlySpan, parent trace.SpanContext, spans ...[]telemetry.Span) []sdktrace.ReadOnlySpan {
-	seen := 0
+// childSpans appends one INTERNAL span per platform "spans" entry (a
+// name already given by an earlier list is skipped), held inside the
+// parent's interval [ps, pe]: no child starts before its parent or ends
+// after it.
+func (m *Mapper) childSpans(out []sdktrace.ReadOnlySpan, parent trace.SpanContext, ps, pe time.Time, spans ...[]telemetry.Span) []sdktrace.ReadOnlySpan {
 	for li, list := range spans {
 		for i := range list {
-			s := &list[i]
-			dup := false
-			for pj := 0; pj < li && !dup; pj++ {
-				for k := range spans[pj] {
-					if spans[pj][k].Name == s.Name {
-						dup = true
-						break
-					}
-				}
-			}
-			if dup {
+			sp := &list[i]
+			if hasSpan(spans[:li], sp.Name) {
 				continue
 			}
-			seen++
 			sc := trace.NewSpanContext(trace.SpanContextConfig{
 				TraceID: parent.TraceID(), SpanID: m.newSpanID(), TraceFlags: parent.TraceFlags(),
 			})
-			end := s.Start.Add(msDuration(s.DurationMs))
-			out = append(out, m.stub(s.Name, sc, parent, trace.SpanKindInternal, s.Start, end).Snapshot())
+			start, end := sp.Start, sp.Start.Add(msDuration(sp.DurationMs))
+			start, end = clamp(start, ps, pe), clamp(end, ps, pe)
+			out = append(out, m.stub(sp.Name, sc, parent, trace.SpanKindInternal, start, end).Snapshot())
 		}
 	}
 	return out
+}
+
+// clamp returns t held within [lo, hi] (hi before lo counts as lo).
+func clamp(t, lo, hi time.Time) time.Time {
+	if t.After(hi) {
+		t = hi
+	}
+	if t.Before(lo) {
+		t = lo
+	}
+	return t
 }
 
 func msDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
@@ -131,16 +123,21 @@ func hasSpan(lists [][]telemetry.Span, name string) bool {
 }
 
 // emitInvocation builds the invocation's SERVER span and its children and
-// settles the held init/restore phases. rep is nil when the span closes
-// before the report (end mode, shutdown). reason is the shutdown reason of
-// an invocation that never finished.
-func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime time.Time, reason string, end time.Time) {
+// settles the held init/restore phases. Every invocation span ends at its
+// runtimeDone; rep is set only for an invocation that had none (Lambda
+// Managed Instances): its span ends at the report and carries the report's
+// figures. reason is the shutdown reason of an invocation that never
+// finished (its span ends at SHUTDOWN).
+func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, reason string, end time.Time) {
+	m.ensureSpanContext(inv)
+	inv.spanSent, inv.spanEnd = true, end
 	out := make([]sdktrace.ReadOnlySpan, 0, 5)
 
-	cold := inv.coldLife && rep == nil || inv.suppressed
-	if rep != nil && (rep.Metrics.InitDurationMs != nil || rep.Metrics.RestoreDurationMs != nil) {
-		cold = true
-	}
+	// A cold start is decided from the lifecycle, the same way whatever
+	// the flush mode: the first invocation after an on-demand init or a
+	// restore that ended within the proactive threshold before its
+	// platform.start (consumeStart), or one a suppressed init ran for.
+	cold := inv.coldLife || inv.suppressed
 	var links []sdktrace.Link
 	settle := func(held **phase, claimed bool) {
 		p := *held
@@ -148,25 +145,26 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime 
 			return
 		}
 		*held = nil
-		if claimed && !inv.drop {
-			m.sendSpans(p.key(), m.phaseSpans(nil, p, inv.sc))
+		if claimed {
+			// The init delayed the invocation: it goes into the
+			// invocation's trace, beside the invocation span (same
+			// parent), because it ran before the invocation started.
+			p.decided, p.cold = true, true
+			if !inv.drop {
+				m.sendSpans(p.key(), m.appendPhase(nil, p, m.siblingOf(inv), inv.parent))
+			}
 			return
 		}
 		ps, sc := m.phaseOwnTrace(nil, p)
 		m.sendSpans(p.key(), ps)
 		links = append(links, sdktrace.Link{SpanContext: sc})
 	}
-	if rep != nil {
-		settle(&m.heldInit, rep.Metrics.InitDurationMs != nil || inv.suppressed)
-		settle(&m.heldRestore, rep.Metrics.RestoreDurationMs != nil)
-	} else {
-		settle(&m.heldInit, inv.coldLife || inv.suppressed)
-		settle(&m.heldRestore, inv.coldLife)
+	settle(&m.heldInit, inv.coldLife || inv.suppressed)
+	settle(&m.heldRestore, inv.coldLife)
+	for _, sc := range m.linkTo {
+		links = append(links, sdktrace.Link{SpanContext: sc})
 	}
-	if m.linkTo.IsValid() {
-		links = append(links, sdktrace.Link{SpanContext: m.linkTo})
-		m.linkTo = trace.SpanContext{}
-	}
+	m.linkTo = m.linkTo[:0]
 	if cold {
 		m.inst.coldstarts.Add(context.Background(), 1)
 	}
@@ -185,7 +183,7 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime 
 	attrs := make([]attribute.KeyValue, 0, 18)
 	attrs = append(attrs,
 		attribute.String("faas.invocation_id", inv.id),
-		attribute.Bool("faas.coldstart", cold),
+		attrColdstart.Bool(cold),
 		attribute.String("faas.trigger", m.trigger()),
 	)
 	if m.ri.accountID != "" {
@@ -198,28 +196,12 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime 
 		attrs = append(attrs, attribute.String("cloud.resource_id", id))
 	}
 	if rep != nil {
-		met := &rep.Metrics
-		attrs = append(attrs, attrDurationMs.Float64(met.DurationMs))
-		if met.BilledDurationMs != nil {
-			attrs = append(attrs, attrBilledDurationMs.Int64(*met.BilledDurationMs))
-		}
-		if met.MaxMemoryUsedMB != nil {
-			attrs = append(attrs, attrMaxMemoryUsedMB.Int64(*met.MaxMemoryUsedMB))
-		}
-		if met.MemorySizeMB != nil {
-			attrs = append(attrs, attrMemorySizeMB.Int64(*met.MemorySizeMB))
-		}
-		if met.InitDurationMs != nil {
-			attrs = append(attrs, attrInitDurationMs.Float64(*met.InitDurationMs))
-		}
-		if met.RestoreDurationMs != nil {
-			attrs = append(attrs, attrRestoreDurationMs.Float64(*met.RestoreDurationMs))
-		}
+		attrs = reportAttrs(attrs, rep)
 	}
 	if inv.rd != nil && inv.rd.Metrics != nil {
-		attrs = append(attrs, attrRuntimeDurationMs.Float64(inv.rd.Metrics.DurationMs))
+		attrs = append(attrs, attrRuntimeDuration.Float64(inv.rd.Metrics.DurationMs/1000))
 		if inv.rd.Metrics.ProducedBytes != nil {
-			attrs = append(attrs, attrProducedBytes.Int64(*inv.rd.Metrics.ProducedBytes))
+			attrs = append(attrs, attrResponseSize.Int64(*inv.rd.Metrics.ProducedBytes))
 		}
 	}
 	if et != "" {
@@ -242,40 +224,90 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, repTime 
 		if rep != nil {
 			repSpans = rep.Spans
 		}
-		out = m.childSpans(out, inv.sc, rdSpans, repSpans)
-		if rep != nil {
-			out = m.appendPostRuntime(out, inv, rep)
-		}
+		out = m.childSpans(out, inv.sc, start, s.EndTime, rdSpans, repSpans)
 	}
 	m.sendSpans(InvocationPhase(inv.id), out)
 }
 
-// emitPostRuntime sends the post-runtime span of an invocation whose span
-// already left at runtimeDone (end mode).
-func (m *Mapper) emitPostRuntime(inv *invocation, rep *telemetry.Report) {
-	if inv.drop {
-		return
+// reportAttrs appends the report's figures, in seconds and bytes.
+func reportAttrs(attrs []attribute.KeyValue, rep *telemetry.Report) []attribute.KeyValue {
+	met := &rep.Metrics
+	attrs = append(attrs, attrDuration.Float64(met.DurationMs/1000))
+	if met.BilledDurationMs != nil {
+		attrs = append(attrs, attrBilledDuration.Float64(float64(*met.BilledDurationMs)/1000))
 	}
-	out := m.appendPostRuntime(nil, inv, rep)
-	m.sendSpans(InvocationPhase(inv.id), out)
+	if met.MaxMemoryUsedMB != nil {
+		attrs = append(attrs, attrMaxMemoryUsed.Int64(*met.MaxMemoryUsedMB<<20))
+	}
+	if met.MemorySizeMB != nil {
+		attrs = append(attrs, attrMemorySize.Int64(*met.MemorySizeMB<<20))
+	}
+	if met.InitDurationMs != nil {
+		attrs = append(attrs, attrInitDuration.Float64(*met.InitDurationMs/1000))
+	}
+	if met.RestoreDurationMs != nil {
+		attrs = append(attrs, attrRestoreDuration.Float64(*met.RestoreDurationMs/1000))
+	}
+	return attrs
 }
 
-// appendPostRuntime adds the span of the extensions' time after the
-// runtime finished: report durationMs - runtimeDone durationMs, when
-// positive and the platform did not send its own extensionOverhead span.
-func (m *Mapper) appendPostRuntime(out []sdktrace.ReadOnlySpan, inv *invocation, rep *telemetry.Report) []sdktrace.ReadOnlySpan {
-	if inv.rd == nil || inv.rd.Metrics == nil {
-		return out
-	}
-	d := rep.Metrics.DurationMs - inv.rd.Metrics.DurationMs
-	if d <= 0 || hasSpan([][]telemetry.Span{inv.rd.Spans, rep.Spans}, "extensionOverhead") {
-		return out
-	}
-	begin := m.invocationStart(inv, rep, time.Time{}).Add(msDuration(inv.rd.Metrics.DurationMs))
-	sc := trace.NewSpanContext(trace.SpanContextConfig{
+// siblingOf returns a new span context in the invocation's trace, for a
+// span that shares the invocation span's parent.
+func (m *Mapper) siblingOf(inv *invocation) trace.SpanContext {
+	return trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID: inv.sc.TraceID(), SpanID: m.newSpanID(), TraceFlags: inv.sc.TraceFlags(),
 	})
-	return append(out, m.stub(spanPostRuntime, sc, inv.sc, trace.SpanKindInternal, begin, begin.Add(msDuration(d))).Snapshot())
+}
+
+// emitPostRuntime sends the report's follow-up to an invocation span that
+// is already out (it closed at runtimeDone, or at SHUTDOWN): a postRuntime
+// span beside the invocation span (same trace, same parent) from the
+// runtime's end to the end of the invoke phase (report durationMs after
+// the start: the extensions' time), carrying the report's figures, its
+// status and the final out-of-memory verdict. The report's own "spans"
+// entries not already under the invocation span are its children.
+func (m *Mapper) emitPostRuntime(inv *invocation, rep *telemetry.Report) {
+	if inv.drop || !inv.sc.IsValid() {
+		return
+	}
+	begin := inv.spanEnd
+	invStart := m.invocationStart(inv, nil, time.Time{})
+	if !invStart.IsZero() && inv.rd != nil && inv.rd.Metrics != nil {
+		begin = invStart.Add(msDuration(inv.rd.Metrics.DurationMs))
+	}
+	end := begin
+	if !invStart.IsZero() {
+		if e := invStart.Add(msDuration(rep.Metrics.DurationMs)); e.After(end) {
+			end = e
+		}
+	}
+	st, et := statusOf(rep.Status, rep.ErrorType)
+	attrs := make([]attribute.KeyValue, 0, 10)
+	attrs = append(attrs, attribute.String("faas.invocation_id", inv.id))
+	attrs = reportAttrs(attrs, rep)
+	if et != "" {
+		attrs = append(attrs, attrErrorType.String(et))
+	}
+	if inv.oom {
+		attrs = append(attrs, attrOutOfMemory.Bool(true))
+	}
+	sc := m.siblingOf(inv)
+	s := m.stub(spanPostRuntime, sc, inv.parent, trace.SpanKindInternal, begin, end)
+	s.Attributes = attrs
+	s.Status = st
+	out := []sdktrace.ReadOnlySpan{s.Snapshot()}
+	var rdSpans []telemetry.Span
+	if inv.rd != nil {
+		rdSpans = inv.rd.Spans
+	}
+	var own []telemetry.Span
+	for _, sp := range rep.Spans {
+		if !hasSpan([][]telemetry.Span{rdSpans}, sp.Name) {
+			own = append(own, sp)
+		}
+	}
+	out = m.childSpans(out, sc, s.StartTime, s.EndTime, own)
+	m.sendSpans(InvocationPhase(inv.id), out)
 }
 
 func (m *Mapper) sendSpans(ph Phase, out []sdktrace.ReadOnlySpan) {
@@ -339,15 +371,6 @@ func (m *Mapper) resourceID(inv *invocation) string {
 	return base
 }
 
-// phaseSpans appends the span of an init or restore phase (and its
-// children) under parent.
-func (m *Mapper) phaseSpans(out []sdktrace.ReadOnlySpan, p *phase, parent trace.SpanContext) []sdktrace.ReadOnlySpan {
-	sc := trace.NewSpanContext(trace.SpanContextConfig{
-		TraceID: parent.TraceID(), SpanID: m.newSpanID(), TraceFlags: parent.TraceFlags(),
-	})
-	return m.appendPhase(out, p, sc, parent)
-}
-
 // phaseOwnTrace appends the span of a phase that delayed no invocation, in
 // a trace of its own (the X-Ray context of its start event if any).
 func (m *Mapper) phaseOwnTrace(out []sdktrace.ReadOnlySpan, p *phase) ([]sdktrace.ReadOnlySpan, trace.SpanContext) {
@@ -376,14 +399,6 @@ func (m *Mapper) phaseOwnTrace(out []sdktrace.ReadOnlySpan, p *phase) ([]sdktrac
 	return m.appendPhase(out, p, sc, parent), sc
 }
 
-// key is the phase p belongs to.
-func (p *phase) key() Phase {
-	if p.kind == spanInit {
-		return Phase{Kind: PhaseInit}
-	}
-	return Phase{Kind: PhaseRestore}
-}
-
 func (m *Mapper) appendPhase(out []sdktrace.ReadOnlySpan, p *phase, sc, parent trace.SpanContext) []sdktrace.ReadOnlySpan {
 	st, et := statusOf(p.status, p.errorType)
 	attrs := make([]attribute.KeyValue, 0, 4)
@@ -395,13 +410,23 @@ func (m *Mapper) appendPhase(out []sdktrace.ReadOnlySpan, p *phase, sc, parent t
 			attrs = append(attrs, attrInitPhase.String(string(p.phase)))
 		}
 		if p.hasDuration {
-			attrs = append(attrs, attrInitDurationMs.Float64(p.durationMs))
+			attrs = append(attrs, attrInitDuration.Float64(p.durationMs/1000))
 		}
 	} else if p.hasDuration {
-		attrs = append(attrs, attrRestoreDurationMs.Float64(p.durationMs))
+		attrs = append(attrs, attrRestoreDuration.Float64(p.durationMs/1000))
+	}
+	if et == "" && p.extErr != "" {
+		// An extension failed during the phase: the init failed with it.
+		st, et = sdktrace.Status{Code: codes.Error, Description: p.extErr}, p.extErr
 	}
 	if et != "" {
 		attrs = append(attrs, attrErrorType.String(et))
+	}
+	if p.decided {
+		attrs = append(attrs, attrColdstart.Bool(p.cold))
+	}
+	if p.prewarm != "" {
+		attrs = append(attrs, attrPrewarm.String(p.prewarm))
 	}
 	start, end := p.start, p.end
 	if start.IsZero() {
@@ -411,169 +436,5 @@ func (m *Mapper) appendPhase(out []sdktrace.ReadOnlySpan, p *phase, sc, parent t
 	s.Attributes = attrs
 	s.Status = st
 	out = append(out, s.Snapshot())
-	return m.childSpans(out, sc, p.spans)
-}
-
-// ---- init and restore events ----
-
-func (m *Mapper) updateResource(instance, fn, version string, maxMem int64) {
-	changed := false
-	set := func(dst *string, v string) {
-		if v != "" && *dst != v {
-			*dst, changed = v, true
-		}
-	}
-	set(&m.ri.instance, instance)
-	set(&m.ri.functionName, fn)
-	set(&m.ri.functionVersion, version)
-	if maxMem > 0 && m.ri.instanceMaxMem != maxMem {
-		m.ri.instanceMaxMem, changed = maxMem, true
-	}
-	if changed {
-		m.res = m.ri.build()
-	}
-}
-
-func (m *Mapper) consumeInitStart(ev telemetry.Event, r *telemetry.InitStart) {
-	m.updateResource(r.InstanceID, r.FunctionName, r.FunctionVersion, r.InstanceMaxMemory)
-	if r.InitializationType != "" {
-		m.initType = r.InitializationType
-	}
-	if r.InitializationType == telemetry.InitLambdaManagedInstances {
-		m.lmi = true
-		m.current = nil
-	}
-	if r.RuntimeVersion != "" {
-		m.runtimeName = r.RuntimeVersion
-	}
-	m.completePhase(&m.init, &m.heldInit)
-	hold := r.InitializationType == telemetry.InitOnDemand || r.InitializationType == "" || r.Phase == telemetry.PhaseInvoke
-	m.init = &phase{kind: spanInit, start: ev.Time, end: ev.Time, initType: r.InitializationType, phase: r.Phase, tracing: r.Tracing, hold: hold}
-	m.initDurDone = false
-	switch {
-	case r.Phase == telemetry.PhaseInvoke:
-		// A suppressed init, re-run after a reset (crash, timeout), delays
-		// the invocation it runs in: the one started and still running
-		// (Lambda may send initStart after platform.start), else the next
-		// to start (the emulator's order). Its report need not carry
-		// initDurationMs: the lifecycle decides.
-		if cur := m.current; cur != nil && cur.started && cur.rd == nil {
-			cur.suppressed = true
-		} else {
-			m.awaitSuppressed = true
-		}
-	case hold:
-		m.awaitFirst = true
-	}
-}
-
-func (m *Mapper) initPhase(t time.Time) *phase {
-	if m.init == nil {
-		m.init = &phase{kind: spanInit, end: t, initType: m.initType, hold: m.initType == telemetry.InitOnDemand}
-	}
-	return m.init
-}
-
-func (m *Mapper) consumeInitRuntimeDone(ev telemetry.Event, r *telemetry.InitRuntimeDone) {
-	p := m.initPhase(ev.Time)
-	p.status, p.errorType, p.end = r.Status, r.ErrorType, ev.Time
-	p.spans = append(p.spans, r.Spans...)
-	if p.phase == "" {
-		p.phase = r.Phase
-	}
-}
-
-func (m *Mapper) consumeInitReport(ev telemetry.Event, r *telemetry.InitReport) {
-	m.initPhase(ev.Time).report(ev.Time, r.Status, r.ErrorType, r.Metrics.DurationMs, r.Spans)
-	m.inst.initDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
-	m.initDurDone = true
-	m.completePhase(&m.init, &m.heldInit)
-}
-
-// report applies an init or restore report to its phase: the end, the
-// duration, a non-success status (or any status when none is known yet),
-// and the platform's spans.
-func (p *phase) report(at time.Time, status telemetry.Status, errorType string, durationMs float64, spans []telemetry.Span) {
-	p.end = at
-	p.durationMs, p.hasDuration = durationMs, true
-	if status != "" && status != telemetry.StatusSuccess || p.status == "" {
-		p.status, p.errorType = status, errorType
-	}
-	p.spans = append(p.spans, spans...)
-}
-
-func (m *Mapper) consumeRestoreStart(ev telemetry.Event, r *telemetry.RestoreStart) {
-	m.updateResource(r.InstanceID, r.FunctionName, r.FunctionVersion, r.InstanceMaxMemory)
-	if r.RuntimeVersion != "" {
-		m.runtimeName = r.RuntimeVersion
-	}
-	m.restored = true
-	m.completePhase(&m.restore, &m.heldRestore)
-	m.restore = &phase{kind: spanRestore, start: ev.Time, end: ev.Time, tracing: r.Tracing, hold: true}
-	m.restDurDone = false
-	m.awaitFirst = true
-}
-
-func (m *Mapper) restorePhase(t time.Time) *phase {
-	if m.restore == nil {
-		m.restore = &phase{kind: spanRestore, end: t, hold: true}
-	}
-	return m.restore
-}
-
-func (m *Mapper) consumeRestoreRuntimeDone(ev telemetry.Event, r *telemetry.RestoreRuntimeDone) {
-	p := m.restorePhase(ev.Time)
-	p.status, p.errorType, p.end = r.Status, r.ErrorType, ev.Time
-	p.spans = append(p.spans, r.Spans...)
-}
-
-func (m *Mapper) consumeRestoreReport(ev telemetry.Event, r *telemetry.RestoreReport) {
-	m.restorePhase(ev.Time).report(ev.Time, r.Status, r.ErrorType, r.Metrics.DurationMs, r.Spans)
-	m.inst.restoreDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
-	m.restDurDone = true
-	m.completePhase(&m.restore, &m.heldRestore)
-}
-
-// completePhase ends a phase: a phase that may have delayed an invocation
-// is held for it; any other gets its own trace now and is linked from the
-// next invocation span.
-func (m *Mapper) completePhase(cur, held **phase) {
-	p := *cur
-	if p == nil {
-		return
-	}
-	*cur = nil
-	if p.hold {
-		if *held != nil {
-			m.emitOwn(*held)
-		}
-		*held = p
-		return
-	}
-	m.linkTo = m.emitOwn(p)
-}
-
-func (m *Mapper) emitOwn(p *phase) trace.SpanContext {
-	out, sc := m.phaseOwnTrace(make([]sdktrace.ReadOnlySpan, 0, 1+len(p.spans)), p)
-	m.sendSpans(p.key(), out)
-	return sc
-}
-
-// finishPhaseAtStart completes a phase whose report never came: an
-// invocation starting means it is over.
-func (m *Mapper) finishPhaseAtStart() {
-	m.completePhase(&m.init, &m.heldInit)
-	m.completePhase(&m.restore, &m.heldRestore)
-}
-
-// flushPhases emits every phase still pending or held (at shutdown).
-func (m *Mapper) flushPhases() {
-	m.finishPhaseAtStart()
-	for _, h := range []**phase{&m.heldInit, &m.heldRestore} {
-		if *h != nil {
-			m.emitOwn(*h)
-			*h = nil
-		}
-	}
-	m.awaitFirst, m.awaitSuppressed = false, false
+	return m.childSpans(out, sc, s.StartTime, s.EndTime, p.spans)
 }

@@ -259,7 +259,7 @@ func TestCollectedMetricsRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fc, err := meter.Float64Counter("aws.lambda.estimated_cost", metric.WithUnit("{USD}"))
+			fc, err := meter.Float64Counter("slipstream.estimated_cost", metric.WithUnit("{USD}"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +277,7 @@ func TestCollectedMetricsRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = meter.Int64ObservableGauge("slipstream.queue.bytes", metric.WithInt64Callback(
+			_, err = meter.Int64ObservableGauge("slipstream.queue.size", metric.WithInt64Callback(
 				func(_ context.Context, o metric.Int64Observer) error {
 					o.Observe(128)
 					return nil
