@@ -27,6 +27,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.
 
 STATICCHECK_VERSION := v0.8.2
 RIE_VERSION         := v0.0.0-20261030222936-bef5c4ba774d
+NODE_OTEL_PACKAGES  := @opentelemetry/api@1.10.0 @opentelemetry/sdk-trace@3.1.1 @opentelemetry/exporter-trace-otlp-proto@0.301.2
 
 # Real backends of `make e2e` (see the e2e section below).
 # Pinned in the tools modules (tools/go.mod: Jaeger and the logs collector,
@@ -79,7 +80,7 @@ lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck (e2e files included)
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-tools: $(BACKENDS) ## Install staticcheck, aws-lambda-rie, the test backends (Jaeger, Prometheus, a logs collector) and the CDK example's packages (pinned) into ./.tools; the AWS CLI if missing
+tools: $(BACKENDS) ## Install staticcheck, aws-lambda-rie, the test backends (Jaeger, Prometheus, a logs collector), the CDK example's and the Node.js example's packages (pinned) into ./.tools; the AWS CLI if missing
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 	@if command -v $(AWS) >/dev/null 2>&1; then \
@@ -97,6 +98,12 @@ tools: $(BACKENDS) ## Install staticcheck, aws-lambda-rie, the test backends (Ja
 		echo "tools: CDK example packages in $(CDK_DIR)/node_modules"; \
 	else \
 		echo "tools: no npm: make examples skips the CDK synth"; \
+	fi
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --prefix $(TOOLS) --no-audit --no-fund --no-save --loglevel=error $(NODE_OTEL_PACKAGES) && \
+		echo "tools: OpenTelemetry JS packages of examples/otel-node in $(TOOLS)/node_modules"; \
+	else \
+		echo "tools: no npm: go test ./receiver -run Node skips the Node.js example"; \
 	fi
 
 fuzz: ## Run every fuzz target for FUZZTIME each (default 5s; FUZZPKGS narrows the packages)

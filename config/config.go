@@ -78,6 +78,19 @@ type Config struct {
 	// Exporter (SLIPSTREAM_OTLP_* when any is set, else OTEL_EXPORTER_OTLP_*).
 	OTLP OTLP
 
+	// Local OTLP receiver (package receiver): the function's own SDK
+	// exports to it on 127.0.0.1.
+	// ReceiverHTTPPort: SLIPSTREAM_RECEIVER_HTTP_PORT (1..65535 or off,
+	// default 4318; 0 when off): OTLP/HTTP.
+	ReceiverHTTPPort int
+	// ReceiverGRPCPort: SLIPSTREAM_RECEIVER_GRPC_PORT (1..65535 or off,
+	// default 4317; 0 when off): OTLP/gRPC.
+	ReceiverGRPCPort int
+	// ReceiverEnrich: SLIPSTREAM_RECEIVER_ENRICH (bool, default true): the
+	// function's resources get the cloud.*, faas.* and service.instance.id
+	// attributes they lack from Slipstream's resource.
+	ReceiverEnrich bool
+
 	// Signals.
 	// TracesRespectSampled: SLIPSTREAM_TRACES_RESPECT_SAMPLED (bool, default
 	// false). When true, invocations whose X-Ray header says Sampled=0 export no spans.

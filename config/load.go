@@ -151,6 +151,7 @@ func (l *loader) load() {
 	l.resource()
 	l.otlp()
 	l.control()
+	l.receiver()
 
 	c.TracesRespectSampled = l.boolean("SLIPSTREAM_TRACES_RESPECT_SAMPLED", false)
 	c.FaaSTrigger = l.oneOf("SLIPSTREAM_FAAS_TRIGGER", faasTriggers, defaultFaaSTrigger)

@@ -4,7 +4,8 @@
 // them into spans, log records and metrics, one bounded queue holds them,
 // and the official OpenTelemetry Go OTLP exporters send them under the
 // flush policy of SLIPSTREAM_FLUSH; what cannot be sent by SHUTDOWN is
-// spilled to disk and replayed by the next process.
+// spilled to disk and replayed by the next process. [Pipeline.AcceptOTLP]
+// takes the function's own OTLP data (package receiver) into the same queue.
 //
 // It follows the Lambda Extensions and Telemetry API pages
 // (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-extensions-api.html,

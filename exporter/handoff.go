@@ -18,6 +18,7 @@ import (
 type handoff struct {
 	wake chan struct{} // capacity 1: "there is something to do"
 	done chan struct{} // closed when the worker has stopped
+	fn   fnFront       // the function lanes' reservations (atomic)
 
 	// mu guards every field down to invMu.
 	mu sync.Mutex
@@ -36,12 +37,17 @@ type handoff struct {
 	shutdownReq      *shutdownReq
 	closeReq         *closeReq
 	running, stopped bool
+	// fnIn are the function's OTLP requests accepted (otlpraw.go).
+	fnIn []*fnPayload
 
 	// invMu guards the fields below.
-	invMu      sync.Mutex
-	invokes    []signals.Invocation
-	invoked    int
-	lastInvoke time.Time
+	invMu   sync.Mutex
+	invokes []signals.Invocation
+	invoked int
+	// lastRequestID is the latest INVOKE's: the function's data arriving
+	// now belongs to it (not under Managed Instances).
+	lastRequestID string
+	lastInvoke    time.Time
 	// thawAt is when the latest INVOKE not yet seen by the worker arrived:
 	// the environment may have been frozen until then (see policy.tick).
 	thawAt time.Time
@@ -92,6 +98,7 @@ type pickup struct {
 	invoked  bool      // an INVOKE was ever handed over
 	invokedN int       // INVOKEs handed over so far
 	thaw     time.Time // arrival of the latest INVOKE not seen yet
+	fn       []*fnPayload
 }
 
 func (h *handoff) signal() {
@@ -108,6 +115,7 @@ func (h *handoff) pick() pickup {
 	h.mu.Lock()
 	pk := pickup{events: h.in.borrow(), waiters: h.newWaiters, shutdown: h.shutdownReq, close: h.closeReq}
 	h.newWaiters, h.shutdownReq, h.closeReq = nil, nil, nil
+	pk.fn, h.fnIn = h.fnIn, nil
 	h.mu.Unlock()
 	// After mu: an INVOKE handed over before the events just taken is
 	// taken with them, and mapped first.

@@ -59,6 +59,10 @@ type Options struct {
 	// field lists, sampling); it must not block and must not keep the
 	// slice.
 	Filter func([]telemetry.Event) []telemetry.Event
+	// LocalInputs: a local receiver feeds AcceptOTLP, so SHUTDOWN's final
+	// flush starts no earlier than the plan's Drain (the function's SIGTERM
+	// handler may still send).
+	LocalInputs bool
 }
 
 // knobs are the collaborators and tuning the tests replace; New uses the
@@ -170,6 +174,7 @@ type Pipeline struct {
 	br  *breaker // read by Invoke: no invocation waits while it is open
 	hg  *hangs   // read by Invoke: no invocation waits while an endpoint hangs
 	exp *exporters
+	fnc *fnClients // the function's own data (otlpraw.go)
 	mp  *sdkmetric.MeterProvider
 	// w is owned by the goroutine running Run (or by Close when Run never
 	// ran or has returned).
@@ -236,13 +241,18 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		}
 	}
 	p.exp = &exporters{}
+	p.fnc = &fnClients{}
 	if !p.disabled {
 		exp, err := newExporters(context.Background(), cfg.OTLP, base, exporterEnv{log: log, endpoint: k.SecretsEndpoint})
 		if err != nil {
 			return nil, fmt.Errorf("exporter: %w", err)
 		}
 		p.exp = exp
+		if p.fnc, err = newFnClients(cfg.OTLP, base, exp); err != nil {
+			return nil, fmt.Errorf("exporter: %w", err)
+		}
 	}
+	p.h.fn.max = buf
 
 	sel, cumulative := temporality(cfg.Temporality)
 	reader := sdkmetric.NewManualReader(sdkmetric.WithTemporalitySelector(sel))
@@ -258,12 +268,13 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 	p.c.inst = inst
 
 	w := &worker{
-		cfg: cfg, log: log, now: k.Now, h: p.h, c: p.c, exp: p.exp,
+		cfg: cfg, log: log, now: k.Now, h: p.h, c: p.c, exp: p.exp, fnc: p.fnc,
 		pol: newPolicy(cfg, p.mode, policy{batchDelay: k.BatchDelay, batchMaxBytes: k.BatchMaxBytes,
 			metricInterval: k.MetricInterval, freezeGap: k.FreezeGap}),
-		snd:  &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
-		mq:   metricQueue{reader: reader, cumulative: cumulative},
-		live: newLineage(nil),
+		snd:        &sender{exp: p.exp, br: p.br, bo: backoff{Initial: k.RetryInitial, Max: k.RetryMax, Rand: k.Jitter}, now: k.Now, awakeTick: k.AwakeTick, inst: inst, results: make(chan sendResult, 4)},
+		mq:         metricQueue{reader: reader, cumulative: cumulative},
+		live:       newLineage(nil),
+		drainLocal: opts.LocalInputs || cfg.ReceiverHTTPPort != 0 || cfg.ReceiverGRPCPort != 0,
 	}
 	w.q.max = buf
 	w.newMapper = func(mp metric.MeterProvider, lin *lineage) (Mapper, error) {
@@ -418,6 +429,7 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	gap := !first && now.Sub(h.lastInvoke) > p.cfg.MaxDataAge
 	h.invoked++
 	h.lastInvoke = now
+	h.lastRequestID = ev.RequestID
 	h.thawAt = now
 	if p.disabled {
 		h.invMu.Unlock()
@@ -594,7 +606,7 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		}
 	}
 	p.closeOnce.Do(func() {
-		p.closeErr = errors.Join(p.exp.shutdown(ctx), p.mp.Shutdown(ctx))
+		p.closeErr = errors.Join(p.exp.shutdown(ctx), p.fnc.close(), p.mp.Shutdown(ctx))
 		if !p.disabled {
 			p.c.totals(p.log, incomplete)
 			if p.ctl != nil {

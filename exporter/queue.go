@@ -18,6 +18,7 @@ type item struct {
 	queued   time.Time     // when it was queued, wall clock (adaptive's MaxDataAge)
 	src      []*srcEvent   // source events (re-mappable form)
 	origin   *spillFile    // replayed from this file; nil for live data
+	fn       *fnPayload    // set for the function's own data (otlpraw.go)
 	maybeDup bool          // a failed attempt may have reached the server
 	qseq     uint64        // queue order: a flush covers the items queued up to a mark
 }
@@ -31,8 +32,9 @@ type item struct {
 type queue struct {
 	spans []*item
 	logs  []*item
-	bytes int64 // queued, not in flight
-	held  int64 // taken by requests in flight, not yet settled
+	fn    [3][]*item // the function's own data, by lane (fnLane)
+	bytes int64      // queued, not in flight
+	held  int64      // taken by requests in flight, not yet settled
 	max   int64
 }
 
@@ -139,6 +141,10 @@ func (q *queue) putBack(sig signal, items []*item) (dropped []*item) {
 // drain removes and returns everything queued.
 func (q *queue) drain() []*item {
 	out := append(q.spans, q.logs...)
+	for l := range q.fn {
+		out = append(out, q.fn[l]...)
+		q.fn[l] = nil
+	}
 	q.spans, q.logs, q.bytes, q.held = nil, nil, 0, 0
 	return out
 }

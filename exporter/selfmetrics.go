@@ -12,10 +12,12 @@ import (
 // selfMetrics are the pipeline's own instruments, recorded through the same
 // MeterProvider as the function's metrics (so they leave with them):
 //
-//	slipstream.exporter.items{signal, outcome[, reason]}  counter: items by
-//	    outcome (sent|dropped|retried|duplicate_suspected|spilled); signal
-//	    is traces|logs|metrics, or platform_events for intake drops; a
-//	    dropped item carries why in reason (see dropReason)
+//	slipstream.exporter.items{signal, outcome, source[, reason]}  counter:
+//	    items by outcome (sent|dropped|retried|duplicate_suspected|spilled);
+//	    signal is traces|logs|metrics, or platform_events for intake drops;
+//	    source is platform (mapped from the Telemetry API) or function (the
+//	    function's own data, from the receiver); a dropped item carries why
+//	    in reason (see dropReason)
 //	slipstream.queue.size                       gauge: estimated bytes queued or in flight
 //	slipstream.export.duration{signal, result}  histogram (s) per request
 //	slipstream.breaker.state                    gauge: 0 closed, 1 half-open, 2 open
@@ -30,10 +32,19 @@ type selfMetrics struct {
 }
 
 type itemKey struct {
+	src    source
 	sig    signal
 	out    outcome
 	reason dropReason
 }
+
+// source is where items came from (the "source" attribute).
+type source string
+
+const (
+	srcPlatform source = "platform"
+	srcFunction source = "function"
+)
 
 // Attribute values of the self-metrics (the Delivery table of docs/internals.md).
 var (
@@ -47,14 +58,20 @@ func newSelfMetrics(mp metric.MeterProvider, queueBytes *atomic.Int64, br *break
 	m := mp.Meter("github.com/slipstream-otel/slipstream/exporter")
 	s := &selfMetrics{itemOpts: map[itemKey]metric.AddOption{}, durOpts: map[[2]string]metric.RecordOption{}}
 	for _, sig := range tallySignals {
-		for _, o := range selfOutcomes {
-			s.itemOpts[itemKey{sig, o, ""}] = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("signal", string(sig)), attribute.String("outcome", string(o))))
-		}
-		for _, r := range dropReasons {
-			s.itemOpts[itemKey{sig, outDropped, r}] = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("signal", string(sig)), attribute.String("outcome", string(outDropped)),
-				attribute.String("reason", string(r))))
+		for _, src := range []source{srcPlatform, srcFunction} {
+			if src == srcFunction && sig == sigPlatform {
+				continue
+			}
+			for _, o := range selfOutcomes {
+				s.itemOpts[itemKey{src, sig, o, ""}] = metric.WithAttributeSet(attribute.NewSet(
+					attribute.String("signal", string(sig)), attribute.String("outcome", string(o)),
+					attribute.String("source", string(src))))
+			}
+			for _, r := range dropReasons {
+				s.itemOpts[itemKey{src, sig, outDropped, r}] = metric.WithAttributeSet(attribute.NewSet(
+					attribute.String("signal", string(sig)), attribute.String("outcome", string(outDropped)),
+					attribute.String("reason", string(r)), attribute.String("source", string(src))))
+			}
 		}
 		for _, r := range selfResults {
 			s.durOpts[[2]string{string(sig), r}] = metric.WithAttributeSet(attribute.NewSet(
@@ -97,7 +114,15 @@ func (s *selfMetrics) items(ctx context.Context, sig signal, o outcome, reason d
 	if n == 0 {
 		return
 	}
-	s.itemsC.Add(ctx, n, s.itemOpts[itemKey{sig, o, reason}])
+	s.itemsFrom(ctx, srcPlatform, sig, o, reason, n)
+}
+
+// itemsFrom records n items of src.
+func (s *selfMetrics) itemsFrom(ctx context.Context, src source, sig signal, o outcome, reason dropReason, n int64) {
+	if n == 0 {
+		return
+	}
+	s.itemsC.Add(ctx, n, s.itemOpts[itemKey{src, sig, o, reason}])
 }
 
 func (s *selfMetrics) duration(ctx context.Context, sig signal, result string, d time.Duration) {

@@ -13,6 +13,8 @@ const (
 	flTraces = iota
 	flLogs
 	flMetrics
+	// the function's lanes follow (fnFlight)
+	flLanes = flMetrics + 1 + len(fnSignals)
 )
 
 func flightIndex(sig signal) int {
@@ -33,6 +35,7 @@ type flight struct {
 	items  []*item         // traces, logs
 	minSeq uint64          // lowest qseq of items
 	rm     *pendingMetrics // metrics
+	fn     bool            // items are the function's own data: its lane (laneOf)
 	cancel context.CancelCauseFunc
 
 	// What the hang watch knows (worker only, see sender.watch): the
@@ -75,7 +78,7 @@ type sender struct {
 	inst      *selfMetrics
 
 	results chan sendResult
-	flights [3]*flight
+	flights [flLanes]*flight
 	// live counts the sender goroutines not yet reaped (abandoned ones
 	// included): the worker does not return before it is zero.
 	live     int
@@ -87,7 +90,7 @@ type sender struct {
 func (s *sender) busy(sig signal) bool { return s.flights[flightIndex(sig)] != nil }
 
 // idle reports whether no request at all is in flight.
-func (s *sender) idle() bool { return s.flights == [3]*flight{} }
+func (s *sender) idle() bool { return s.flights == [flLanes]*flight{} }
 
 // gate is when the next send may start: the retry backoff or the end of
 // the breaker's open period, whichever is later (zero when none).
@@ -111,7 +114,7 @@ func (s *sender) allow(now time.Time) bool { return s.br.allow(now) }
 func (s *sender) start(f *flight, timeout time.Duration, call func(context.Context) error) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	f.cancel, f.a, f.quietSince = cancel, &attempt{now: s.now}, s.now()
-	s.flights[flightIndex(f.sig)] = f
+	s.flights[laneOf(f)] = f
 	s.live++
 	a := f.a
 	go func() {
@@ -125,7 +128,7 @@ func (s *sender) start(f *flight, timeout time.Duration, call func(context.Conte
 // abandoned (its items were taken back).
 func (s *sender) take(r sendResult) bool {
 	s.live--
-	i := flightIndex(r.f.sig)
+	i := laneOf(r.f)
 	if s.flights[i] != r.f {
 		return false
 	}

@@ -33,6 +33,10 @@ func (w *worker) stopSenders() {
 // anyway is sent again from the spill: at-least-once.
 func (w *worker) abandonFlights() {
 	for _, f := range w.snd.abandon() {
+		if f.fn {
+			w.putBackFn(f.items)
+			continue
+		}
 		if f.sig != sigMetrics {
 			w.putBack(f.sig, f.items)
 			continue
@@ -55,6 +59,10 @@ func (w *worker) abandonFlights() {
 func (w *worker) onResult(r sendResult) {
 	if !w.snd.take(r) {
 		return // abandoned: its items were taken back
+	}
+	if r.f.fn {
+		w.settleFunction(r)
+		return
 	}
 	if r.f.sig == sigMetrics {
 		w.settleMetrics(r)

@@ -22,8 +22,9 @@ import (
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
-// spillVersion is the format version of spill files.
-const spillVersion = 1
+// spillVersion is the format version of spill files written: 2 added
+// OTLP (the function's own data). Files of version 1 are still read.
+const spillVersion = 2
 
 // spill stores what could not be sent as OUR data: the decoded Telemetry
 // API events (after the pre-queue filter) the unsent spans and log records
@@ -58,6 +59,9 @@ type spillDoc struct {
 	// Metrics are the metric collections the final flush could not send,
 	// in our own encoding (metriccodec.Encode); a replay sends them as they are.
 	Metrics []json.RawMessage `json:"metrics,omitempty"`
+	// OTLP are the function's own requests (package receiver) not sent,
+	// as OTLP protobuf (version 2); a replay sends them as they are.
+	OTLP []spillOTLP `json:"otlp,omitempty"`
 }
 
 // spillShutdown records the SHUTDOWN that closed open invocations, so a
@@ -186,14 +190,14 @@ func (s *spill) list() ([]spillEntry, error) {
 // write stores events as one new spill file and returns its ID. Older
 // files are deleted to keep the total within max; a batch larger than max
 // on its own is refused.
-func (s *spill) write(evs []telemetry.Event, metrics []json.RawMessage, sd *spillShutdown, context *telemetry.Event) (string, int, error) {
+func (s *spill) write(evs []telemetry.Event, metrics []json.RawMessage, sd *spillShutdown, context *telemetry.Event, fn []spillOTLP) (string, int, error) {
 	id, err := s.newID()
 	if err != nil {
 		return "", 0, err
 	}
 	created := s.now()
 	doc := spillDoc{V: spillVersion, ID: id, Env: s.env, Created: created, Shutdown: sd,
-		Events: make([]spillEvent, 0, len(evs)), Metrics: metrics}
+		Events: make([]spillEvent, 0, len(evs)), Metrics: metrics, OTLP: fn}
 	for _, ev := range evs {
 		se, err := encodeEvent(ev)
 		if err != nil {
@@ -263,7 +267,7 @@ func (s *spill) read(name string) (*spillDoc, error) {
 	if err := json.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("spill %s: %w", name, err)
 	}
-	if doc.V != spillVersion {
+	if doc.V < 1 || doc.V > spillVersion {
 		return nil, fmt.Errorf("spill %s: version %d not supported", name, doc.V)
 	}
 	return &doc, nil
@@ -292,7 +296,7 @@ func (w *worker) spillAll() error {
 		}
 		w.settleMetricsOrigin(pm)
 	}
-	items := w.q.drain()
+	items, fnq := splitFunction(w.q.drain())
 	w.q.max = bound
 	w.c.queueBytes.Store(0)
 	var mpoints int64
@@ -311,7 +315,7 @@ func (w *worker) spillAll() error {
 		encoded = append(encoded, pm)
 	}
 	metrics = encoded
-	if len(items) == 0 && len(metrics) == 0 {
+	if len(items) == 0 && len(metrics) == 0 && len(fnq) == 0 {
 		return nil
 	}
 	var n [2]int64 // traces, logs
@@ -345,7 +349,8 @@ func (w *worker) spillAll() error {
 		}
 		var id string
 		var expired int
-		id, expired, err = w.sp.write(out, mraw, w.shutdown, context)
+		fn := w.fnSpill(fnq)
+		id, expired, err = w.sp.write(out, mraw, w.shutdown, context, fn)
 		w.c.spillExpired.Add(int64(expired))
 		if err == nil {
 			w.c.spillWritten.Add(1)
@@ -354,7 +359,8 @@ func (w *worker) spillAll() error {
 			w.c.count(sigMetrics, outSpilled, mpoints)
 			w.log.Warn("spilled unsent telemetry", slog.String("spill_id", id),
 				slog.Int64("spans", n[0]), slog.Int64("log_records", n[1]), slog.Int64("metric_points", mpoints),
-				slog.Int("events", len(out)))
+				slog.Int("events", len(out)), slog.Int("function_requests", len(fn)))
+			w.settleFnSpill(fnq, true)
 			for _, it := range items {
 				w.settle(it)
 			}
@@ -365,6 +371,7 @@ func (w *worker) spillAll() error {
 		}
 	}
 	w.c.spillErr.Add(1)
+	w.settleFnSpill(fnq, false)
 	w.c.drop(sigTraces, dropSpillFailed, n[0])
 	w.c.drop(sigLogs, dropSpillFailed, n[1])
 	w.c.drop(sigMetrics, dropSpillFailed, mpoints)
@@ -443,6 +450,7 @@ func (w *worker) replay() {
 			f.pending++
 			w.mq.add(&pendingMetrics{rm: rm, n: n, origin: f})
 		}
+		w.replayFunction(doc.OTLP, f, e.name)
 		if doc.Shutdown != nil {
 			m.Shutdown(doc.Shutdown.Reason, doc.Shutdown.At)
 		} else {

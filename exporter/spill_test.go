@@ -170,7 +170,7 @@ func TestSpillIsBoundedInBytes(t *testing.T) {
 	}
 	write := func(n int) (string, error) {
 		clock = clock.Add(time.Second)
-		id, _, err := s.write(evs(n), nil, nil, nil)
+		id, _, err := s.write(evs(n), nil, nil, nil, nil)
 		return id, err
 	}
 	first, err := write(10)
@@ -366,7 +366,7 @@ func TestReplayedEmptyMetricsDoNotKeepTheFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := h.p.w.sp.write(invocation("e1", 1, time.Now()), []json.RawMessage{empty}, nil, nil); err != nil {
+		if _, _, err := h.p.w.sp.write(invocation("e1", 1, time.Now()), []json.RawMessage{empty}, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.close(t)
@@ -416,7 +416,7 @@ func TestManySpilledMetricCollectionsAreAllReplayed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, err := h.p.w.sp.write(nil, []json.RawMessage{raw}, nil, nil); err != nil {
+			if _, _, err := h.p.w.sp.write(nil, []json.RawMessage{raw}, nil, nil, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -53,10 +53,13 @@ const (
 	dropUnencodable dropReason = "unencodable"
 	// dropSignalOff: spilled data of a signal switched off since.
 	dropSignalOff dropReason = "signal_off"
+	// dropNotExported: the function sent a signal Slipstream does not
+	// export (switched off, or export off).
+	dropNotExported dropReason = "not_exported"
 )
 
 var dropReasons = []dropReason{dropQueueFull, dropIntakeFull, dropClosed, dropUnauthorized,
-	dropRejected, dropTooManyPending, dropSpillFailed, dropUnencodable, dropSignalOff}
+	dropRejected, dropTooManyPending, dropSpillFailed, dropUnencodable, dropSignalOff, dropNotExported}
 
 // signals in the order of the totals.
 var tallySignals = []signal{sigTraces, sigLogs, sigMetrics, sigPlatform}
@@ -71,6 +74,9 @@ type signalTally struct {
 // tally is a snapshot of the pipeline's counters since New.
 type tally struct {
 	Traces, Logs, Metrics, Platform signalTally
+	// FunctionTraces, FunctionLogs, FunctionMetrics count the function's
+	// own data (package receiver).
+	FunctionTraces, FunctionLogs, FunctionMetrics signalTally
 	// IntakeWaits counts the times Enqueue waited for the worker to take
 	// a full intake (backpressure instead of a drop).
 	IntakeWaits                                              int64
@@ -90,7 +96,11 @@ type tally struct {
 type counters struct {
 	inst  *selfMetrics // nil until the MeterProvider exists
 	items [4][5]atomic.Int64
-	drops [4][9]atomic.Int64
+	drops [4][10]atomic.Int64
+	// fnItems and fnDrops count the function's own data (receiver), by
+	// fnLane: source=function in the self-metrics.
+	fnItems [3][5]atomic.Int64
+	fnDrops [3][10]atomic.Int64
 
 	intakeWaits, authFailures                                         atomic.Int64
 	spillWritten, spillReplayed, spillDeleted, spillExpired, spillErr atomic.Int64
@@ -156,6 +166,47 @@ func (c *counters) drop(sig signal, reason dropReason, n int64) {
 	}
 }
 
+// countFn adds n items of the function's own data of sig with outcome o.
+func (c *counters) countFn(sig signal, o outcome, n int64) {
+	if n == 0 {
+		return
+	}
+	c.fnItems[fnLane(sig)][outIndex(o)].Add(n)
+	if c.inst != nil {
+		c.inst.itemsFrom(context.Background(), srcFunction, sig, o, "", n)
+	}
+}
+
+// dropFn counts n items of the function's own data of sig dropped for reason.
+func (c *counters) dropFn(sig signal, reason dropReason, n int64) {
+	if n == 0 {
+		return
+	}
+	c.fnItems[fnLane(sig)][outIndex(outDropped)].Add(n)
+	c.fnDrops[fnLane(sig)][reasonIndex(reason)].Add(n)
+	if c.inst != nil {
+		c.inst.itemsFrom(context.Background(), srcFunction, sig, outDropped, reason, n)
+	}
+}
+
+// functionSignal returns the counts of the function's own data of sig.
+func (c *counters) functionSignal(sig signal) signalTally {
+	l := fnLane(sig)
+	t := signalTally{
+		Sent: c.fnItems[l][0].Load(), Dropped: c.fnItems[l][1].Load(), Retried: c.fnItems[l][2].Load(),
+		DuplicateSuspected: c.fnItems[l][3].Load(), Spilled: c.fnItems[l][4].Load(),
+	}
+	for j, r := range dropReasons {
+		if n := c.fnDrops[l][j].Load(); n > 0 {
+			if t.DroppedBy == nil {
+				t.DroppedBy = make(map[dropReason]int64)
+			}
+			t.DroppedBy[r] = n
+		}
+	}
+	return t
+}
+
 // dropped returns how many items of sig were dropped for reason.
 func (c *counters) dropped(sig signal, reason dropReason) int64 {
 	return c.drops[sigIndex(sig)][reasonIndex(reason)].Load()
@@ -184,6 +235,7 @@ func (c *counters) snapshot() tally {
 	logs, platform := c.signal(sigLogs), c.signal(sigPlatform)
 	return tally{
 		Traces: c.signal(sigTraces), Logs: logs, Metrics: c.signal(sigMetrics), Platform: platform,
+		FunctionTraces: c.functionSignal(sigTraces), FunctionLogs: c.functionSignal(sigLogs), FunctionMetrics: c.functionSignal(sigMetrics),
 		IntakeDroppedLogs:     logs.DroppedBy[dropIntakeFull] + logs.DroppedBy[dropClosed],
 		IntakeDroppedPlatform: platform.Dropped,
 		IntakeWaits:           c.intakeWaits.Load(), AuthFailures: c.authFailures.Load(),
@@ -203,8 +255,20 @@ func (c *counters) totals(log *slog.Logger, incomplete bool) {
 		level = slog.LevelWarn
 		attrs = append(attrs, slog.Bool("incomplete", true))
 	}
+	type row struct {
+		name string
+		sig  signal
+		t    signalTally
+	}
+	var rows []row
 	for _, sig := range tallySignals {
-		t := c.signal(sig)
+		rows = append(rows, row{string(sig), sig, c.signal(sig)})
+	}
+	for _, sig := range fnSignals {
+		rows = append(rows, row{"function_" + string(sig), sig, c.functionSignal(sig)})
+	}
+	for _, r := range rows {
+		sig, t := r.sig, r.t
 		if t.Sent == 0 && t.Dropped == 0 && t.Spilled == 0 && t.Retried == 0 {
 			continue
 		}
@@ -221,7 +285,7 @@ func (c *counters) totals(log *slog.Logger, incomplete bool) {
 				}
 			}
 		}
-		attrs = append(attrs, slog.Group(string(sig), g...))
+		attrs = append(attrs, slog.Group(r.name, g...))
 	}
 	if n := c.spillErr.Load(); n > 0 {
 		level = slog.LevelWarn

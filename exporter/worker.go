@@ -9,7 +9,9 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 
 	"github.com/slipstream-otel/slipstream/config"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
@@ -39,6 +41,11 @@ type worker struct {
 	pol policy
 	snd *sender
 	sp  *spill // nil when spill is disabled
+	fnc *fnClients
+	// fnRes and fnAdd: the attributes enrichment adds to the function's
+	// resources, and the mapper resource they came from (otlpraw.go).
+	fnRes *resource.Resource
+	fnAdd []*commonpb.KeyValue
 
 	m Mapper
 	// newMapper builds a mapper whose outputs are attributed through lin;
@@ -50,6 +57,9 @@ type worker struct {
 
 	q  queue
 	mq metricQueue
+
+	// drainLocal: SHUTDOWN's flush waits for the plan's Drain (local inputs).
+	drainLocal bool
 
 	waiters []*waiter
 	sd      *shutdownReq // SHUTDOWN waiting for the last reports
@@ -123,6 +133,7 @@ func (w *worker) step() (next time.Time, stop bool) {
 	w.watchHangs(pk)
 	w.mapInvokes(pk)
 	w.mapEvents(pk.events, pk.close != nil)
+	w.takeFunction(pk.fn)
 	if pk.close != nil {
 		pk.close.reply <- w.spillAll()
 		return time.Time{}, true
@@ -229,8 +240,15 @@ func (w *worker) acceptShutdown(sreq *shutdownReq) {
 // then closes what is open and starts the final flush.
 func (w *worker) advanceShutdown(now time.Time, wake *wakeAt) {
 	if sd := w.sd; sd != nil {
-		if w.m.OpenInvocations() > 0 && now.Before(sd.plan.Reports) && sd.ctx.Err() == nil {
-			wake.at(sd.plan.Reports)
+		reports := w.m.OpenInvocations() > 0 && now.Before(sd.plan.Reports)
+		drain := w.drainLocal && now.Before(sd.plan.Drain)
+		if (reports || drain) && sd.ctx.Err() == nil {
+			if reports {
+				wake.at(sd.plan.Reports)
+			}
+			if drain {
+				wake.at(sd.plan.Drain)
+			}
 		} else {
 			w.sd = nil
 			w.shutdown = &spillShutdown{Reason: sd.plan.Reason, At: sd.plan.Received}
@@ -381,7 +399,7 @@ func (w *worker) flushed(mark, mgen uint64) bool {
 	if len(w.q.spans) > 0 && w.q.spans[0].qseq <= mark || len(w.q.logs) > 0 && w.q.logs[0].qseq <= mark {
 		return false
 	}
-	return w.mq.settled >= mgen
+	return w.mq.settled >= mgen && w.fnFlushed(mark)
 }
 
 // stuck reports whether nothing is in flight and nothing may be sent
@@ -409,6 +427,7 @@ func (w *worker) view(now time.Time, eager uint64) flushView {
 		}
 	}
 	v.busy = [2]bool{w.snd.busy(sigTraces), w.snd.busy(sigLogs)}
+	w.foldFunctionHeads(&v)
 	return v
 }
 
@@ -457,6 +476,9 @@ func (w *worker) pump(now time.Time, eager uint64) {
 			return
 		}
 		w.startItems(sig, w.q.take(sig, w.pol.batchMaxBytes))
+	}
+	if !w.pumpFunction(now, eager) {
+		return
 	}
 	if w.snd.busy(sigMetrics) {
 		return

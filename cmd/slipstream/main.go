@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -40,6 +41,7 @@ import (
 	"github.com/slipstream-otel/slipstream/exporter"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/extension"
+	"github.com/slipstream-otel/slipstream/receiver"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -115,6 +117,9 @@ func runWith(ctx context.Context, environ []string, stderr io.Writer, name strin
 	for _, n := range cfg.Notices {
 		log.Info("setting", "detail", n)
 	}
+	if loop := cfg.RefuseReceiverLoop(); loop != "" {
+		log.Error("no export endpoint set", "detail", loop)
+	}
 	started := func(subscription string) {
 		log.Info("slipstream started", "version", version, "subscription", subscription, "config", cfg)
 	}
@@ -129,9 +134,13 @@ func runWith(ctx context.Context, environ []string, stderr io.Writer, name strin
 	tr.Proxy = nil
 	hc := &http.Client{Timeout: apiTimeout, Transport: tr}
 	client := extension.NewClient(cfg.RuntimeAPI, hc)
+	// The receiver's sockets are bound before registering: registering
+	// lets Lambda start the runtime, whose init may already export.
+	recv := bindReceiver(cfg, log)
 	reg, err := client.Register(ctx, name, extension.EventsFor(cfg.ManagedInstances))
 	if err != nil {
 		log.Error("register extension", "error", err.Error())
+		closeUnserved(recv)
 		return 1
 	}
 	log.Debug("registered", "function_name", reg.FunctionName, "function_version", reg.FunctionVersion)
@@ -141,6 +150,7 @@ func runWith(ctx context.Context, environ []string, stderr io.Writer, name strin
 		if ierr != nil {
 			log.Error("report init error", "error", ierr.Error())
 		}
+		closeUnserved(recv)
 		return 1
 	}
 
@@ -152,11 +162,18 @@ func runWith(ctx context.Context, environ []string, stderr io.Writer, name strin
 	pipeline, err := buildSafely(build, cfg, log, reg.AccountID)
 	if err != nil {
 		log.Error("build exporter, export disabled", "error", err.Error())
+		closeUnserved(recv)
 		started("none: exporter not built")
 		return followIdle(ctx, client, log)
 	}
 
 	a := &agent{pipeline: pipeline, log: log}
+	if acc, ok := pipeline.(otlpAcceptor); ok && recv != nil {
+		a.recv = recv
+		recv.Serve(functionSink{a: a, acc: acc})
+	} else {
+		closeUnserved(recv)
+	}
 	a.listener = telemetry.NewListener(telemetry.ListenerConfig{
 		Port:       cfg.ListenerPort,
 		MaxBytes:   cfg.TelemetryMaxBytes,
@@ -280,6 +297,11 @@ type agent struct {
 	// off is set once the exporter panicked.
 	off atomic.Bool
 
+	// recv is the local OTLP receiver (nil when none is bound); recvOnce
+	// closes it once.
+	recv     *receiver.Receiver
+	recvOnce sync.Once
+
 	// shutdown and deadline are set by Shutdown and read after
 	// extension.Run returned, on the same goroutine.
 	shutdown bool
@@ -329,7 +351,11 @@ func (a *agent) Invoke(ctx context.Context, ev extension.Event) {
 func (a *agent) Shutdown(ctx context.Context, plan extension.ShutdownPlan) error {
 	a.shutdown = true
 	a.deadline = plan.Close
+	// The receiver takes what the function's SIGTERM handler sends until
+	// the plan's Drain; the final flush starts no earlier.
+	drained := a.closeReceiverAt(ctx, plan.Drain, plan.Flush)
 	err := a.guard("shutdown", func() error { return a.pipeline.Shutdown(ctx, plan) })
+	<-drained
 	err = errors.Join(err, a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
 	a.intakeSummary()
 	return err
@@ -351,6 +377,7 @@ func (a *agent) intakeSummary() {
 }
 
 func (a *agent) close(ctx context.Context) {
+	a.closeReceiver(ctx)
 	err := errors.Join(a.listener.Close(ctx), a.guard("close", func() error { return a.pipeline.Close(ctx) }))
 	a.intakeSummary()
 	if err != nil {

@@ -206,8 +206,15 @@ func postBatch(t *testing.T, url, batch string) int {
 }
 
 // envFrom is an environment as os.Environ gives it.
+// The local OTLP receiver is off unless a test sets its ports: with it
+// on, the default export endpoint would be the receiver itself.
 func envFrom(m map[string]string) []string {
 	var environ []string
+	for _, k := range []string{"SLIPSTREAM_RECEIVER_HTTP_PORT", "SLIPSTREAM_RECEIVER_GRPC_PORT"} {
+		if _, ok := m[k]; !ok {
+			environ = append(environ, k+"=off")
+		}
+	}
 	for k, v := range m {
 		environ = append(environ, k+"="+v)
 	}

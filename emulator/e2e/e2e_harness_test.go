@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -128,6 +129,11 @@ type e2eConfig struct {
 	spillDir string
 	// env holds extra variables for the function and the agent.
 	env []string
+	// receiverPort is SLIPSTREAM_RECEIVER_HTTP_PORT (default: a free port;
+	// the gRPC receiver gets another). The example function's own
+	// OpenTelemetry SDK is off (OTEL_SDK_DISABLED=true) unless env says
+	// otherwise.
+	receiverPort int
 }
 
 // e2eRun is one running environment: the emulator with the agent and the
@@ -137,6 +143,8 @@ type e2eRun struct {
 	emu      *emulator.Emulator
 	spillDir string
 	stderr   *e2eTail
+	// receiverPort is the agent's OTLP/HTTP receiver port.
+	receiverPort int
 
 	mu sync.Mutex // guards platform
 	// platform holds every platform.* event the emulator produced, in order.
@@ -148,11 +156,18 @@ type e2eRun struct {
 func e2eStart(ctx context.Context, t *testing.T, c e2eConfig) *e2eRun {
 	t.Helper()
 	bins := e2eBuilt(t)
-	r := &e2eRun{t: t, spillDir: c.spillDir, stderr: &e2eTail{max: 64 << 10}}
+	r := &e2eRun{t: t, spillDir: c.spillDir, stderr: &e2eTail{max: 64 << 10}, receiverPort: c.receiverPort}
 	if r.spillDir == "" {
 		r.spillDir = filepath.Join(t.TempDir(), "spill")
 	}
+	if r.receiverPort == 0 {
+		r.receiverPort = e2eFreePort(t)
+	}
 	env := append([]string{
+		"OTEL_SDK_DISABLED=true",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:" + strconv.Itoa(r.receiverPort),
+		"SLIPSTREAM_RECEIVER_HTTP_PORT=" + strconv.Itoa(r.receiverPort),
+		"SLIPSTREAM_RECEIVER_GRPC_PORT=" + strconv.Itoa(e2eFreePort(t)),
 		"SLIPSTREAM_OTLP_ENDPOINT=" + c.endpoint,
 		"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 		// Spill files must not leak from one test into the next agent.

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/aws/aws-lambda-go/lambda"
 )
@@ -12,7 +16,20 @@ func main() {
 		crash:  crashOnNewGoroutine,
 		exit:   os.Exit,
 	}
-	lambda.Start(f.handle)
+	tr, err := newTracing(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "OpenTelemetry SDK not started:", err)
+	}
+	// Lambda sends the runtime SIGTERM at shutdown when an extension is
+	// registered: flush what is left then.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		tr.shutdown(context.Background()) //nolint:errcheck // exiting anyway
+		os.Exit(0)
+	}()
+	lambda.Start(tr.wrap(f.handle))
 }
 
 // crashOnNewGoroutine panics where no handler can recover it: the Go runtime prints the panic

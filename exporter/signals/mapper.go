@@ -151,6 +151,9 @@ type doneTimes struct {
 	// inv is the finished invocation: a late runtimeDone or report after
 	// SHUTDOWN closed it adds its figures in the same trace.
 	inv *invocation
+	// sc and parent are the invocation span's context and remote parent,
+	// for the function's own data that arrives late (FunctionParent).
+	sc, parent trace.SpanContext
 }
 
 // recentEvent identifies an init, restore, extension or logsDropped event.
@@ -179,6 +182,7 @@ type invocation struct {
 	parent   trace.SpanContext
 	scFrom   int // 0 none, 1 INVOKE header, 2 platform.start
 	drop     bool
+	pinned   bool // the function's data was nested under sc: keep its span ID
 	logCtx   context.Context
 	coldLife bool // first start after an on-demand init / restore
 	// suppressed: a suppressed init (phase invoke) ran inside this
@@ -512,7 +516,7 @@ func (m *Mapper) forget(inv *invocation) {
 			delete(m.done, old)
 		}
 	}
-	d := doneTimes{report: inv.repTime, slot: m.doneNext, rd: inv.rd != nil, oom: inv.oomCounted, guessed: inv.oomGuessed, inv: inv}
+	d := doneTimes{report: inv.repTime, slot: m.doneNext, rd: inv.rd != nil, oom: inv.oomCounted, guessed: inv.oomGuessed, inv: inv, sc: inv.sc, parent: inv.parent}
 	if inv.started {
 		d.start = inv.start
 	}
@@ -563,6 +567,11 @@ func (m *Mapper) assignSpanContext(inv *invocation, tr *telemetry.Tracing, heade
 		traceID = m.newTraceID()
 	}
 	sid, ok := parseSpanID(spanID)
+	if inv.pinned && inv.sc.IsValid() && inv.sc.TraceID() == traceID {
+		// The function's data was already nested under this ID (see
+		// FunctionParent): platform.start's spanId no longer replaces it.
+		sid, ok = inv.sc.SpanID(), true
+	}
 	if !ok {
 		if inv.sc.IsValid() && inv.sc.TraceID() == traceID {
 			sid = inv.sc.SpanID() // keep the ID logs may already carry
