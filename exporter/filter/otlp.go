@@ -2,9 +2,12 @@ package filter
 
 import (
 	"go.opentelemetry.io/otel/log"
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // The same decisions for OTLP data the function sends itself (the
@@ -112,4 +115,54 @@ func (f *Filter) anyValue(v *commonpb.AnyValue) bool {
 		return changed
 	}
 	return false
+}
+
+// Request filters an OTLP export request the function sent (traces or
+// logs; metrics pass unchanged, as they are never sampled) in place: the
+// spans and log records Span and LogRecord drop are removed. A log record
+// without a trace ID takes the sampling decision of requestID, the
+// invocation it arrived during ("" when unknown: kept). It returns how
+// many items were removed.
+func (f *Filter) Request(msg proto.Message, requestID string) (removed int64) {
+	if f == nil || f.disabled {
+		return 0
+	}
+	switch m := msg.(type) {
+	case *coltracepb.ExportTraceServiceRequest:
+		for _, rs := range m.GetResourceSpans() {
+			for _, ss := range rs.GetScopeSpans() {
+				kept := ss.Spans[:0]
+				for _, s := range ss.Spans {
+					if f.Span(s) {
+						kept = append(kept, s)
+					} else {
+						removed++
+					}
+				}
+				clear(ss.Spans[len(kept):])
+				ss.Spans = kept
+			}
+		}
+	case *collogspb.ExportLogsServiceRequest:
+		for _, rl := range m.GetResourceLogs() {
+			for _, sl := range rl.GetScopeLogs() {
+				kept := sl.LogRecords[:0]
+				for _, r := range sl.LogRecords {
+					ok := f.LogRecord(r)
+					if ok && len(r.GetTraceId()) != 16 && !f.sample.all && requestID != "" && !f.keepRequest(requestID) {
+						f.stats.Unsampled.Add(1)
+						ok = false
+					}
+					if ok {
+						kept = append(kept, r)
+					} else {
+						removed++
+					}
+				}
+				clear(sl.LogRecords[len(kept):])
+				sl.LogRecords = kept
+			}
+		}
+	}
+	return removed
 }
