@@ -87,3 +87,20 @@ func TestProxySettings(t *testing.T) {
 		})
 	}
 }
+
+func TestStartLineSaysWhatTheFilterDoes(t *testing.T) {
+	c := Load(func(k string) string {
+		return map[string]string{"SLIPSTREAM_LOGS_MIN_SEVERITY": "warn", "SLIPSTREAM_REDACT_PATTERNS": `secret-[0-9]+`,
+			"SLIPSTREAM_TRACE_SAMPLE_RATIO": "0.25", "SLIPSTREAM_OTLP_TRACES_ENDPOINT": "https://xray.eu-west-1.amazonaws.com/v1/traces",
+			"SLIPSTREAM_OTLP_TRACES_AUTH": "sigv4"}[k]
+	})
+	got := c.LogValue().String()
+	for _, want := range []string{"filter=redact=defaults,patterns=1,min_severity=warn,sample_ratio=0.25", "auth=sigv4 xray/eu-west-1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("start line %s lacks %q", got, want)
+		}
+	}
+	if strings.Contains(got, "secret-[0-9]") {
+		t.Errorf("start line shows a pattern: %s", got)
+	}
+}

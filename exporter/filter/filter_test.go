@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
@@ -28,8 +27,6 @@ func newFilter(t *testing.T, env map[string]string) *Filter {
 	}
 	return f
 }
-
-var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // batch decodes Telemetry API events as the listener does.
 func batch(t *testing.T, events ...string) []telemetry.Event {
