@@ -207,3 +207,36 @@ func TestSigV4CredentialsFromTheContainerEndpoint(t *testing.T) {
 		t.Errorf("credentials fetched %d times, want 1 (cached until they near expiry)", calls)
 	}
 }
+
+// The function's own OTLP data is signed like the platform's.
+func TestSigV4SignsTheFunctionsData(t *testing.T) {
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDFIRST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-one")
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	b := &sigv4Backend{service: "xray", region: "us-east-1", secrets: map[string]aws.Credentials{
+		"AKIDFIRST": {AccessKeyID: "AKIDFIRST", SecretAccessKey: "secret-one"}}}
+	srv := httptest.NewServer(b)
+	defer srv.Close()
+	cfg := testConfig(t, srv.URL, config.FlushAsync)
+	cfg.OTLP.Traces.Auth, cfg.OTLP.Traces.SigV4Service, cfg.OTLP.Traces.SigV4Region = config.AuthSigV4, "xray", "us-east-1"
+	cfg.OTLP.Metrics.Off = "test" // self-metrics would go unsigned to the same fake
+	h := newHarnessWith(t, cfg, Options{LocalInputs: true}, knobs{NewMapper: realMapper})
+	h.run(t)
+	if rej, reason := h.p.AcceptOTLP(fnTraces(2)); rej != 0 {
+		t.Fatalf("rejected %d: %s", rej, reason)
+	}
+	if err := h.p.Shutdown(context.Background(), shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	h.close(t)
+	got := b.requests()
+	if len(got) == 0 {
+		t.Fatal("nothing received")
+	}
+	for _, r := range got {
+		if !r.ok || r.keyID != "AKIDFIRST" {
+			t.Errorf("request %+v not signed as expected", r)
+		}
+	}
+}

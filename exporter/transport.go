@@ -341,6 +341,8 @@ type exporters struct {
 	metrics sdkmetric.Exporter
 	// timeouts per signal: the awake time an attempt is given.
 	tracesTimeout, logsTimeout, metricsTimeout time.Duration
+	// creds are the function's AWS credentials, for SigV4 (sigv4.go).
+	creds *awsauth.Credentials
 	// secrets resolves the secret references in the headers (nil when
 	// there is none); started by the pipeline after the first INVOKE.
 	secrets *secrets.Resolver
@@ -475,6 +477,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper, en
 	z := &gzipper{}
 	// The function's AWS credentials, for SLIPSTREAM_OTLP_AUTH=sigv4 (sigv4.go).
 	creds := awsauth.NewCredentials(os.Getenv, time.Now)
+	e.creds = creds
 	// Secret references in SLIPSTREAM_* headers (secretheaders.go).
 	var xenv exporterEnv
 	if len(env) > 0 {
@@ -494,16 +497,11 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper, en
 		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			e.idle = append(e.idle, c)
 		}
-		var t http.RoundTripper = observingTransport{base: rt}
-		if s.Auth == config.AuthSigV4 {
-			t = &sigv4Transport{base: t, creds: creds, service: s.SigV4Service, region: s.SigV4Region, now: time.Now}
-		}
+		t := e.signed(s, observingTransport{base: rt}) // secure.go
 		if s.Compression == "" || s.Compression == "gzip" {
 			t = &gzipTransport{base: t, z: z}
 		}
-		if refs := headerRefs(s); e.secrets != nil && len(refs) > 0 {
-			t = &secretHeaderTransport{base: t, res: e.secrets, refs: refs}
-		}
+		t = e.withSecrets(s, t)
 		return &http.Client{Transport: t}, nil
 	}
 	// grpcPlaintext: an http:// endpoint or _INSECURE=true means no TLS
@@ -557,8 +555,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper, en
 			otlptracegrpc.WithTimeout(grpcNoTimeout),
 			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}),
 			otlptracegrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
-			otlptracegrpc.WithDialOption(grpcProxy(o)...),
-			otlptracegrpc.WithDialOption(grpcSecrets(e.secrets, headerRefs(o.Traces))...),
+			otlptracegrpc.WithDialOption(e.grpcOptions(o, o.Traces)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
@@ -607,8 +604,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper, en
 			otlpmetricgrpc.WithTimeout(grpcNoTimeout),
 			otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
 			otlpmetricgrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
-			otlpmetricgrpc.WithDialOption(grpcProxy(o)...),
-			otlpmetricgrpc.WithDialOption(grpcSecrets(e.secrets, headerRefs(o.Metrics))...),
+			otlpmetricgrpc.WithDialOption(e.grpcOptions(o, o.Metrics)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
@@ -654,8 +650,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper, en
 			otlploggrpc.WithTimeout(grpcNoTimeout),
 			otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false}),
 			otlploggrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
-			otlploggrpc.WithDialOption(grpcProxy(o)...),
-			otlploggrpc.WithDialOption(grpcSecrets(e.secrets, headerRefs(o.Logs))...),
+			otlploggrpc.WithDialOption(e.grpcOptions(o, o.Logs)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlploggrpc.WithCompressor("gzip"))
