@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -63,8 +64,12 @@ func newResolver(o config.OTLP, creds *awsauth.Credentials, env exporterEnv) *se
 	if len(all) == 0 {
 		return nil
 	}
+	// The calls to Secrets Manager and SSM take the exporters' proxy
+	// (SLIPSTREAM_HTTPS_PROXY), not only the function's.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = proxyFor(o, nil)
 	return secrets.New(secrets.Options{Refs: all, Region: os.Getenv("AWS_REGION"), Credentials: creds,
-		Log: env.log, Endpoint: env.endpoint})
+		Log: env.log, Endpoint: env.endpoint, Client: &http.Client{Timeout: 10 * time.Second, Transport: tr}})
 }
 
 // secretHeaderTransport puts the resolved secrets into the request's
