@@ -3,11 +3,13 @@ package telemetry
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 // markerSink tells when an event carrying a marker has arrived.
@@ -177,6 +179,30 @@ func TestListenerSurvivesHostileInput(t *testing.T) {
 		}
 		if st := l.Stats(); st.Batches == 0 || st.Rejected4xx == 0 || st.BadEvents == 0 {
 			t.Errorf("stats %+v: want batches, rejections and bad events counted", st)
+		}
+	}
+}
+
+// Invalid UTF-8 in a JSON log field becomes U+FFFD when decoded: left as
+// it is, it fails the protobuf encoding of every OTLP request carrying the
+// record, and the records queued behind it are never sent.
+func TestInvalidUTF8InFieldsIsReplaced(t *testing.T) {
+	for _, rec := range []string{
+		"{\"message\":\"m\",\"k\":\"v\xff\",\"n\":{\"x\":\"\xed\xa0\x80\"}}",
+		"\"{\\\"message\\\":\\\"m\\\",\\\"k\\\":\\\"v\xff\\\",\\\"n\\\":{\\\"x\\\":\\\"\xed\xa0\x80\\\"}}\"",
+	} {
+		evs, _, err := DecodeBatch([]byte(`[{"time":"2026-01-02T03:04:05Z","type":"function","record":` + rec + `}]`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, ok := evs[0].Record.(*Log)
+		if !ok || !l.JSON {
+			t.Fatalf("record %q not decoded as a JSON line: %+v", rec, evs[0])
+		}
+		for k, v := range l.Fields {
+			if !utf8.Valid(v) || !json.Valid(v) {
+				t.Errorf("field %s = %q: not valid UTF-8 JSON", k, v)
+			}
 		}
 	}
 }
