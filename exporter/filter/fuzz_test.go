@@ -3,6 +3,8 @@ package filter
 import (
 	"encoding/json"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/slipstream-otel/slipstream/config"
@@ -55,4 +57,47 @@ func FuzzEvents(f *testing.F) {
 			}
 		}
 	})
+}
+
+// unanchoredKeyValue is keyValue as an ordinary unanchored search: the
+// reference findKeyValues must agree with.
+var unanchoredKeyValue = regexp.MustCompile(strings.Replace(keyValue.String(), "^", "", 1))
+
+func FuzzFindKeyValues(f *testing.F) {
+	for _, s := range []string{
+		"aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+		`{"password": "hunter2", "db_pwd":"x", "api-key": k1}`,
+		`msg={\"client_secret\":\"abc123\"} id_token: t refresh_token=r; credentials=c`,
+		"Secret: PASSWORD=1 passwd:2 SESSION_TOKEN = 3 ;private_key=4",
+		"no keys here, just a line about apis and ids",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, want := findKeyValues(s), unanchoredKeyValue.FindAllStringSubmatchIndex(s, -1)
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d matches, want %d (%v vs %v)", s, len(got), len(want), got, want)
+		}
+		for i := range got {
+			if !slices.Equal(got[i], want[i]) {
+				t.Fatalf("%q: match %d = %v, want %v", s, i, got[i], want[i])
+			}
+		}
+	})
+}
+
+// A line built to make every attempt fail late costs linear time: the
+// attempts read a bounded number of bytes.
+func BenchmarkFindKeyValuesHostile(b *testing.B) {
+	for _, tc := range []struct {
+		name, unit string
+	}{{"key names without a value", "secret"}, {"key names with a colon in reach", "secretsecretsecretsecretsecretsecretsecretsecretsecretsecretsecret:"}} {
+		s := strings.Repeat(tc.unit, (1<<16)/len(tc.unit))
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(s)))
+			for b.Loop() {
+				findKeyValues(s)
+			}
+		})
+	}
 }

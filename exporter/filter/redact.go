@@ -23,6 +23,64 @@ type rule struct {
 	hint func(s string, words uint8) bool
 	// valid, when set, must accept a value for it to be replaced.
 	valid func(v string) bool
+	// find, when set, replaces re.FindAllStringSubmatchIndex (same
+	// result format).
+	find func(s string) [][]int
+}
+
+// keyValue matches a key name that says its value is secret, anchored at
+// the start of its input, and the value after it. findKeyValues runs it
+// only where such a key name starts: an unanchored search with this
+// case-insensitive alternation costs about 0.3 µs per byte of the line.
+// Its repetitions before the value are bounded, so that an attempt that
+// fails reads a bounded number of bytes (a line of "secretsecret..."
+// would otherwise cost quadratic time).
+var keyValue = regexp.MustCompile(`(?i)^(?:secret|passw(?:or)?d|pwd|api[_-]?key|access[_-]?token|refresh[_-]?token|session[_-]?token|auth[_-]?token|id[_-]?token|private[_-]?key|credentials?)` +
+	`[\w.-]{0,64}["'\\]{0,4}\s{0,8}[:=]\s{0,8}["'\\]{0,4}(?P<value>[^\s"'\\,;&}\]]+)`)
+
+// keyReach bounds where keyValue's ':' or '=' can be after the start of
+// a key name: the longest name (13 bytes), 64 more name bytes, 4 quotes, 8
+// spaces.
+const keyReach = 13 + 64 + 4 + 8 + 1
+
+// keyWords are the beginnings of keyValue's key names.
+var keyWords = [...]string{"secret", "passw", "pwd", "api", "access", "refresh", "session", "auth", "id", "private", "credential"}
+
+// findKeyValues returns keyValue's matches in s, left to right, not
+// overlapping, as FindAllStringSubmatchIndex would for the unanchored
+// expression.
+func findKeyValues(s string) [][]int {
+	var out [][]int
+	for i := 0; i < len(s); i++ {
+		c := s[i] | 0x20
+		if c != 's' && c != 'p' && c != 'a' && c != 'r' && c != 'i' && c != 'c' {
+			continue
+		}
+		word := false
+		for _, w := range keyWords {
+			if w[0] == c && hasFold(s[i:], w) {
+				word = true
+				break
+			}
+		}
+		// The key name, at most 64 more name bytes, quotes and spaces
+		// come before the ':' or '=': without one near, no attempt.
+		if !word || strings.IndexAny(s[i:min(i+keyReach, len(s))], ":=") < 0 {
+			continue
+		}
+		m := keyValue.FindStringSubmatchIndex(s[i:])
+		if m == nil {
+			continue
+		}
+		for j := range m {
+			if m[j] >= 0 {
+				m[j] += i
+			}
+		}
+		out = append(out, m)
+		i = m[1] - 1
+	}
+	return out
 }
 
 // Words whose presence (in any case) lets a rule run: found in one pass
@@ -94,8 +152,8 @@ var builtins = []rule{
 		// A value after a key name that says it is secret:
 		// aws_secret_access_key=..., "password": "...", api-key: ...
 		name: "secret-after-key",
-		re: regexp.MustCompile(`(?i)(?:secret|passw(?:or)?d|pwd|api[_-]?key|access[_-]?token|refresh[_-]?token|session[_-]?token|auth[_-]?token|id[_-]?token|private[_-]?key|credentials?)` +
-			`[\w.-]*["'\\]*\s*[:=]\s*["'\\]*(?P<value>[^\s"'\\,;&}\]]+)`),
+		re:   keyValue,
+		find: findKeyValues,
 		hint: func(_ string, w uint8) bool { return w&wordKeyName != 0 },
 	},
 	{
@@ -225,7 +283,12 @@ func (r *redactor) text(s string) (string, bool) {
 }
 
 func (ru *rule) apply(s string) (string, bool) {
-	ms := ru.re.FindAllStringSubmatchIndex(s, -1)
+	var ms [][]int
+	if ru.find != nil {
+		ms = ru.find(s)
+	} else {
+		ms = ru.re.FindAllStringSubmatchIndex(s, -1)
+	}
 	if ms == nil {
 		return s, false
 	}
