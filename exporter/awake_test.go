@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 )
 
 // jumpClock is the bubble's clock plus the freezes it was told about: a
@@ -30,19 +31,6 @@ func (c *jumpClock) freeze(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// paths returns how many requests the collector got for path.
-func (c *collector) count(path string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, p := range c.requests {
-		if p == path {
-			n++
-		}
-	}
-	return n
-}
-
 // Batch age is measured in awake time: a freeze longer than BatchDelay does
 // not make a batch due at thaw, whether the worker wakes at thaw from its
 // own timer or from the next INVOKE; the batch leaves after BatchDelay of
@@ -60,7 +48,7 @@ func TestBatchDelayCountsAwakeTime(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				col := newCollector()
+				col := sink.New(sink.Options{})
 				clk := &jumpClock{}
 				h, _ := synctestHarness(t, config.FlushAsync, col, knobs{Now: clk.now, BatchDelay: 200 * time.Millisecond})
 				h.run(t)
@@ -68,26 +56,26 @@ func TestBatchDelayCountsAwakeTime(t *testing.T) {
 				h.p.Enqueue(context.Background(), invocation("a", 2, time.Now()))
 				time.Sleep(50 * time.Millisecond)
 				synctest.Wait()
-				if n := col.requestCount(); n != 0 {
+				if n := requestCount(col); n != 0 {
 					t.Fatalf("%d requests before BatchDelay", n)
 				}
 				clk.freeze(time.Hour)
 				tt.thaw(h)
 				synctest.Wait()
-				if n := col.requestCount(); n != 0 {
+				if n := requestCount(col); n != 0 {
 					t.Fatalf("%d requests at thaw after a freeze, want none", n)
 				}
 				// 50ms awake before the freeze, 150ms after the thaw
 				// (the worker's first reading after the freeze, or the INVOKE).
 				time.Sleep(135 * time.Millisecond)
 				synctest.Wait()
-				if n := col.requestCount(); n != 0 {
+				if n := requestCount(col); n != 0 {
 					t.Fatalf("%d requests before 200ms awake", n)
 				}
 				time.Sleep(30 * time.Millisecond)
 				synctest.Wait()
-				if col.count("/v1/traces") != 1 || col.count("/v1/logs") != 1 {
-					t.Fatalf("requests %v, want traces and logs after BatchDelay of awake time", col.requests)
+				if requestsFor(col, sink.SignalTraces) != 1 || requestsFor(col, sink.SignalLogs) != 1 {
+					t.Fatalf("requests %v, want traces and logs after BatchDelay of awake time", col.Requests())
 				}
 				h.close(t)
 			})
@@ -98,20 +86,20 @@ func TestBatchDelayCountsAwakeTime(t *testing.T) {
 // Without a freeze a batch leaves BatchDelay after it was queued, not before.
 func TestBatchDueAfterBatchDelayAwake(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: 200 * time.Millisecond})
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("a", time.Now().Add(time.Minute)))
 		h.p.Enqueue(context.Background(), invocation("a", 2, time.Now()))
 		time.Sleep(199 * time.Millisecond)
 		synctest.Wait()
-		if n := col.requestCount(); n != 0 {
+		if n := requestCount(col); n != 0 {
 			t.Fatalf("%d requests before BatchDelay", n)
 		}
 		time.Sleep(2 * time.Millisecond)
 		synctest.Wait()
-		if col.count("/v1/traces") != 1 || col.count("/v1/logs") != 1 {
-			t.Fatalf("requests %v, want traces and logs at BatchDelay", col.requests)
+		if requestsFor(col, sink.SignalTraces) != 1 || requestsFor(col, sink.SignalLogs) != 1 {
+			t.Fatalf("requests %v, want traces and logs at BatchDelay", col.Requests())
 		}
 		h.close(t)
 	})
@@ -121,7 +109,7 @@ func TestBatchDueAfterBatchDelayAwake(t *testing.T) {
 // metrics due; MetricInterval of awake time does.
 func TestMetricIntervalCountsAwakeTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		clk := &jumpClock{}
 		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{Now: clk.now,
 			BatchDelay: time.Hour, MetricInterval: time.Second})
@@ -138,21 +126,21 @@ func TestMetricIntervalCountsAwakeTime(t *testing.T) {
 		}
 		// 5 minutes of wall time, 500ms of it awake (the worker's last
 		// reading before each freeze counts: 437.5ms at least).
-		if n := col.count("/v1/metrics"); n != 0 {
+		if n := requestsFor(col, sink.SignalMetrics); n != 0 {
 			t.Fatalf("%d metrics requests after 500ms awake, want none", n)
 		}
 		time.Sleep(440 * time.Millisecond)
 		synctest.Wait()
-		if n := col.count("/v1/metrics"); n != 0 {
+		if n := requestsFor(col, sink.SignalMetrics); n != 0 {
 			t.Fatalf("%d metrics requests before 1s awake", n)
 		}
 		time.Sleep(130 * time.Millisecond)
 		synctest.Wait()
-		if n := col.count("/v1/metrics"); n != 1 {
+		if n := requestsFor(col, sink.SignalMetrics); n != 1 {
 			t.Fatalf("%d metrics requests after MetricInterval awake, want 1", n)
 		}
-		if n := col.requestCount(); n != 1 {
-			t.Errorf("requests %v, want metrics only (BatchDelay is 1h)", col.requests)
+		if n := requestCount(col); n != 1 {
+			t.Errorf("requests %v, want metrics only (BatchDelay is 1h)", col.Requests())
 		}
 		h.close(t)
 	})
@@ -187,7 +175,7 @@ func TestAsyncInvokeDoesNotWaitForTheIntakeLock(t *testing.T) {
 // while awake, although little awake time has passed.
 func TestAdaptiveSendsDataOlderThanMaxDataAge(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		clk := &jumpClock{}
 		h, _ := synctestHarness(t, config.FlushAdaptive, col, knobs{Now: clk.now})
 		h.run(t)
@@ -201,7 +189,7 @@ func TestAdaptiveSendsDataOlderThanMaxDataAge(t *testing.T) {
 		h.p.Enqueue(context.Background(), invocation("a", 1, time.Now()))
 		<-done
 		synctest.Wait()
-		sent := col.count("/v1/traces")
+		sent := requestsFor(col, sink.SignalTraces)
 		// Then one invocation every 25s of wall time, 5ms awake each.
 		for _, id := range []string{"b", "c", "d"} {
 			clk.freeze(25 * time.Second)
@@ -209,7 +197,7 @@ func TestAdaptiveSendsDataOlderThanMaxDataAge(t *testing.T) {
 			h.p.Enqueue(context.Background(), invocation(id, 1, time.Now()))
 			time.Sleep(5 * time.Millisecond)
 			synctest.Wait()
-			if n := col.count("/v1/traces") - sent; n != 0 {
+			if n := requestsFor(col, sink.SignalTraces) - sent; n != 0 {
 				t.Fatalf("after %q: %d traces requests, want none before MaxDataAge", id, n)
 			}
 		}
@@ -217,10 +205,10 @@ func TestAdaptiveSendsDataOlderThanMaxDataAge(t *testing.T) {
 		clk.freeze(25 * time.Second)
 		h.p.Invoke(context.Background(), invokeEvent("e", time.Now().Add(time.Minute)))
 		synctest.Wait()
-		if n := col.count("/v1/traces") - sent; n != 1 {
+		if n := requestsFor(col, sink.SignalTraces) - sent; n != 1 {
 			t.Fatalf("%d traces requests after data became MaxDataAge old, want 1", n)
 		}
-		if spans, _, _ := col.snapshot(); spans["b"] != 1 || spans["d"] != 1 {
+		if spans, _ := received(col); spans["b"] != 1 || spans["d"] != 1 {
 			t.Errorf("spans %v, want b..d sent", spans)
 		}
 		h.close(t)

@@ -4,26 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
-
-// stallAll makes every request wait until release is closed or the
-// request's context ends (a backend that does not answer).
-func stallAll(rt *memRT, release <-chan struct{}) {
-	rt.setRefuse(func(req *http.Request) error {
-		select {
-		case <-release:
-			return nil
-		case <-req.Context().Done():
-			return req.Context().Err()
-		}
-	})
-}
 
 // A backend that never answers: SHUTDOWN cancels the requests in flight
 // before its deadline minus the margin, spills everything (in flight
@@ -32,10 +21,8 @@ func TestShutdownWithABackendThatNeverAnswersSpillsWithinTheBudget(t *testing.T)
 	for _, mode := range []config.FlushMode{config.FlushAsync, config.FlushAdaptive, config.FlushEnd} {
 		t.Run(string(mode), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				col := newCollector()
-				rt := &memRT{h: col}
 				never := make(chan struct{}) // never closed
-				stallAll(rt, never)
+				rt := &memRT{backend: sink.New(sink.Options{Faults: []sink.Fault{{Stall: never}}})}
 				cfg := testConfig(t, "http://collector.invalid", mode)
 				for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
 					s.Timeout = 10 * time.Second // the OTLP default: longer than SHUTDOWN's budget
@@ -81,9 +68,9 @@ func TestShutdownWithABackendThatNeverAnswersSpillsWithinTheBudget(t *testing.T)
 				}
 				h.close(t) // waits for every sender goroutine (synctest fails on leaks)
 
-				col2 := newCollector()
+				col2 := sink.New(sink.Options{})
 				st2 := replayInto(t, cfg, col2, nil, nil)
-				spans, logs, _ := col2.snapshot()
+				spans, logs := received(col2)
 				for i := range n {
 					id := fmt.Sprintf("never-%d", i)
 					if spans[id] != 1 {
@@ -106,11 +93,11 @@ func TestShutdownWithABackendThatNeverAnswersSpillsWithinTheBudget(t *testing.T)
 // without a drop, and go out once the backend answers.
 func TestMappingGoesOnWhileARequestIsStalled(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		const intake = 4 << 10
 		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{IntakeMaxBytes: intake, BatchDelay: time.Millisecond})
 		release := make(chan struct{})
-		stallAll(rt, release)
+		col.InjectFault(sink.Fault{Stall: release})
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("flood", time.Now().Add(time.Hour)))
 		h.p.Enqueue(context.Background(), []telemetry.Event{start("flood", time.Now()), logLine("first", time.Now())})
@@ -146,7 +133,7 @@ func TestMappingGoesOnWhileARequestIsStalled(t *testing.T) {
 		close(release)
 		time.Sleep(time.Second)
 		synctest.Wait()
-		_, logs, _ := col.snapshot()
+		_, logs := received(col)
 		if len(logs) != sent+1 {
 			t.Errorf("%d distinct log records delivered, want %d", len(logs), sent+1)
 		}
@@ -163,16 +150,9 @@ func TestMappingGoesOnWhileARequestIsStalled(t *testing.T) {
 // (and one for the self-metrics of those requests), not one per signal.
 func TestSlowBackendCostsOneRoundTripAtShutdown(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
-		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{})
-		rt.setRefuse(func(req *http.Request) error {
-			select {
-			case <-time.After(600 * time.Millisecond): // the backend's latency
-				return nil
-			case <-req.Context().Done():
-				return req.Context().Err()
-			}
-		})
+		col := sink.New(sink.Options{})
+		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{})
+		col.InjectFault(sink.Fault{Delay: 600 * time.Millisecond}) // the backend's latency
 		h.run(t)
 		ctx := context.Background()
 		h.p.Invoke(ctx, invokeEvent("slow", time.Now().Add(time.Minute)))
@@ -188,10 +168,8 @@ func TestSlowBackendCostsOneRoundTripAtShutdown(t *testing.T) {
 		if st.Traces.Sent != 1 || st.Logs.Sent != 2 || st.Metrics.Sent == 0 || st.SpillFilesWritten != 0 {
 			t.Errorf("stats %+v, want everything sent, nothing spilled", st)
 		}
-		col.mu.Lock()
-		defer col.mu.Unlock()
-		if !col.names["slipstream.export.duration"] {
-			t.Errorf("the final requests' self-metrics were not sent (got %v)", col.names)
+		if names := col.Snapshot().MetricNames(); !slices.Contains(names, "slipstream.export.duration") {
+			t.Errorf("the final requests' self-metrics were not sent (got %v)", names)
 		}
 	})
 }
@@ -203,10 +181,10 @@ func TestSlowBackendCostsOneRoundTripAtShutdown(t *testing.T) {
 // background without waiting for the report.
 func TestAdaptiveEndBranchSendsTheSpanAtRuntimeDone(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAdaptive)
 		cfg.ServiceName = "fn"
-		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: col}}, NewMapper: realMapper})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{backend: col}}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
 		returned := make(chan struct{})
@@ -219,7 +197,7 @@ func TestAdaptiveEndBranchSendsTheSpanAtRuntimeDone(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 		h.p.Enqueue(context.Background(), []telemetry.Event{runtimeDone("first", time.Now())})
 		<-returned
-		if spans, logs, _ := col.snapshot(); spans["first"] != 1 || logs["hello"] != 1 {
+		if spans, logs := received(col); spans["first"] != 1 || logs["hello"] != 1 {
 			t.Errorf("when the first Invoke returned: spans %v logs %v, want its span and log sent", spans, logs)
 		}
 
@@ -227,13 +205,13 @@ func TestAdaptiveEndBranchSendsTheSpanAtRuntimeDone(t *testing.T) {
 		h.p.Enqueue(context.Background(), []telemetry.Event{report("first", time.Now()), start("busy", time.Now()), runtimeDone("busy", time.Now())})
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if spans, _, _ := col.snapshot(); spans["busy"] != 1 || spans["first"] != 1 || spans["postRuntime/first"] != 1 || spans["postRuntime/busy"] != 0 {
+		if spans, _ := received(col); spans["busy"] != 1 || spans["first"] != 1 || spans["postRuntime/first"] != 1 || spans["postRuntime/busy"] != 0 {
 			t.Errorf("before the busy invocation's report: spans %v, want first's and busy's once, first's postRuntime", spans)
 		}
 		h.p.Enqueue(context.Background(), []telemetry.Event{report("busy", time.Now())})
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if spans, _, _ := col.snapshot(); spans["busy"] != 1 || spans["postRuntime/busy"] != 1 {
+		if spans, _ := received(col); spans["busy"] != 1 || spans["postRuntime/busy"] != 1 {
 			t.Errorf("after the busy invocation's report: spans %v, want busy's span and its postRuntime once", spans)
 		}
 	})

@@ -1,23 +1,28 @@
 package exporter
 
 import (
+	"net/http"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 )
 
 // The function's own OTLP data goes through the same pre-queue step:
 // nothing the built-in set redacts reaches the backend.
 func TestFunctionDataIsRedactedBeforeTheQueue(t *testing.T) {
-	b := &otlpBackend{}
+	col := sink.New(sink.Options{})
+	rec := &recordingRT{next: col.Transport()}
 	synctest.Test(t, func(t *testing.T) {
-		h := fnHarness(t, b, config.FlushAsync, func(c *config.Config) { c.RedactDefaults = true })
+		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
+		cfg.ReceiverEnrich, cfg.RedactDefaults = true, true
+		h := newHarnessWith(t, cfg, Options{LocalInputs: true},
+			knobs{HTTPClient: &http.Client{Transport: rec}, NewMapper: realMapper, BatchDelay: time.Millisecond})
 		h.run(t)
 		startedInvocation(h)
 		synctest.Wait()
@@ -39,17 +44,9 @@ func TestFunctionDataIsRedactedBeforeTheQueue(t *testing.T) {
 		synctest.Wait()
 		h.close(t)
 	})
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.traces) == 0 || len(b.logs) == 0 {
-		t.Fatalf("backend got %d trace and %d log requests", len(b.traces), len(b.logs))
+	snap := col.Snapshot()
+	if len(snap.Traces()) == 0 || len(snap.LogsData()) == 0 {
+		t.Fatalf("backend got %d trace and %d log requests", len(snap.Traces()), len(snap.LogsData()))
 	}
-	var wire []byte
-	for _, r := range b.traces {
-		wire = append(wire, protojson.Format(r)...)
-	}
-	for _, r := range b.logs {
-		wire = append(wire, protojson.Format(r)...)
-	}
-	assertNoSecret(t, "what the backend received of the function's data", wire)
+	assertNoSecret(t, "what the backend received of the function's data", rec.all())
 }

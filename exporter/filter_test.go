@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -51,31 +52,33 @@ func secretBatch(t *testing.T, id string) []telemetry.Event {
 	return evs
 }
 
-// wireRecorder keeps every request body as the backend decoded it.
-type wireRecorder struct {
-	next http.Handler
+// recordingRT keeps every request body as the backend decodes it, and passes
+// the request on.
+type recordingRT struct {
+	next http.RoundTripper
 	// mu guards bodies.
 	mu     sync.Mutex
 	bodies [][]byte
 }
 
-func (w *wireRecorder) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+func (w *recordingRT) RoundTrip(r *http.Request) (*http.Response, error) {
 	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
 	plain := b
 	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(b))
-		if err == nil {
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
 			plain, _ = io.ReadAll(zr)
 		}
 	}
 	w.mu.Lock()
 	w.bodies = append(w.bodies, plain)
 	w.mu.Unlock()
-	r.Body = io.NopCloser(bytes.NewReader(b))
-	w.next.ServeHTTP(rw, r)
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(b))
+	return w.next.RoundTrip(r2)
 }
 
-func (w *wireRecorder) all() []byte {
+func (w *recordingRT) all() []byte {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return bytes.Join(w.bodies, nil)
@@ -100,9 +103,9 @@ func redactingConfig(t *testing.T) *config.Config {
 func TestNoRedactedValueReachesTheBackendOrTheLog(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := redactingConfig(t)
-		col := newCollector()
-		rec := &wireRecorder{next: col}
-		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: rec}}, NewMapper: realMapper})
+		col := sink.New(sink.Options{})
+		rec := &recordingRT{next: col.Transport()}
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rec}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
 		h.p.Invoke(ctx, invokeEvent("r1", time.Now().Add(time.Minute)))
@@ -112,7 +115,7 @@ func TestNoRedactedValueReachesTheBackendOrTheLog(t *testing.T) {
 		}
 		h.close(t)
 		wire := rec.all()
-		_, logs, _ := col.snapshot()
+		logs := col.Snapshot().LogBodies()
 		if len(logs) != 3 {
 			t.Fatalf("received log bodies %v, want the 3 lines", logs)
 		}
@@ -129,8 +132,7 @@ func TestNoRedactedValueReachesTheBackendOrTheLog(t *testing.T) {
 func TestNoRedactedValueReachesTheSpillFile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := redactingConfig(t)
-		rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
-		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: realMapper})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: refusedRT()}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
 		h.p.Invoke(ctx, invokeEvent("r1", time.Now().Add(time.Minute)))

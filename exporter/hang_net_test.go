@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 )
 
 // The two ways a backend hangs, on real sockets (no synctest: real sockets
@@ -40,15 +41,8 @@ func TestHangsOnRealSockets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			col := newCollector()
-			delivered := make(chan struct{})
-			var once sync.Once
-			b := tt.backend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				col.ServeHTTP(w, r)
-				if spans, _, _ := col.snapshot(); spans["a"] > 0 {
-					once.Do(func() { close(delivered) })
-				}
-			}))
+			col := sink.New(sink.Options{})
+			b := tt.backend(t, col.Handler())
 			cfg := testConfig(t, b.url, config.FlushAsync)
 			for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
 				s.Timeout = time.Hour // only the INVOKEs detect the hang
@@ -89,10 +83,10 @@ func TestHangsOnRealSockets(t *testing.T) {
 			for _, id := range []string{"e", "f", "g"} {
 				invoke(id)
 			}
-			select {
-			case <-delivered:
-			case <-time.After(time.Minute): // a safety net, not a timing assertion
-				t.Fatalf("nothing delivered once the backend answers; log:\n%s", logs)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a safety net, not a timing assertion
+			defer cancel()
+			if err := col.WaitFor(ctx, func(s *sink.Snapshot) bool { return spanCounts(s)["a"] > 0 }); err != nil {
+				t.Fatalf("nothing delivered once the backend answers (%v); log:\n%s", err, logs)
 			}
 			waitLog(t, msgs, hangRecov)
 			if st := h.p.tally(); st.Traces.Retried == 0 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
@@ -108,9 +109,9 @@ func TestAHungRequestIsCanceledAtTheThirdInvocation(t *testing.T) {
 	for _, tt := range hungStages {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				col := newCollector()
+				col := sink.New(sink.Options{})
 				clk := &jumpClock{}
-				rt := &memRT{h: col}
+				rt := &memRT{backend: col}
 				h := newHarness(t, hangConfig(t, config.FlushAsync), knobs{HTTPClient: &http.Client{Transport: rt},
 					Now: clk.now, BatchDelay: time.Millisecond, BreakerThreshold: 2})
 				release := make(chan struct{})
@@ -162,12 +163,12 @@ func TestAHungRequestIsCanceledAtTheThirdInvocation(t *testing.T) {
 				}
 
 				close(release)
-				for i := 0; col.count("/v1/traces") == 0 && i < 5; i++ {
+				for i := 0; requestsFor(col, sink.SignalTraces) == 0 && i < 5; i++ {
 					invokeAfter(h, clk, time.Minute, fmt.Sprintf("answers-%d", i))
 					time.Sleep(time.Second)
 					synctest.Wait()
 				}
-				if spans, logs, _ := col.snapshot(); spans["a"] != 1 || logs["a line a"] != 1 {
+				if spans, logs := received(col); spans["a"] != 1 || logs["a line a"] != 1 {
 					t.Errorf("spans %v, logs %v once the backend answers: want a's span and logs", spans, logs)
 				}
 				if n := len(h.logs.logged(t, hangRecov)); n != 1 {
@@ -196,9 +197,9 @@ func TestARequestThatProgressesAcrossInvocationsIsNotHung(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				col := newCollector()
+				col := sink.New(sink.Options{})
 				clk := &jumpClock{}
-				rt := &memRT{h: col}
+				rt := &memRT{backend: col}
 				h := newHarness(t, hangConfig(t, config.FlushAsync), knobs{HTTPClient: &http.Client{Transport: rt},
 					Now: clk.now, BatchDelay: time.Millisecond})
 				step := make(chan struct{})
@@ -232,7 +233,7 @@ func TestARequestThatProgressesAcrossInvocationsIsNotHung(t *testing.T) {
 						synctest.Wait()
 					}
 				}
-				if spans, _, _ := col.snapshot(); spans["a"] != 1 {
+				if spans, _ := received(col); spans["a"] != 1 {
 					t.Errorf("spans %v, want a's span delivered by the slow request", spans)
 				}
 				if st := h.p.tally(); st.Traces.Retried != 0 || len(h.logs.logged(t, hangWarn)) != 0 {
@@ -249,8 +250,8 @@ func TestARequestThatProgressesAcrossInvocationsIsNotHung(t *testing.T) {
 // defaultHangQuiet of wall time.
 func TestFrequentInvocationsAloneDoNotMakeARequestHung(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
-		rt := &memRT{h: col}
+		col := sink.New(sink.Options{})
+		rt := &memRT{backend: col}
 		h := newHarness(t, hangConfig(t, config.FlushAsync), knobs{HTTPClient: &http.Client{Transport: rt}, BatchDelay: time.Millisecond})
 		hangAt(rt, "response", make(chan struct{}))
 		h.run(t)
@@ -286,9 +287,9 @@ func TestFrequentInvocationsAloneDoNotMakeARequestHung(t *testing.T) {
 // WARN names it, and invocations stop waiting.
 func TestAnAwakeTimeoutIsAHang(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		rt := &memRT{h: col}
+		rt := &memRT{backend: col}
 		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, BatchDelay: time.Millisecond})
 		hangAt(rt, "TLS handshake", make(chan struct{}))
 		h.run(t)
@@ -316,8 +317,8 @@ func TestWaitedInvocationsStopWaitingForAHungEndpoint(t *testing.T) {
 	for _, mode := range []config.FlushMode{config.FlushEnd, config.FlushAdaptive} {
 		t.Run(string(mode), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				col := newCollector()
-				rt := &memRT{h: col}
+				col := sink.New(sink.Options{})
+				rt := &memRT{backend: col}
 				cfg := hangConfig(t, mode)
 				gate := make(chan struct{})
 				// The breaker stays closed: the hang alone stops the waits.
@@ -369,11 +370,11 @@ func TestWaitedInvocationsStopWaitingForAHungEndpoint(t *testing.T) {
 				close(release)
 				time.Sleep(time.Second)
 				synctest.Wait()
-				if spans, _, _ := col.snapshot(); spans["1"] != 1 || spans["4"] != 1 {
+				if spans, _ := received(col); spans["1"] != 1 || spans["4"] != 1 {
 					t.Errorf("spans %v once the backend answers, want the held invocations' spans", spans)
 				}
 				invoke("after", false)
-				if spans, _, _ := col.snapshot(); spans["after"] != 1 {
+				if spans, _ := received(col); spans["after"] != 1 {
 					t.Errorf("spans %v: the invocation after recovery did not wait for its flush", spans)
 				}
 				h.close(t)

@@ -2,24 +2,16 @@ package exporter
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
@@ -31,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/extension"
 	"github.com/slipstream-otel/slipstream/telemetry"
@@ -152,171 +145,64 @@ func invokeEvent(id string, deadline time.Time) extension.Event {
 		Tracing: &extension.Tracing{Type: "X-Amzn-Trace-Id", Value: "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"}}
 }
 
-// collector is a fake OTLP/HTTP backend that decodes what it receives with
-// the collector's pdata and counts invocation spans by invocation ID
-// (other spans carrying one as "<name>/<ID>", those without under "") and
-// log records by body. respond decides each answer.
-type collector struct {
-	// mu guards every field below.
-	mu       sync.Mutex
-	spans    map[string]int // by faas.invocation_id
-	statuses map[string]string
-	logs     map[string]int // by body
-	metrics  int            // data points received
-	requests []string       // paths, in order, including refused ones
-	times    []time.Time
-	respond  func(path string, n int) (int, http.Header)
-	leaked   bool               // a request carried the X-Env header set only in OTEL_* variables
-	names    map[string]bool    // metric names received
-	sums     map[string]float64 // Σ of the data points of each Sum metric received
+// The fake OTLP backend of these tests is the emulator's sink: served by
+// httptest on a socket, or in memory through memRT inside synctest bubbles.
+
+// received counts what col stored: spans as spanCounts does, log records
+// by body.
+func received(col *sink.Sink) (spans, logs map[string]int) {
+	snap := col.Snapshot()
+	return spanCounts(snap), snap.LogBodies()
 }
 
-func newCollector() *collector {
-	return &collector{spans: map[string]int{}, statuses: map[string]string{}, logs: map[string]int{}}
+// spanCounts counts the spans of snap by spanKey.
+func spanCounts(snap *sink.Snapshot) map[string]int {
+	n := map[string]int{}
+	for _, sp := range snap.Spans() {
+		n[spanKey(sp)]++
+	}
+	return n
 }
 
-func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+// spanKey is an invocation span's invocation ID; another span carrying one
+// (the signals mapper's postRuntime span, beside the SERVER invocation
+// span) is "<name>/<ID>"; a span without one (the init span) is "".
+func spanKey(sp sink.SpanView) string {
+	id, _ := sp.Attributes["faas.invocation_id"].(string)
+	if id != "" && sp.Kind != "Server" && sp.Kind != "Unspecified" {
+		return sp.Name + "/" + id
 	}
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		if body, err = io.ReadAll(zr); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if r.Header.Get("X-Env") != "" {
-		c.leaked = true
-	}
-	c.requests = append(c.requests, r.URL.Path)
-	c.times = append(c.times, time.Now())
-	status, hdr := http.StatusOK, http.Header(nil)
-	if c.respond != nil {
-		status, hdr = c.respond(r.URL.Path, len(c.requests))
-	}
-	for k, v := range hdr {
-		w.Header()[k] = v
-	}
-	if status/100 != 2 {
-		w.WriteHeader(status)
-		return
-	}
-	switch r.URL.Path {
-	case "/v1/traces":
-		req := ptraceotlp.NewExportRequest()
-		if err := req.UnmarshalProto(body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		rss := req.Traces().ResourceSpans()
-		for i := range rss.Len() {
-			sss := rss.At(i).ScopeSpans()
-			for j := range sss.Len() {
-				ss := sss.At(j).Spans()
-				for k := range ss.Len() {
-					id, _ := ss.At(k).Attributes().Get("faas.invocation_id")
-					st, _ := ss.At(k).Attributes().Get("status")
-					key := id.Str()
-					if key != "" && ss.At(k).Kind() != ptrace.SpanKindServer && ss.At(k).Kind() != ptrace.SpanKindUnspecified {
-						// The signals mapper's postRuntime span carries the
-						// invocation ID beside the invocation (SERVER) span.
-						key = ss.At(k).Name() + "/" + key
-					}
-					c.spans[key]++
-					c.statuses[key] = st.Str()
-				}
-			}
-		}
-	case "/v1/logs":
-		req := plogotlp.NewExportRequest()
-		if err := req.UnmarshalProto(body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		rls := req.Logs().ResourceLogs()
-		for i := range rls.Len() {
-			sls := rls.At(i).ScopeLogs()
-			for j := range sls.Len() {
-				lr := sls.At(j).LogRecords()
-				for k := range lr.Len() {
-					c.logs[lr.At(k).Body().Str()]++
-				}
-			}
-		}
-	case "/v1/metrics":
-		req := pmetricotlp.NewExportRequest()
-		if err := req.UnmarshalProto(body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		c.metrics += req.Metrics().DataPointCount()
-		rms := req.Metrics().ResourceMetrics()
-		for i := range rms.Len() {
-			sms := rms.At(i).ScopeMetrics()
-			for j := range sms.Len() {
-				ms := sms.At(j).Metrics()
-				for k := range ms.Len() {
-					if c.names == nil {
-						c.names = map[string]bool{}
-					}
-					c.names[ms.At(k).Name()] = true
-					if m := ms.At(k); m.Type() == pmetric.MetricTypeSum {
-						if c.sums == nil {
-							c.sums = map[string]float64{}
-						}
-						for d := range m.Sum().DataPoints().Len() {
-							dp := m.Sum().DataPoints().At(d)
-							c.sums[m.Name()] += dp.DoubleValue() + float64(dp.IntValue())
-						}
-					}
-				}
-			}
-		}
-	}
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	w.WriteHeader(status)
+	return id
 }
 
-// sum returns Σ of the data points received for the Sum metric name.
-func (c *collector) sum(name string) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.sums[name]
-}
-
-func (c *collector) snapshot() (spans map[string]int, logs map[string]int, requests int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	spans, logs = map[string]int{}, map[string]int{}
-	for k, v := range c.spans {
-		spans[k] = v
+// statusOf returns the status attribute (set by the fake mapper) of the
+// last span that col received under key (see spanKey).
+func statusOf(col *sink.Sink, key string) string {
+	var st string
+	for _, sp := range col.Spans() {
+		if spanKey(sp) == key {
+			st, _ = sp.Attributes["status"].(string)
+		}
 	}
-	for k, v := range c.logs {
-		logs[k] = v
-	}
-	return spans, logs, len(c.requests)
+	return st
 }
 
-func (c *collector) requestCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.requests)
-}
+// requestsFor returns how many requests col received for sig, whatever it
+// answered.
+func requestsFor(col *sink.Sink, sig sink.Signal) int { return col.Requests()[sig].Received }
 
-// memRT is an in-memory RoundTripper over a handler (for synctest bubbles,
-// where real sockets do not count as blocked). refuse, when set, fails the
-// request before anything is sent, like a refused connection.
+// requestCount returns how many requests col received, whatever it answered.
+func requestCount(col *sink.Sink) int { return len(col.Snapshot().Arrivals()) }
+
+// metricPoints returns how many metric data points col stored.
+func metricPoints(col *sink.Sink) int { return len(col.Snapshot().Points()) }
+
+// memRT is the transport of the tests in synctest bubbles: it hands each
+// request to the sink in memory (real sockets do not count as blocked in a
+// bubble) and counts it. refuse, when set, fails the request before
+// anything is sent, like a refused connection.
 type memRT struct {
-	h http.Handler
+	backend *sink.Sink
 	// mu guards refuse and calls.
 	mu     sync.Mutex
 	refuse func(*http.Request) error
@@ -330,12 +216,13 @@ func (m *memRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	m.mu.Unlock()
 	if refuse != nil {
 		if err := refuse(req); err != nil {
+			if req.Body != nil {
+				req.Body.Close() // a RoundTripper closes the body, even on errors
+			}
 			return nil, err
 		}
 	}
-	rec := httptest.NewRecorder()
-	m.h.ServeHTTP(rec, req)
-	return rec.Result(), nil
+	return m.backend.Transport().RoundTrip(req)
 }
 
 func (m *memRT) setRefuse(f func(*http.Request) error) {
@@ -348,6 +235,11 @@ func (m *memRT) callCount() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.calls
+}
+
+// refusedRT returns a transport that refuses every request.
+func refusedRT() *memRT {
+	return &memRT{backend: sink.New(sink.Options{}), refuse: func(*http.Request) error { return errRefused }}
 }
 
 var errRefused = errors.New("dial tcp 127.0.0.1:4318: connect: connection refused")
@@ -449,19 +341,4 @@ func (h *harness) close(t testing.TB) {
 // shutdownEvent is the plan of a SHUTDOWN with deadline received now.
 func shutdownEvent(deadline time.Time, reason string) extension.ShutdownPlan {
 	return extension.PlanShutdown(extension.Event{Type: extension.Shutdown, DeadlineMs: deadline.UnixMilli(), ShutdownReason: reason}, time.Now())
-}
-
-// stallRequests makes every request through rt wait until the returned
-// channel is closed (or the request is canceled).
-func stallRequests(rt *memRT) chan struct{} {
-	stall := make(chan struct{})
-	rt.setRefuse(func(req *http.Request) error {
-		select {
-		case <-stall:
-			return nil
-		case <-req.Context().Done():
-			return req.Context().Err()
-		}
-	})
-	return stall
 }

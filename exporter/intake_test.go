@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -96,7 +97,7 @@ func TestQueueEvictsLogsBeforeSpans(t *testing.T) {
 
 func TestIntakeDropsReachTheSummaryLine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{IntakeMaxBytes: 1000})
+		h, _ := synctestHarness(t, config.FlushAsync, sink.New(sink.Options{}), knobs{IntakeMaxBytes: 1000})
 		at := time.Now()
 		for range 50 {
 			h.p.Enqueue(context.Background(), []telemetry.Event{logLine("line", at)})

@@ -8,15 +8,17 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
 func TestBusyWorkerDoesNotStretchTheFlushBudget(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
-		h, rt := synctestHarness(t, config.FlushEnd, col, knobs{})
-		stall := stallRequests(rt)
+		col := sink.New(sink.Options{})
+		h, _ := synctestHarness(t, config.FlushEnd, col, knobs{})
+		stall := make(chan struct{})
+		col.InjectFault(sink.Fault{Stall: stall})
 		h.run(t)
 		ctx := context.Background()
 		// a1's flush leaves the worker inside a stalled request (up to the
@@ -43,8 +45,8 @@ func TestBusyWorkerDoesNotStretchTheFlushBudget(t *testing.T) {
 
 func TestInvokesWithoutPlatformEventsAreNotTracked(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
-		rt := &memRT{h: col}
+		col := sink.New(sink.Options{})
+		rt := &memRT{backend: col}
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		cfg.TelemetryTypes = []string{"function"}
 		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: realMapper})
@@ -56,7 +58,7 @@ func TestInvokesWithoutPlatformEventsAreNotTracked(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		synctest.Wait()
-		if _, logs, _ := col.snapshot(); logs["i2 says hi"] != 1 {
+		if _, logs := received(col); logs["i2 says hi"] != 1 {
 			t.Errorf("logs sent before SHUTDOWN = %v, want them sent while awake", logs)
 		}
 		t0 := time.Now()
@@ -69,7 +71,7 @@ func TestInvokesWithoutPlatformEventsAreNotTracked(t *testing.T) {
 		if st := h.p.tally(); st.Traces.Sent+st.Traces.Spilled != 0 {
 			t.Errorf("%d phantom invocation spans (closed as errors at SHUTDOWN)", st.Traces.Sent+st.Traces.Spilled)
 		}
-		if _, logs, _ := col.snapshot(); logs["i3 says hi"] != 1 {
+		if _, logs := received(col); logs["i3 says hi"] != 1 {
 			t.Errorf("logs = %v", logs)
 		}
 	})
@@ -82,7 +84,7 @@ func TestRuntimeDoneWaitingForAFullIntakeDoesNotHoldTheInvocation(t *testing.T) 
 			m, err := newFakeMapper(o)
 			return holdingMapper{Mapper: m, id: "d1", hold: hold}, err
 		}
-		h, _ := synctestHarness(t, config.FlushEnd, newCollector(), knobs{IntakeMaxBytes: 1000, NewMapper: nm})
+		h, _ := synctestHarness(t, config.FlushEnd, sink.New(sink.Options{}), knobs{IntakeMaxBytes: 1000, NewMapper: nm})
 		h.run(t)
 		ctx := context.Background()
 		// The worker is held mapping d1's start: the intake fills.

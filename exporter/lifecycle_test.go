@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -24,7 +25,7 @@ import (
 
 func TestCloseTwiceWithoutRunReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{})
+		h, _ := synctestHarness(t, config.FlushAsync, sink.New(sink.Options{}), knobs{})
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -20,7 +21,7 @@ func TestUnsentMetricsAtShutdownAreSpilledOrCountedDropped(t *testing.T) {
 				if !spillOn {
 					cfg.SpillMaxBytes = 0
 				}
-				rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+				rt := refusedRT()
 				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 				h.run(t)
 				ctx := context.Background()
@@ -49,7 +50,7 @@ func TestUnsentMetricsAtShutdownAreSpilledOrCountedDropped(t *testing.T) {
 
 func TestHealthyShutdownDropsNoMetrics(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{})
+		h, _ := synctestHarness(t, config.FlushAsync, sink.New(sink.Options{}), knobs{})
 		h.run(t)
 		ctx := context.Background()
 		h.p.Invoke(ctx, invokeEvent("h1", time.Now().Add(time.Minute)))

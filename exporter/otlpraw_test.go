@@ -1,8 +1,6 @@
 package exporter
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"io"
@@ -11,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -29,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/extension"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
@@ -100,66 +99,31 @@ func fnMetrics() *colmetricpb.ExportMetricsServiceRequest {
 	}}}
 }
 
-// otlpBackend records the OTLP requests it receives, decoded, by path.
-type otlpBackend struct {
-	mu      sync.Mutex // guards the fields below
-	traces  []*coltracepb.ExportTraceServiceRequest
-	logs    []*collogspb.ExportLogsServiceRequest
-	metrics []*colmetricpb.ExportMetricsServiceRequest
-	down    bool
-}
-
-func (b *otlpBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(bytes.NewReader(body))
+// fnRequests returns the trace requests col received, re-encoded from the
+// sink's pdata into the OTLP protobuf types the function sent, so that they
+// compare with proto.Equal.
+func fnRequests(t testing.TB, col *sink.Sink) []*coltracepb.ExportTraceServiceRequest {
+	t.Helper()
+	var out []*coltracepb.ExportTraceServiceRequest
+	for _, td := range col.Traces() {
+		b, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
+			t.Fatal(err)
 		}
-		body, _ = io.ReadAll(zr)
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.down {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
-	var err error
-	switch r.URL.Path {
-	case "/v1/traces":
 		m := &coltracepb.ExportTraceServiceRequest{}
-		if err = proto.Unmarshal(body, m); err == nil {
-			b.traces = append(b.traces, m)
+		if err := proto.Unmarshal(b, m); err != nil {
+			t.Fatal(err)
 		}
-	case "/v1/logs":
-		m := &collogspb.ExportLogsServiceRequest{}
-		if err = proto.Unmarshal(body, m); err == nil {
-			b.logs = append(b.logs, m)
-		}
-	case "/v1/metrics":
-		m := &colmetricpb.ExportMetricsServiceRequest{}
-		if err = proto.Unmarshal(body, m); err == nil {
-			b.metrics = append(b.metrics, m)
-		}
+		out = append(out, m)
 	}
-	if err != nil {
-		http.Error(w, err.Error(), 400)
-	}
+	return out
 }
 
-func (b *otlpBackend) setDown(down bool) {
-	b.mu.Lock()
-	b.down = down
-	b.mu.Unlock()
-}
-
-// fnSpans returns the spans received whose scope is the function's.
-func (b *otlpBackend) fnSpans() []*tracepb.Span {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// fnSpans returns the spans col received whose scope is the function's.
+func fnSpans(t testing.TB, col *sink.Sink) []*tracepb.Span {
+	t.Helper()
 	var out []*tracepb.Span
-	for _, req := range b.traces {
+	for _, req := range fnRequests(t, col) {
 		for _, rs := range req.ResourceSpans {
 			for _, ss := range rs.ScopeSpans {
 				if ss.GetScope().GetName() == "checkout/handler" {
@@ -171,10 +135,10 @@ func (b *otlpBackend) fnSpans() []*tracepb.Span {
 	return out
 }
 
-func (b *otlpBackend) fnResource() *resourcepb.Resource {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, req := range b.traces {
+// fnResource returns the resource of the function's spans.
+func fnResource(t testing.TB, col *sink.Sink) *resourcepb.Resource {
+	t.Helper()
+	for _, req := range fnRequests(t, col) {
 		for _, rs := range req.ResourceSpans {
 			for _, ss := range rs.ScopeSpans {
 				if ss.GetScope().GetName() == "checkout/handler" {
@@ -186,6 +150,14 @@ func (b *otlpBackend) fnResource() *resourcepb.Resource {
 	return nil
 }
 
+// backendDown makes col answer every request 503 (down) or accept them.
+func backendDown(col *sink.Sink, down bool) {
+	col.ClearFaults()
+	if down {
+		col.InjectFault(sink.Fault{Status: http.StatusServiceUnavailable})
+	}
+}
+
 func attrValue(attrs []*commonpb.KeyValue, key string) (string, bool) {
 	for _, kv := range attrs {
 		if kv.Key == key {
@@ -195,7 +167,7 @@ func attrValue(attrs []*commonpb.KeyValue, key string) (string, bool) {
 	return "", false
 }
 
-func fnHarness(t *testing.T, b *otlpBackend, mode config.FlushMode, edit func(*config.Config)) *harness {
+func fnHarness(t *testing.T, b *sink.Sink, mode config.FlushMode, edit func(*config.Config)) *harness {
 	t.Helper()
 	cfg := testConfig(t, "http://collector.invalid", mode)
 	cfg.ReceiverEnrich = true
@@ -203,7 +175,7 @@ func fnHarness(t *testing.T, b *otlpBackend, mode config.FlushMode, edit func(*c
 		edit(cfg)
 	}
 	return newHarnessWith(t, cfg, Options{LocalInputs: true},
-		knobs{HTTPClient: &http.Client{Transport: &memRT{h: b}}, NewMapper: realMapper, BatchDelay: time.Millisecond})
+		knobs{HTTPClient: &http.Client{Transport: &memRT{backend: b}}, NewMapper: realMapper, BatchDelay: time.Millisecond})
 }
 
 // startedInvocation hands over the INVOKE and platform.start of r1.
@@ -216,7 +188,7 @@ func startedInvocation(h *harness) {
 }
 
 func TestFunctionDataArrivesIntactNestedAndEnriched(t *testing.T) {
-	b := &otlpBackend{}
+	b := sink.New(sink.Options{})
 	want := fnTraces(3)
 	var st tally
 	synctest.Test(t, func(t *testing.T) {
@@ -238,7 +210,7 @@ func TestFunctionDataArrivesIntactNestedAndEnriched(t *testing.T) {
 		st = h.p.tally()
 		h.close(t)
 	})
-	spans := b.fnSpans()
+	spans := fnSpans(t, b)
 	if len(spans) != 3 {
 		t.Fatalf("backend got %d function spans, want 3", len(spans))
 	}
@@ -260,7 +232,7 @@ func TestFunctionDataArrivesIntactNestedAndEnriched(t *testing.T) {
 		}
 	})
 	t.Run("enrichment adds only what the function's resource lacks", func(t *testing.T) {
-		res := b.fnResource()
+		res := fnResource(t, b)
 		if v, _ := attrValue(res.Attributes, "cloud.region"); v != "eu-north-1" {
 			t.Errorf("cloud.region = %q: the function's value was replaced", v)
 		}
@@ -275,26 +247,19 @@ func TestFunctionDataArrivesIntactNestedAndEnriched(t *testing.T) {
 		}
 	})
 	t.Run("a log record without trace context is placed in the invocation's trace", func(t *testing.T) {
-		var recs []*logspb.LogRecord
-		for _, req := range b.logs {
-			for _, rl := range req.ResourceLogs {
-				for _, sl := range rl.ScopeLogs {
-					recs = append(recs, sl.LogRecords...)
-				}
-			}
-		}
+		recs := b.Logs()
 		if len(recs) != 2 {
 			t.Fatalf("%d function log records", len(recs))
 		}
 		for _, r := range recs {
-			switch r.Body.GetStringValue() {
+			switch r.Body {
 			case "no context":
-				if hex.EncodeToString(r.TraceId) != fnTraceHex || hex.EncodeToString(r.SpanId) != fnInvSpan {
-					t.Errorf("trace %x span %x", r.TraceId, r.SpanId)
+				if r.TraceID != fnTraceHex || r.SpanID != fnInvSpan {
+					t.Errorf("trace %s span %s", r.TraceID, r.SpanID)
 				}
 			case "own context":
-				if hex.EncodeToString(r.TraceId) != "0102030405060708090a0b0c0d0e0f10" {
-					t.Errorf("the record's own trace context was replaced: %x", r.TraceId)
+				if r.TraceID != "0102030405060708090a0b0c0d0e0f10" {
+					t.Errorf("the record's own trace context was replaced: %s", r.TraceID)
 				}
 			}
 		}
@@ -317,7 +282,7 @@ func TestFunctionDataRefused(t *testing.T) {
 		{"a signal Slipstream does not export refuses the whole request", func(c *config.Config) { c.OTLP.Traces.Off = "SLIPSTREAM_TRACES_EXPORTER" }, "does not export traces (SLIPSTREAM_TRACES_EXPORTER)", dropNotExported},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := fnHarness(t, &otlpBackend{}, config.FlushAsync, c.edit)
+			h := fnHarness(t, sink.New(sink.Options{}), config.FlushAsync, c.edit)
 			rej, reason := h.p.AcceptOTLP(fnTraces(3))
 			if rej != 3 || !strings.Contains(reason, c.reason) {
 				t.Errorf("rejected %d: %q", rej, reason)
@@ -332,8 +297,8 @@ func TestFunctionDataRefused(t *testing.T) {
 
 func TestFunctionDataSurvivesABackendOutage(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := &otlpBackend{}
-		b.setDown(true)
+		b := sink.New(sink.Options{})
+		backendDown(b, true)
 		h := fnHarness(t, b, config.FlushAsync, nil)
 		h.run(t)
 		startedInvocation(h)
@@ -344,14 +309,14 @@ func TestFunctionDataSurvivesABackendOutage(t *testing.T) {
 		}
 		time.Sleep(20 * time.Second)
 		synctest.Wait()
-		if n := len(b.fnSpans()); n != 0 {
+		if n := len(fnSpans(t, b)); n != 0 {
 			t.Fatalf("%d spans through a backend that is down", n)
 		}
-		b.setDown(false)
+		backendDown(b, false)
 		time.Sleep(5 * time.Minute)
 		synctest.Wait()
 		st := h.p.tally().FunctionTraces
-		if n := len(b.fnSpans()); n != 15 || st.Sent != 15 || st.Dropped != 0 || st.Retried == 0 {
+		if n := len(fnSpans(t, b)); n != 15 || st.Sent != 15 || st.Dropped != 0 || st.Retried == 0 {
 			t.Errorf("backend got %d spans; tally %+v", n, st)
 		}
 		h.close(t)
@@ -362,8 +327,8 @@ func TestFunctionDataIsSpilledAndReplayed(t *testing.T) {
 	dir := t.TempDir()
 	edit := func(c *config.Config) { c.SpillDir = filepath.Join(dir, "spill") }
 	synctest.Test(t, func(t *testing.T) {
-		b := &otlpBackend{}
-		b.setDown(true)
+		b := sink.New(sink.Options{})
+		backendDown(b, true)
 		h := fnHarness(t, b, config.FlushAsync, edit)
 		h.run(t)
 		startedInvocation(h)
@@ -388,13 +353,13 @@ func TestFunctionDataIsSpilledAndReplayed(t *testing.T) {
 		t.Errorf("spill file has no version-2 OTLP field: %.200s", raw)
 	}
 	synctest.Test(t, func(t *testing.T) {
-		b := &otlpBackend{}
+		b := sink.New(sink.Options{})
 		h := fnHarness(t, b, config.FlushAsync, edit)
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("r2", time.Now().Add(time.Minute)))
 		time.Sleep(time.Second)
 		synctest.Wait()
-		spans := b.fnSpans()
+		spans := fnSpans(t, b)
 		if len(spans) != 3 {
 			t.Fatalf("replay sent %d spans, want 3", len(spans))
 		}
@@ -410,7 +375,7 @@ func TestFunctionDataIsSpilledAndReplayed(t *testing.T) {
 
 func TestShutdownFlushWaitsForDrainWithLocalInputs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := &otlpBackend{}
+		b := sink.New(sink.Options{})
 		h := fnHarness(t, b, config.FlushAsync, nil)
 		h.run(t)
 		startedInvocation(h)
@@ -419,14 +384,14 @@ func TestShutdownFlushWaitsForDrainWithLocalInputs(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- h.p.Shutdown(context.Background(), plan) }()
 		// The function's SIGTERM handler sends before Drain.
-		time.Sleep(plan.Drain.Sub(time.Now()) / 2)
+		time.Sleep(time.Until(plan.Drain) / 2)
 		if rej, _ := h.p.AcceptOTLP(fnTraces(3)); rej != 0 {
 			t.Fatal("rejected during Drain")
 		}
 		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
-		if n := len(b.fnSpans()); n != 3 {
+		if n := len(fnSpans(t, b)); n != 3 {
 			t.Errorf("the final flush sent %d of the spans sent during Drain", n)
 		}
 		h.close(t)
@@ -442,15 +407,10 @@ func TestShutdownFlushWaitsForDrainWithLocalInputs(t *testing.T) {
 // (gzipped body) per span.
 func BenchmarkFunctionTraces(b *testing.B) {
 	var wire int64
-	got := make(chan struct{}, 1)
-	sink := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n, _ := io.Copy(io.Discard, r.Body)
-		wire += n // one request at a time: the lane has one in flight
-		got <- struct{}{}
-	})
+	got := make(wireRT, 1)
 	cfg := testConfig(b, "http://collector.invalid", config.FlushAsync)
 	cfg.ReceiverEnrich = true
-	p, err := newPipeline(cfg, nil, Options{}, knobs{HTTPClient: &http.Client{Transport: &memRT{h: sink}}, NewMapper: realMapper, BatchDelay: time.Nanosecond})
+	p, err := newPipeline(cfg, nil, Options{}, knobs{HTTPClient: &http.Client{Transport: got}, NewMapper: realMapper, BatchDelay: time.Nanosecond})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -471,7 +431,7 @@ func BenchmarkFunctionTraces(b *testing.B) {
 		if rej, reason := p.AcceptOTLP(reqs[i]); rej != 0 {
 			b.Fatal(reason)
 		}
-		<-got
+		wire += <-got // one request at a time: the lane has one in flight
 	}
 	cpu := cpuTime() - cpu0
 	b.StopTimer()
@@ -479,6 +439,20 @@ func BenchmarkFunctionTraces(b *testing.B) {
 	cancel()
 	<-done
 	b.ReportMetric(float64(wire)/float64(3*b.N), "wire-B/span")
+}
+
+// wireRT answers every request 200 and hands over the size of its body on
+// the wire.
+type wireRT chan int64
+
+func (w wireRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	n, err := io.Copy(io.Discard, req.Body)
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	w <- n
+	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
 }
 
 // cpuTime is the process's user and system CPU time.
@@ -535,8 +509,8 @@ func TestFunctionDataOverGRPC(t *testing.T) {
 func TestSpilledFunctionDataOfASignalSwitchedOffIsDropped(t *testing.T) {
 	dir := t.TempDir()
 	synctest.Test(t, func(t *testing.T) {
-		b := &otlpBackend{}
-		b.setDown(true)
+		b := sink.New(sink.Options{})
+		backendDown(b, true)
 		h := fnHarness(t, b, config.FlushAsync, func(c *config.Config) { c.SpillDir = filepath.Join(dir, "spill") })
 		h.run(t)
 		startedInvocation(h)
@@ -550,7 +524,7 @@ func TestSpilledFunctionDataOfASignalSwitchedOffIsDropped(t *testing.T) {
 		h.close(t)
 	})
 	synctest.Test(t, func(t *testing.T) {
-		b := &otlpBackend{}
+		b := sink.New(sink.Options{})
 		h := fnHarness(t, b, config.FlushAsync, func(c *config.Config) {
 			c.SpillDir = filepath.Join(dir, "spill")
 			c.OTLP.Traces.Off = "SLIPSTREAM_TRACES_EXPORTER"
@@ -559,8 +533,8 @@ func TestSpilledFunctionDataOfASignalSwitchedOffIsDropped(t *testing.T) {
 		h.p.Invoke(context.Background(), invokeEvent("r2", time.Now().Add(time.Minute)))
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if st := h.p.tally().FunctionTraces; st.DroppedBy[dropSignalOff] != 3 || len(b.fnSpans()) != 0 {
-			t.Errorf("function traces %+v; backend got %d spans", st, len(b.fnSpans()))
+		if st := h.p.tally().FunctionTraces; st.DroppedBy[dropSignalOff] != 3 || len(fnSpans(t, b)) != 0 {
+			t.Errorf("function traces %+v; backend got %d spans", st, len(fnSpans(t, b)))
 		}
 		h.close(t)
 	})

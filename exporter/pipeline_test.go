@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -20,8 +22,8 @@ import (
 func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 	for _, mode := range []config.FlushMode{config.FlushAsync, config.FlushEnd, config.FlushAdaptive} {
 		t.Run(string(mode), func(t *testing.T) {
-			col := newCollector()
-			srv := httptest.NewServer(col)
+			col := sink.New(sink.Options{})
+			srv := httptest.NewServer(col.Handler())
 			defer srv.Close()
 			h := newHarness(t, testConfig(t, srv.URL, mode), knobs{})
 			h.run(t)
@@ -36,7 +38,7 @@ func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 			if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 				t.Fatal(err)
 			}
-			spans, logs, _ := col.snapshot()
+			spans, logs := received(col)
 			if len(spans) != n {
 				t.Errorf("got spans of %d invocations, want %d", len(spans), n)
 			}
@@ -53,19 +55,15 @@ func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 					t.Errorf("log %q received %d times", b, c)
 				}
 			}
-			col.mu.Lock()
-			metrics := col.metrics
-			col.mu.Unlock()
-			if metrics == 0 {
+			if metricPoints(col) == 0 {
 				t.Error("no metric data points received")
 			}
-			col.mu.Lock()
+			names := col.Snapshot().MetricNames()
 			for _, name := range []string{"faas.invocations", "slipstream.exporter.items", "slipstream.queue.size", "slipstream.export.duration", "slipstream.breaker.state"} {
-				if !col.names[name] {
-					t.Errorf("metric %s not received (got %v)", name, col.names)
+				if !slices.Contains(names, name) {
+					t.Errorf("metric %s not received (got %v)", name, names)
 				}
 			}
-			col.mu.Unlock()
 			st := h.p.tally()
 			if st.Traces.Sent != n || st.Logs.Sent != 3*n || st.Traces.Dropped+st.Logs.Dropped != 0 {
 				t.Errorf("stats = %+v", st)
@@ -79,8 +77,8 @@ func TestHealthyBackendReceivesEverythingExactlyOnce(t *testing.T) {
 }
 
 // synctestHarness builds a pipeline over an in-memory transport.
-func synctestHarness(t *testing.T, mode config.FlushMode, col *collector, opts knobs) (*harness, *memRT) {
-	rt := &memRT{h: col}
+func synctestHarness(t *testing.T, mode config.FlushMode, col *sink.Sink, opts knobs) (*harness, *memRT) {
+	rt := &memRT{backend: col}
 	opts.HTTPClient = &http.Client{Transport: rt}
 	cfg := testConfig(t, "http://collector.invalid", mode)
 	h := newHarness(t, cfg, opts)
@@ -91,13 +89,8 @@ func synctestHarness(t *testing.T, mode config.FlushMode, col *collector, opts k
 // the data goes through once.
 func TestRetryAfterIsHonoured(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
-		col.respond = func(path string, n int) (int, http.Header) {
-			if n == 1 {
-				return http.StatusServiceUnavailable, http.Header{"Retry-After": {"3"}}
-			}
-			return http.StatusOK, nil
-		}
+		col := sink.New(sink.Options{})
+		col.InjectFault(sink.Fault{Status: http.StatusServiceUnavailable, RetryAfter: 3 * time.Second, Times: 1})
 		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: time.Millisecond})
 		h.run(t)
 		t0 := time.Now()
@@ -105,16 +98,14 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		h.p.Enqueue(context.Background(), invocation("a", 0, t0))
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		col.mu.Lock()
-		times := append([]time.Time(nil), col.times...)
-		col.mu.Unlock()
-		if len(times) < 2 {
-			t.Fatalf("got %d requests, want a retry", len(times))
+		arrived := col.Snapshot().Arrivals()
+		if len(arrived) < 2 {
+			t.Fatalf("got %d requests, want a retry", len(arrived))
 		}
-		if d := times[1].Sub(times[0]); d != 3*time.Second {
+		if d := arrived[1].Time.Sub(arrived[0].Time); d != 3*time.Second {
 			t.Errorf("retry came %v after the 503, want 3s (Retry-After)", d)
 		}
-		spans, _, _ := col.snapshot()
+		spans, _ := received(col)
 		if spans["a"] != 1 {
 			t.Errorf("span received %d times, want 1", spans["a"])
 		}
@@ -128,7 +119,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 // nothing and nothing is attempted until the breaker's backoff expires.
 func TestRefusedConnectionsOpenTheBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		h, rt := synctestHarness(t, config.FlushEnd, col, knobs{BreakerThreshold: 2, BreakerMinOpen: time.Minute})
 		rt.setRefuse(func(*http.Request) error { return errRefused })
 		h.run(t)
@@ -162,7 +153,7 @@ func TestRefusedConnectionsOpenTheBreaker(t *testing.T) {
 		h.p.Enqueue(context.Background(), invocation("late", 0, time.Now()))
 		time.Sleep(time.Second)
 		synctest.Wait()
-		spans, _, _ := col.snapshot()
+		spans, _ := received(col)
 		if spans["x9"] != 1 || spans["late"] != 1 {
 			t.Errorf("after recovery spans = %v", spans)
 		}
@@ -175,8 +166,8 @@ func TestRefusedConnectionsOpenTheBreaker(t *testing.T) {
 // 401 is not retried and is logged once, naming the headers variable.
 func TestUnauthorizedIsLoggedOnceAndNotRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
-		col.respond = func(string, int) (int, http.Header) { return http.StatusUnauthorized, nil }
+		col := sink.New(sink.Options{})
+		col.InjectFault(sink.Fault{Status: http.StatusUnauthorized})
 		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: time.Millisecond, BreakerThreshold: 100})
 		h.run(t)
 		for i := range 3 {
@@ -211,7 +202,7 @@ func TestUnauthorizedIsLoggedOnceAndNotRetried(t *testing.T) {
 func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 	t.Run("returns after runtimeDone with the logs sent", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			col := newCollector()
+			col := sink.New(sink.Options{})
 			h, _ := synctestHarness(t, config.FlushEnd, col, knobs{})
 			h.run(t)
 			returned := make(chan struct{})
@@ -229,14 +220,14 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 			}
 			h.p.Enqueue(context.Background(), []telemetry.Event{runtimeDone("e1", time.Now())})
 			<-returned
-			if _, logs, _ := col.snapshot(); logs["hello"] != 1 {
+			if _, logs := received(col); logs["hello"] != 1 {
 				t.Errorf("logs at return = %v, want hello sent", logs)
 			}
 		})
 	})
 	t.Run("without runtimeDone it waits until the deadline minus the margin, not FlushTimeout", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), knobs{Margin: 100 * time.Millisecond})
+			h, _ := synctestHarness(t, config.FlushEnd, sink.New(sink.Options{}), knobs{Margin: 100 * time.Millisecond})
 			h.run(t)
 			t0 := time.Now()
 			h.p.Invoke(context.Background(), invokeEvent("e2", t0.Add(3*time.Second)))
@@ -247,7 +238,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 	})
 	t.Run("never waits past the deadline minus the margin", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h, _ := synctestHarness(t, config.FlushEnd, newCollector(), knobs{Margin: 50 * time.Millisecond})
+			h, _ := synctestHarness(t, config.FlushEnd, sink.New(sink.Options{}), knobs{Margin: 50 * time.Millisecond})
 			h.run(t)
 			t0 := time.Now().Truncate(time.Millisecond)
 			time.Sleep(time.Until(t0.Add(time.Millisecond)))
@@ -260,9 +251,10 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 	})
 	t.Run("a slow backend holds Invoke no longer than FlushTimeout", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			col := newCollector()
-			h, rt := synctestHarness(t, config.FlushEnd, col, knobs{})
-			stall := stallRequests(rt)
+			col := sink.New(sink.Options{})
+			h, _ := synctestHarness(t, config.FlushEnd, col, knobs{})
+			stall := make(chan struct{})
+			col.InjectFault(sink.Fault{Stall: stall})
 			h.run(t)
 			h.p.Enqueue(context.Background(), invocation("s1", 1, time.Now()))
 			t0 := time.Now()
@@ -280,7 +272,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 			if st.Traces.Sent != 1 || st.Traces.Retried != 0 || st.Traces.DuplicateSuspected != 0 {
 				t.Errorf("slow request: %+v, want sent once, no retry", st.Traces)
 			}
-			if spans, _, _ := col.snapshot(); spans["s1"] != 1 {
+			if spans, _ := received(col); spans["s1"] != 1 {
 				t.Errorf("span received %d times", spans["s1"])
 			}
 		})
@@ -291,7 +283,7 @@ func TestEndModeWaitsForRuntimeDoneWithinBudget(t *testing.T) {
 // async otherwise.
 func TestAdaptiveChoosesEndOrAsync(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAdaptive, newCollector(), knobs{})
+		h, _ := synctestHarness(t, config.FlushAdaptive, sink.New(sink.Options{}), knobs{})
 		h.run(t)
 		ctx := context.Background()
 		waited := func(id string) time.Duration {
@@ -322,7 +314,7 @@ func TestAdaptiveChoosesEndOrAsync(t *testing.T) {
 func TestShutdownWaitsForTheLastReport(t *testing.T) {
 	t.Run("report arrives", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			col := newCollector()
+			col := sink.New(sink.Options{})
 			h, _ := synctestHarness(t, config.FlushAsync, col, knobs{})
 			h.run(t)
 			ctx := context.Background()
@@ -345,16 +337,14 @@ func TestShutdownWaitsForTheLastReport(t *testing.T) {
 			if d := time.Since(t0); d != 300*time.Millisecond {
 				t.Errorf("Shutdown took %v, want 300ms (until the report)", d)
 			}
-			col.mu.Lock()
-			defer col.mu.Unlock()
-			if col.spans["last"] != 1 || col.statuses["last"] != "ok" {
-				t.Errorf("span of the last invocation: %v %v", col.spans, col.statuses)
+			if spans, _ := received(col); spans["last"] != 1 || statusOf(col, "last") != "ok" {
+				t.Errorf("span of the last invocation: %v, status %q", spans, statusOf(col, "last"))
 			}
 		})
 	})
 	t.Run("report never arrives", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			col := newCollector()
+			col := sink.New(sink.Options{})
 			h, _ := synctestHarness(t, config.FlushAsync, col, knobs{})
 			h.run(t)
 			ctx := context.Background()
@@ -366,16 +356,14 @@ func TestShutdownWaitsForTheLastReport(t *testing.T) {
 			if d := time.Since(t0); d != time.Second {
 				t.Errorf("Shutdown waited %v, want the 1s bound", d)
 			}
-			col.mu.Lock()
-			defer col.mu.Unlock()
-			if col.spans["lost"] != 1 || col.statuses["lost"] != "timeout" {
-				t.Errorf("open invocation not closed with the reason: %v %v", col.spans, col.statuses)
+			if spans, _ := received(col); spans["lost"] != 1 || statusOf(col, "lost") != "timeout" {
+				t.Errorf("open invocation not closed with the reason: %v, status %q", spans, statusOf(col, "lost"))
 			}
 		})
 	})
 	t.Run("short deadline shortens the wait", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{})
+			h, _ := synctestHarness(t, config.FlushAsync, sink.New(sink.Options{}), knobs{})
 			h.run(t)
 			h.p.Enqueue(context.Background(), []telemetry.Event{start("lost", time.Now())})
 			t0 := time.Now()
@@ -396,7 +384,7 @@ func TestShutdownWaitsForTheLastReport(t *testing.T) {
 // jump does not fail it.
 func TestFrozenRequestGetsAwakeTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		var jump time.Duration
 		var jumpMu = make(chan struct{}, 1)
 		jumpMu <- struct{}{}
@@ -405,9 +393,9 @@ func TestFrozenRequestGetsAwakeTime(t *testing.T) {
 			defer func() { jumpMu <- struct{}{} }()
 			return time.Now().Add(jump)
 		}
-		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{Now: now, BatchDelay: time.Millisecond})
+		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{Now: now, BatchDelay: time.Millisecond})
 		release := make(chan struct{})
-		rt.setRefuse(func(*http.Request) error { <-release; return nil })
+		col.InjectFault(sink.Fault{Stall: release})
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("f", time.Now().Add(time.Minute)))
 		h.p.Enqueue(context.Background(), invocation("f", 0, time.Now()))
@@ -417,7 +405,6 @@ func TestFrozenRequestGetsAwakeTime(t *testing.T) {
 		jumpMu <- struct{}{}
 		time.Sleep(400 * time.Millisecond) // awake again, still within 2s awake
 		synctest.Wait()
-		rt.setRefuse(nil)
 		close(release)
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -432,9 +419,9 @@ func TestFrozenRequestGetsAwakeTime(t *testing.T) {
 // and the items are counted as duplicate_suspected once delivered.
 func TestLostResponseCountsDuplicateSuspected(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		lose := true
-		rt := &lostResponseRT{base: &memRT{h: col}, lose: &lose}
+		rt := &lostResponseRT{base: &memRT{backend: col}, lose: &lose}
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, BatchDelay: time.Millisecond})
 		h.run(t)
@@ -446,7 +433,7 @@ func TestLostResponseCountsDuplicateSuspected(t *testing.T) {
 		if st.Traces.Retried != 1 || st.Traces.DuplicateSuspected != 1 || st.Traces.Sent != 1 {
 			t.Errorf("stats = %+v", st.Traces)
 		}
-		if spans, _, _ := col.snapshot(); spans["d"] != 2 {
+		if spans, _ := received(col); spans["d"] != 2 {
 			t.Errorf("collector got the span %d times, want 2 (one duplicate)", spans["d"])
 		}
 	})
@@ -476,8 +463,8 @@ func (l *lostResponseRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // The real mapping (exporter/signals) plugged in through the default
 // NewMapper: every invocation's span and log lines reach the backend once.
 func TestWithTheSignalsMapper(t *testing.T) {
-	col := newCollector()
-	srv := httptest.NewServer(col)
+	col := sink.New(sink.Options{})
+	srv := httptest.NewServer(col.Handler())
 	defer srv.Close()
 	cfg := testConfig(t, srv.URL, config.FlushAsync)
 	cfg.ServiceName = "fn"
@@ -495,7 +482,7 @@ func TestWithTheSignalsMapper(t *testing.T) {
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
 	}
-	spans, logs, _ := col.snapshot()
+	spans, logs := received(col)
 	for i := range n {
 		id := fmt.Sprintf("sig-%d", i)
 		if spans[id] != 1 {
@@ -507,10 +494,7 @@ func TestWithTheSignalsMapper(t *testing.T) {
 			}
 		}
 	}
-	col.mu.Lock()
-	metrics := col.metrics
-	col.mu.Unlock()
-	if metrics == 0 {
+	if metricPoints(col) == 0 {
 		t.Error("no metrics")
 	}
 	h.close(t)
@@ -519,8 +503,8 @@ func TestWithTheSignalsMapper(t *testing.T) {
 // periodic,<d>: data leaves on the period, not before; Invoke never waits.
 func TestPeriodicFlushesOnThePeriod(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
-		rt := &memRT{h: col}
+		col := sink.New(sink.Options{})
+		rt := &memRT{backend: col}
 		cfg := testConfig(t, "http://collector.invalid", config.FlushPeriodic)
 		cfg.FlushPeriod = 5 * time.Second
 		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
@@ -533,27 +517,24 @@ func TestPeriodicFlushesOnThePeriod(t *testing.T) {
 		h.p.Enqueue(context.Background(), invocation("p", 1, t0))
 		time.Sleep(4 * time.Second)
 		synctest.Wait()
-		if n := col.requestCount(); n != 0 {
+		if n := requestCount(col); n != 0 {
 			t.Fatalf("%d requests before the period", n)
 		}
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
-		spans, logs, _ := col.snapshot()
+		spans, logs := received(col)
 		if spans["p"] != 1 || logs["p line a"] != 1 {
 			t.Errorf("after the period: spans %v logs %v", spans, logs)
 		}
-		col.mu.Lock()
-		m := col.metrics
-		col.mu.Unlock()
-		if m == 0 {
+		if metricPoints(col) == 0 {
 			t.Error("metrics not sent on the period")
 		}
 		// Idle: no more requests, and the worker does not spin.
-		n := col.requestCount()
+		n := requestCount(col)
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if col.requestCount() != n {
-			t.Errorf("%d requests while idle", col.requestCount()-n)
+		if requestCount(col) != n {
+			t.Errorf("%d requests while idle", requestCount(col)-n)
 		}
 	})
 }
@@ -562,13 +543,13 @@ func TestPeriodicFlushesOnThePeriod(t *testing.T) {
 // the environment is awake, and nothing is sent before the first INVOKE.
 func TestAsyncSendsDuringLongInvocations(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{MetricInterval: 10 * time.Second})
 		h.run(t)
 		h.p.Enqueue(context.Background(), []telemetry.Event{logLine("before invoke", time.Now())})
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if col.requestCount() != 0 {
+		if requestCount(col) != 0 {
 			t.Fatal("sent before the first INVOKE")
 		}
 		h.p.Invoke(context.Background(), invokeEvent("long", time.Now().Add(time.Hour)))
@@ -578,14 +559,11 @@ func TestAsyncSendsDuringLongInvocations(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 		synctest.Wait()
-		_, logs, _ := col.snapshot()
+		_, logs := received(col)
 		if len(logs) != 31 {
 			t.Errorf("got %d log records during the invocation, want 31", len(logs))
 		}
-		col.mu.Lock()
-		m := col.metrics
-		col.mu.Unlock()
-		if m == 0 {
+		if metricPoints(col) == 0 {
 			t.Error("no metrics during a 30s invocation")
 		}
 	})
@@ -599,8 +577,8 @@ func TestExportersIgnoreTheOTELEnvironment(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-env=leak")
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
 	t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none")
-	col := newCollector()
-	srv := httptest.NewServer(col)
+	col := sink.New(sink.Options{})
+	srv := httptest.NewServer(col.Handler())
 	defer srv.Close()
 	cfg := testConfig(t, srv.URL, config.FlushAsync)
 	cfg.OTLP.Logs.Headers = nil
@@ -612,37 +590,25 @@ func TestExportersIgnoreTheOTELEnvironment(t *testing.T) {
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
 	}
-	spans, logs, _ := col.snapshot()
+	spans, logs := received(col)
 	if spans["env"] != 1 || logs["env line a"] != 1 {
 		t.Errorf("configured endpoint got spans %v logs %v", spans, logs)
 	}
-	col.mu.Lock()
-	defer col.mu.Unlock()
-	if col.leaked {
-		t.Error("OTEL_EXPORTER_OTLP_HEADERS reached the backend")
+	for _, a := range col.Snapshot().Arrivals() {
+		if a.Header.Get("X-Env") != "" {
+			t.Error("OTEL_EXPORTER_OTLP_HEADERS reached the backend")
+			break
+		}
 	}
 }
 
 // A stalled request fails after its timeout of awake time and is retried.
 func TestStalledRequestTimesOutAndIsRetried(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
-		h, rt := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: time.Millisecond, RetryInitial: time.Second})
-		var mu sync.Mutex // guards stalls: signals are sent concurrently
-		stalls := 1
-		rt.setRefuse(func(req *http.Request) error {
-			mu.Lock()
-			stall := req.URL.Path == "/v1/traces" && stalls > 0
-			if stall {
-				stalls--
-			}
-			mu.Unlock()
-			if stall {
-				<-req.Context().Done() // never answers; the request's context ends it
-				return req.Context().Err()
-			}
-			return nil
-		})
+		col := sink.New(sink.Options{})
+		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{BatchDelay: time.Millisecond, RetryInitial: time.Second})
+		// The first traces request is never answered; its context ends it.
+		col.InjectFault(sink.Fault{Signal: sink.SignalTraces, Stall: make(chan struct{}), Times: 1})
 		h.run(t)
 		h.p.Invoke(context.Background(), invokeEvent("st", time.Now().Add(time.Minute)))
 		h.p.Enqueue(context.Background(), invocation("st", 0, time.Now()))
@@ -657,8 +623,8 @@ func TestStalledRequestTimesOutAndIsRetried(t *testing.T) {
 // The pre-queue filter runs before anything is queued: what it removes is
 // neither sent nor spilled.
 func TestFilterRunsBeforeQueueing(t *testing.T) {
-	col := newCollector()
-	srv := httptest.NewServer(col)
+	col := sink.New(sink.Options{})
+	srv := httptest.NewServer(col.Handler())
 	defer srv.Close()
 	filter := func(evs []telemetry.Event) []telemetry.Event {
 		out := evs[:0:0]
@@ -678,7 +644,7 @@ func TestFilterRunsBeforeQueueing(t *testing.T) {
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
 	}
-	_, logs, _ := col.snapshot()
+	_, logs := received(col)
 	if logs["f1 line a"] != 1 || logs["f1 line b"] != 0 {
 		t.Errorf("logs = %v, want line b filtered out", logs)
 	}
@@ -688,13 +654,13 @@ func TestFilterRunsBeforeQueueing(t *testing.T) {
 // first platform.start (init is over).
 func TestSendingStartsWithoutInvoke(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		h, _ := synctestHarness(t, config.FlushAsync, col, knobs{})
 		h.run(t)
 		h.p.Enqueue(context.Background(), invocation("lmi", 1, time.Now()))
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if spans, _, _ := col.snapshot(); spans["lmi"] != 1 {
+		if spans, _ := received(col); spans["lmi"] != 1 {
 			t.Errorf("spans = %v", spans)
 		}
 	})
@@ -706,7 +672,7 @@ func TestWithoutPlatformEventsEndModeRunsAsync(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushEnd)
 		cfg.TelemetryTypes = []string{"function"}
-		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{backend: sink.New(sink.Options{})}}})
 		h.run(t)
 		t0 := time.Now()
 		h.p.Invoke(context.Background(), invokeEvent("f1", t0.Add(time.Minute)))
@@ -723,8 +689,8 @@ func TestSignalSwitchedOffIsNotSent(t *testing.T) {
 	for _, off := range []string{"traces", "logs", "metrics"} {
 		t.Run(off+" off", func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				col := newCollector()
-				rt := &memRT{h: col}
+				col := sink.New(sink.Options{})
+				rt := &memRT{backend: col}
 				cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 				switch off {
 				case "traces":
@@ -742,14 +708,8 @@ func TestSignalSwitchedOffIsNotSent(t *testing.T) {
 				if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 					t.Fatal(err)
 				}
-				paths := map[string]int{}
-				col.mu.Lock()
-				for _, r := range col.requests {
-					paths[r]++
-				}
-				col.mu.Unlock()
-				for _, sig := range []string{"traces", "logs", "metrics"} {
-					if got := paths["/v1/"+sig]; (got > 0) == (sig == off) {
+				for _, sig := range []sink.Signal{sink.SignalTraces, sink.SignalLogs, sink.SignalMetrics} {
+					if got := requestsFor(col, sig); (got > 0) == (string(sig) == off) {
 						t.Errorf("%d requests to /v1/%s with %s off", got, sig, off)
 					}
 				}

@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
 func TestReplayDoesNotResendADeliveredInitSpan(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		col := newCollector()
-		rt := &memRT{h: col}
+		col := sink.New(sink.Options{})
+		rt := &memRT{backend: col}
 		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
@@ -25,7 +26,7 @@ func TestReplayDoesNotResendADeliveredInitSpan(t *testing.T) {
 		h.p.Invoke(ctx, invokeEvent("ok2", time.Now().Add(time.Minute)))
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if spans, _, _ := col.snapshot(); spans[""] != 1 || spans["ok1"] != 1 {
+		if spans, _ := received(col); spans[""] != 1 || spans["ok1"] != 1 {
 			t.Fatalf("first process sent %v, want the init span and ok1", spans)
 		}
 		// The backend dies: ok2 is spilled at SHUTDOWN.
@@ -39,9 +40,9 @@ func TestReplayDoesNotResendADeliveredInitSpan(t *testing.T) {
 			t.Fatalf("stats %+v, want one spill file", st)
 		}
 
-		col2 := newCollector()
+		col2 := sink.New(sink.Options{})
 		st := replayWith(t, cfg, col2, realMapper, nil, nil)
-		spans, _, _ := col2.snapshot()
+		spans, _ := received(col2)
 		if spans["ok2"] != 1 || spans[""] != 0 {
 			t.Errorf("replay sent %v, want ok2's span only (the init span was delivered)", spans)
 		}
@@ -54,7 +55,7 @@ func TestReplayDoesNotResendADeliveredInitSpan(t *testing.T) {
 func TestReplayRebuildsAnUnsentColdStartInitSpan(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+		rt := refusedRT()
 		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
@@ -69,9 +70,9 @@ func TestReplayRebuildsAnUnsentColdStartInitSpan(t *testing.T) {
 		}
 		h.close(t)
 
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		replayWith(t, cfg, col, realMapper, nil, nil)
-		if spans, _, _ := col.snapshot(); spans["cold"] != 1 || spans[""] != 1 {
+		if spans, _ := received(col); spans["cold"] != 1 || spans[""] != 1 {
 			t.Errorf("replay sent %v, want the invocation span and its init span once each", spans)
 		}
 	})

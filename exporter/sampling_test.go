@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/exporter/filter"
 	"github.com/slipstream-otel/slipstream/extension"
 	"github.com/slipstream-otel/slipstream/telemetry"
@@ -25,15 +26,14 @@ func TestSamplingKeepsSpansAndLogsTogether(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		cfg.ServiceName = "fn"
-		cfg.Temporality = "delta"
 		ratio := 0.5
 		cfg.TraceSampleRatio = &ratio
 		decide, err := filter.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		col := newCollector()
-		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: col}}, NewMapper: realMapper})
+		col := sink.New(sink.Options{})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{backend: col}}, NewMapper: realMapper})
 		h.run(t)
 		ctx := context.Background()
 		const n = 40
@@ -61,7 +61,7 @@ func TestSamplingKeepsSpansAndLogsTogether(t *testing.T) {
 			t.Fatalf("Shutdown: %v", err)
 		}
 		h.close(t)
-		spans, logs, _ := col.snapshot()
+		spans, logs := received(col)
 		kept := 0
 		for id, k := range keep {
 			if k {
@@ -75,7 +75,7 @@ func TestSamplingKeepsSpansAndLogsTogether(t *testing.T) {
 		if kept == 0 || kept == n {
 			t.Fatalf("%d of %d kept: the test needs both outcomes", kept, n)
 		}
-		if got := col.sum("faas.invocations"); got != n {
+		if got := col.Sum("faas.invocations"); got != n {
 			t.Errorf("faas.invocations = %v, want %d: metrics are never sampled", got, n)
 		}
 	})

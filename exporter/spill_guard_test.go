@@ -47,8 +47,7 @@ func TestSpillDirIsCheckedBeforeUse(t *testing.T) {
 			base := t.TempDir()
 			cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 			cfg.SpillDir = tt.setup(t, base)
-			rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
-			h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
+			h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: refusedRT()}})
 			errors := h.logs.count(`"level":"ERROR","msg":"SLIPSTREAM_SPILL_DIR cannot hold spill files`)
 			h.p.Enqueue(context.Background(), invocation("c1", 1, time.Now()))
 			if err := h.p.Close(context.Background()); err != nil && tt.spill {

@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 	"github.com/slipstream-otel/slipstream/exporter/internal/metriccodec"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/telemetry"
@@ -34,7 +35,7 @@ func spillWithDeadBackend(t *testing.T, cfg *config.Config, ids ...string) {
 // spansPer spans) and one invocation SHUTDOWN cuts.
 func spillWithMapper(t *testing.T, cfg *config.Config, nm func(signals.MapperOptions) (Mapper, error), spansPer int, ids ...string) {
 	t.Helper()
-	rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+	rt := refusedRT()
 	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}, NewMapper: nm})
 	h.run(t)
 	ctx := context.Background()
@@ -65,18 +66,18 @@ func spillFiles(t *testing.T, dir string) []string {
 
 // replayInto runs a pipeline over a healthy collector until the replayed
 // data is sent; hook, when set, is the beforeDelete test hook.
-func replayInto(t *testing.T, cfg *config.Config, col *collector, now func() time.Time, hook func(string) bool) tally {
+func replayInto(t *testing.T, cfg *config.Config, col *sink.Sink, now func() time.Time, hook func(string) bool) tally {
 	t.Helper()
 	return replayWith(t, cfg, col, newFakeMapper, now, hook)
 }
 
-func replayWith(t *testing.T, cfg *config.Config, col *collector, nm func(signals.MapperOptions) (Mapper, error), now func() time.Time, hook func(string) bool) tally {
+func replayWith(t *testing.T, cfg *config.Config, col *sink.Sink, nm func(signals.MapperOptions) (Mapper, error), now func() time.Time, hook func(string) bool) tally {
 	t.Helper()
-	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: col}}, Now: now, NewMapper: nm, BeforeSpillDelete: hook})
-	before := col.requestCount()
+	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{backend: col}}, Now: now, NewMapper: nm, BeforeSpillDelete: hook})
+	before := requestCount(col)
 	h.run(t)
 	synctest.Wait()
-	if col.requestCount() != before {
+	if requestCount(col) != before {
 		t.Error("replayed data sent before the first INVOKE")
 	}
 	h.p.Invoke(context.Background(), invokeEvent("next", time.Now().Add(time.Minute)))
@@ -111,19 +112,17 @@ func TestSpillIsWrittenReplayedAndDeleted(t *testing.T) {
 			t.Errorf("spill dir mode %v, want 0700", di.Mode().Perm())
 		}
 
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		st := replayInto(t, cfg, col, nil, nil)
-		spans, logs, _ := col.snapshot()
+		spans, logs := received(col)
 		for _, id := range []string{"s1", "s2", "open"} {
 			if spans[id] != 1 {
 				t.Errorf("replayed span %s received %d times, want 1", id, spans[id])
 			}
 		}
-		col.mu.Lock()
-		if col.statuses["open"] != "timeout" {
-			t.Errorf("invocation closed by SHUTDOWN replayed with status %q, want timeout", col.statuses["open"])
+		if st := statusOf(col, "open"); st != "timeout" {
+			t.Errorf("invocation closed by SHUTDOWN replayed with status %q, want timeout", st)
 		}
-		col.mu.Unlock()
 		for _, b := range []string{"s1 line a", "s1 line b", "s2 line a", "s2 line b", "open line"} {
 			if logs[b] != 1 {
 				t.Errorf("replayed log %q received %d times, want 1", b, logs[b])
@@ -142,10 +141,10 @@ func TestSpillOlderThanTTLIsDeletedNotReplayed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		spillWithDeadBackend(t, cfg, "old")
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		later := func() time.Time { return time.Now().Add(16 * time.Minute) }
 		st := replayInto(t, cfg, col, later, nil)
-		if spans, _, _ := col.snapshot(); spans["old"] != 0 {
+		if spans, _ := received(col); spans["old"] != 0 {
 			t.Error("expired spill replayed")
 		}
 		if st.SpillFilesExpired != 1 || st.SpillFilesReplayed != 0 {
@@ -211,7 +210,7 @@ func TestKillBetweenSendAndDeleteGivesAtMostOneDuplicate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		spillWithDeadBackend(t, cfg, "k1", "k2")
-		col := newCollector()
+		col := sink.New(sink.Options{})
 
 		killed := false
 		st := replayInto(t, cfg, col, nil, func(string) bool { killed = true; return false })
@@ -229,7 +228,7 @@ func TestKillBetweenSendAndDeleteGivesAtMostOneDuplicate(t *testing.T) {
 		if st.SpillFilesReplayed != 0 {
 			t.Fatalf("third start replayed again: %+v", st)
 		}
-		spans, logs, _ := col.snapshot()
+		spans, logs := received(col)
 		for _, id := range []string{"k1", "k2", "open"} {
 			if spans[id] != 2 {
 				t.Errorf("span %s received %d times, want 2 (one duplicate)", id, spans[id])
@@ -250,7 +249,7 @@ func TestFullQueueDropsLogsBeforeSpans(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		cfg.BufferMaxBytes = 256 << 10
 		cfg.SpillMaxBytes = 0
-		rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+		rt := refusedRT()
 		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 		h.run(t)
 		for i := range 40 {
@@ -281,7 +280,7 @@ func TestUnsentMetricsAreSpilledAndReplayed(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 				cfg.Temporality = temporality
-				rt := &memRT{h: newCollector(), refuse: func(*http.Request) error { return errRefused }}
+				rt := refusedRT()
 				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 				h.run(t)
 				ctx := context.Background()
@@ -299,9 +298,9 @@ func TestUnsentMetricsAreSpilledAndReplayed(t *testing.T) {
 					t.Fatalf("metrics %+v, spill files %d: want metrics spilled, none dropped, one file", st.Metrics, st.SpillFilesWritten)
 				}
 
-				col := newCollector()
+				col := sink.New(sink.Options{})
 				rst := replayInto(t, cfg, col, nil, nil)
-				got := col.sum("faas.invocations")
+				got := col.Snapshot().SumAll("faas.invocations")
 				if got != 3 {
 					t.Errorf("replayed faas.invocations add up to %v, want 3", got)
 				}
@@ -325,9 +324,8 @@ func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
 				spillWithDeadBackend(t, cfg, "r1", "r2")
 
 				// Second start: the backend takes requests and never answers.
-				rt := &memRT{h: newCollector()}
 				never := make(chan struct{})
-				stallAll(rt, never)
+				rt := &memRT{backend: sink.New(sink.Options{Faults: []sink.Fault{{Stall: never}}})}
 				h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: rt}})
 				h.run(t)
 				ctx := context.Background()
@@ -342,9 +340,9 @@ func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
 					t.Fatalf("second start: %+v; want the file replayed, spilled again and the old one deleted", st)
 				}
 
-				col := newCollector()
+				col := sink.New(sink.Options{})
 				replayInto(t, cfg, col, nil, nil)
-				got := col.sum("faas.invocations")
+				got := col.Snapshot().SumAll("faas.invocations")
 				if got != 2 {
 					t.Errorf("faas.invocations adds up to %v after the third start, want 2", got)
 				}
@@ -361,7 +359,7 @@ func TestReplayedMetricsCutAtShutdownAreSpilledAgain(t *testing.T) {
 func TestReplayedEmptyMetricsDoNotKeepTheFile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{backend: sink.New(sink.Options{})}}})
 		empty, err := metriccodec.Encode(&metricdata.ResourceMetrics{})
 		if err != nil {
 			t.Fatal(err)
@@ -370,9 +368,9 @@ func TestReplayedEmptyMetricsDoNotKeepTheFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.close(t)
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		st := replayInto(t, cfg, col, nil, nil)
-		if spans, _, _ := col.snapshot(); spans["e1"] != 1 || st.SpillFilesDeleted != 1 || len(spillFiles(t, cfg.SpillDir)) != 0 {
+		if spans, _ := received(col); spans["e1"] != 1 || st.SpillFilesDeleted != 1 || len(spillFiles(t, cfg.SpillDir)) != 0 {
 			t.Errorf("replay: spans %v, stats %+v, files left %v", spans, st, spillFiles(t, cfg.SpillDir))
 		}
 	})
@@ -382,7 +380,7 @@ func TestReplayedEmptyMetricsDoNotKeepTheFile(t *testing.T) {
 // not left in an intake that nothing will take again.
 func TestEnqueueAfterCloseCountsDrops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h, _ := synctestHarness(t, config.FlushAsync, newCollector(), knobs{})
+		h, _ := synctestHarness(t, config.FlushAsync, sink.New(sink.Options{}), knobs{})
 		h.run(t)
 		h.close(t)
 		h.p.Enqueue(context.Background(), invocation("late", 2, time.Now()))
@@ -399,7 +397,7 @@ func TestEnqueueAfterCloseCountsDrops(t *testing.T) {
 func TestManySpilledMetricCollectionsAreAllReplayed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+		h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{backend: sink.New(sink.Options{})}}})
 		const files = maxPendingMetrics + 3
 		for range files {
 			reader := sdkmetric.NewManualReader()
@@ -421,9 +419,9 @@ func TestManySpilledMetricCollectionsAreAllReplayed(t *testing.T) {
 			}
 		}
 		h.close(t)
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		st := replayInto(t, cfg, col, nil, nil)
-		got := col.sum("faas.invocations")
+		got := col.Snapshot().SumAll("faas.invocations")
 		if got != files || st.Metrics.Dropped != 0 || st.SpillFilesDeleted != files {
 			t.Errorf("faas.invocations adds up to %v (want %d), stats %+v", got, files, st)
 		}
@@ -438,15 +436,15 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		cfg.BufferMaxBytes = 64 << 10
 		const intakeMax = 8 << 10
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		var maxQueue atomic.Int64
 		var h *harness
-		slow := func(*http.Request) error { // every request takes 200 ms
+		col.InjectFault(sink.Fault{Delay: 200 * time.Millisecond}) // every request takes 200 ms
+		measure := func(*http.Request) error {
 			maxQueue.Store(max(maxQueue.Load(), h.p.tally().QueueBytes))
-			time.Sleep(200 * time.Millisecond)
 			return nil
 		}
-		h = newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: col, refuse: slow}}, IntakeMaxBytes: intakeMax, BatchMaxBytes: 16 << 10})
+		h = newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{backend: col, refuse: measure}}, IntakeMaxBytes: intakeMax, BatchMaxBytes: 16 << 10})
 		h.run(t)
 		synctest.Wait() // the worker runs: Enqueue waits rather than drops
 		const n, lines = 40, 20
@@ -470,7 +468,7 @@ func TestFloodWaitsForASlowBackendInsteadOfDropping(t *testing.T) {
 		}
 		h.close(t)
 		st := h.p.tally()
-		spans, logs, _ := col.snapshot()
+		spans, logs := received(col)
 		if len(spans) != n || len(logs) != n*lines {
 			t.Errorf("received %d spans and %d distinct log lines, want %d and %d", len(spans), len(logs), n, n*lines)
 		}
@@ -502,9 +500,9 @@ func TestSpillReplayWithTheSignalsMapper(t *testing.T) {
 		cfg.ServiceName = "fn"
 		// The signals mapper sends an invocation span and its postRuntime span.
 		spillWithMapper(t, cfg, realMapper, 2, "m1", "m2")
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		st := replayWith(t, cfg, col, realMapper, nil, nil)
-		spans, logs, _ := col.snapshot()
+		spans, logs := received(col)
 		for _, id := range []string{"m1", "m2", "open"} {
 			if spans[id] != 1 {
 				t.Errorf("replayed span %s received %d times, want 1 (all: %v)", id, spans[id], spans)
@@ -525,7 +523,7 @@ func TestSpillReplayWithTheSignalsMapper(t *testing.T) {
 // context ended) maps what is left in the intake and spills it.
 func TestCloseSpillsWhatIsLeft(t *testing.T) {
 	cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
-	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{h: newCollector()}}})
+	h := newHarness(t, cfg, knobs{HTTPClient: &http.Client{Transport: &memRT{backend: sink.New(sink.Options{})}}})
 	h.p.Enqueue(context.Background(), invocation("c1", 1, time.Now()))
 	if err := h.p.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -548,19 +546,15 @@ func TestSpilledMetricsOfASignalSwitchedOffAreDropped(t *testing.T) {
 		cfg := testConfig(t, "http://collector.invalid", config.FlushAsync)
 		spillWithDeadBackend(t, cfg, "s1")
 		cfg.OTLP.Metrics.Off = "SLIPSTREAM_METRICS_EXPORTER"
-		col := newCollector()
+		col := sink.New(sink.Options{})
 		st := replayInto(t, cfg, col, nil, nil)
-		col.mu.Lock()
-		for _, p := range col.requests {
-			if p == "/v1/metrics" {
-				t.Errorf("metrics sent with metrics switched off")
-			}
+		if n := requestsFor(col, sink.SignalMetrics); n != 0 {
+			t.Errorf("metrics sent with metrics switched off (%d requests)", n)
 		}
-		col.mu.Unlock()
 		if st.Metrics.DroppedBy[dropSignalOff] == 0 {
 			t.Errorf("spilled metrics not counted as dropped (signal_off): %+v", st.Metrics)
 		}
-		if spans, _, _ := col.snapshot(); spans["s1"] != 1 {
+		if spans, _ := received(col); spans["s1"] != 1 {
 			t.Errorf("span s1 replayed %d times, want 1", spans["s1"])
 		}
 		if got := spillFiles(t, cfg.SpillDir); len(got) != 0 {

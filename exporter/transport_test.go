@@ -3,24 +3,23 @@ package exporter
 import (
 	"context"
 	"encoding/pem"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/emulator/sink"
 )
 
 // TLS settings live on our own http.Transport (WithHTTPClient makes the
 // exporter ignore its TLS options): a backend whose certificate is only
 // trusted through the configured CA file is reached.
 func TestTLSCertificateFromConfig(t *testing.T) {
-	col := newCollector()
-	srv := httptest.NewTLSServer(col)
+	col := sink.New(sink.Options{})
+	srv := httptest.NewTLSServer(col.Handler())
 	defer srv.Close()
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
@@ -39,7 +38,7 @@ func TestTLSCertificateFromConfig(t *testing.T) {
 	if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 		t.Fatal(err)
 	}
-	if spans, _, _ := col.snapshot(); spans["tls"] != 1 {
+	if spans, _ := received(col); spans["tls"] != 1 {
 		t.Errorf("spans over TLS = %v", spans)
 	}
 }
@@ -59,15 +58,8 @@ func TestBadCertificateFailsNew(t *testing.T) {
 func TestCompressionIsOursAndHonoured(t *testing.T) {
 	for _, tc := range []struct{ compression, want string }{{"gzip", "gzip"}, {"none", ""}} {
 		t.Run("compression "+tc.compression, func(t *testing.T) {
-			col := newCollector()
-			var mu sync.Mutex
-			encodings := map[string]int{}
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				mu.Lock()
-				encodings[r.Header.Get("Content-Encoding")]++
-				mu.Unlock()
-				col.ServeHTTP(w, r)
-			}))
+			col := sink.New(sink.Options{})
+			srv := httptest.NewServer(col.Handler())
 			defer srv.Close()
 			cfg := testConfig(t, srv.URL, config.FlushAsync)
 			for _, s := range []*config.Signal{&cfg.OTLP.Traces, &cfg.OTLP.Logs, &cfg.OTLP.Metrics} {
@@ -81,11 +73,13 @@ func TestCompressionIsOursAndHonoured(t *testing.T) {
 			if err := h.p.Shutdown(ctx, shutdownEvent(time.Now().Add(2*time.Second), "spindown")); err != nil {
 				t.Fatal(err)
 			}
-			if spans, logs, _ := col.snapshot(); spans["z1"] != 1 || len(logs) == 0 {
+			if spans, logs := received(col); spans["z1"] != 1 || len(logs) == 0 {
 				t.Errorf("spans %v, logs %v", spans, logs)
 			}
-			mu.Lock()
-			defer mu.Unlock()
+			encodings := map[string]int{}
+			for _, a := range col.Snapshot().Arrivals() {
+				encodings[a.Header.Get("Content-Encoding")]++
+			}
 			if len(encodings) != 1 || encodings[tc.want] == 0 {
 				t.Errorf("Content-Encoding seen: %v, want only %q", encodings, tc.want)
 			}

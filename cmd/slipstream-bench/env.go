@@ -357,6 +357,10 @@ func (b *bench) runEnv(ctx context.Context, spec envSpec, payloads [][]byte) (en
 		"SLIPSTREAM_LISTENER_PORT=0", // a free port, named in the subscription
 		"SLIPSTREAM_SPILL_DIR=" + spill,
 		"SLIPSTREAM_LOG_LEVEL=warn",
+		// The example function's own OpenTelemetry SDK is off: every row
+		// measures the platform's telemetry alone, the same work for the
+		// agent, an older agent (-agent-bin) and the floor.
+		"OTEL_SDK_DISABLED=true",
 	}
 	if spec.flush != "" {
 		env = append(env, "SLIPSTREAM_FLUSH="+spec.flush)

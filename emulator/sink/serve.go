@@ -36,7 +36,7 @@ const (
 
 // serve handles one export request for sig.
 func (s *Sink) serve(w http.ResponseWriter, r *http.Request, sig Signal) {
-	s.count(sig, func(c *RequestCount) { c.Received++ })
+	s.arrive(sig, r)
 
 	mediaType, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || (mediaType != contentTypeProto && mediaType != contentTypeJSON) {

@@ -196,6 +196,7 @@ func (s *Sink) snapshotLocked() *Snapshot {
 		spans:    d.spans[:len(d.spans):len(d.spans)],
 		records:  d.records[:len(d.records):len(d.records)],
 		points:   d.points[:len(d.points):len(d.points)],
+		arrivals: d.arrivals[:len(d.arrivals):len(d.arrivals)],
 		requests: make(map[Signal]RequestCount, len(s.requests)),
 	}
 	for k, v := range s.requests {
@@ -242,6 +243,18 @@ func (s *Sink) Reset() {
 func (s *Sink) notifyLocked() {
 	close(s.changed)
 	s.changed = make(chan struct{})
+}
+
+// arrive records a request's arrival, counts it as received and wakes waiters.
+func (s *Sink) arrive(sig Signal, r *http.Request) {
+	a := Arrival{Signal: sig, Time: s.now(), Header: r.Header.Clone()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.data.arrivals = append(s.data.arrivals, a)
+	c := s.requests[sig]
+	c.Received++
+	s.requests[sig] = c
+	s.notifyLocked()
 }
 
 // count applies f to the signal's request count and wakes waiters.

@@ -225,6 +225,8 @@ func TestMetricsFromTheOfficialExporter(t *testing.T) {
 		{"a histogram sum is its latest point", s.Sum("faas.invoke_duration"), 2.75},
 		{"a histogram count is its latest point", float64(s.Count("faas.invoke_duration")), 4},
 		{"an unknown attribute matches nothing", s.Sum("faas.errors", attribute.String("error.type", "oom")), 0},
+		{"SumAll adds every cumulative point in full", s.Snapshot().SumAll("faas.invocations"), 7},
+		{"SumAll adds delta points as Sum does", s.Snapshot().SumAll("faas.errors", attribute.String("error.type", "timeout")), 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.got != tc.want {
@@ -272,6 +274,9 @@ func TestLogsFromTheOfficialExporter(t *testing.T) {
 		got.TraceID != traceID.String() || got.SpanID != spanID.String() || !got.Time.Equal(t0) ||
 		got.Attributes["faas.invocation_id"] != "req-1" || got.Resource["service.name"] != "demo" || got.Scope != "function" {
 		t.Errorf("log record = %+v", got)
+	}
+	if got := s.Snapshot().LogBodies(); len(got) != 1 || got["boom"] != 1 {
+		t.Errorf("log bodies = %v, want boom once", got)
 	}
 }
 

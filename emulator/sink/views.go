@@ -3,6 +3,7 @@ package sink
 import (
 	"fmt"
 	"maps"
+	"net/http"
 	"reflect"
 	"slices"
 	"sort"
@@ -25,7 +26,15 @@ type Snapshot struct {
 	spans    []SpanView
 	records  []LogView
 	points   []MetricPoint
+	arrivals []Arrival
 	requests map[Signal]RequestCount
+}
+
+// Arrival is one request as it arrived, before the sink decided how to answer it.
+type Arrival struct {
+	Signal Signal
+	Time   time.Time   // by Options.Now
+	Header http.Header // a copy of the request's headers
 }
 
 // SpanView is a span flattened for assertions. IDs are lower-case hex, "" when empty; Kind is
@@ -124,6 +133,32 @@ func (s *Snapshot) MetricNames() []string {
 
 // Requests returns the request counts per signal.
 func (s *Snapshot) Requests() map[Signal]RequestCount { return maps.Clone(s.requests) }
+
+// Arrivals returns every request received, in arrival order, including those answered by a
+// fault or rejected.
+func (s *Snapshot) Arrivals() []Arrival { return slices.Clone(s.arrivals) }
+
+// LogBodies counts the log records received by body. A record received twice counts twice.
+func (s *Snapshot) LogBodies() map[string]int {
+	n := make(map[string]int)
+	for _, lr := range s.records {
+		n[lr.Body]++
+	}
+	return n
+}
+
+// SumAll adds up the value of every point of the named metric received whose attributes include
+// attrs, each cumulative point in full and duplicates included. Unlike Sum, which counts the
+// latest point of a cumulative stream once, it shows data sent twice.
+func (s *Snapshot) SumAll(name string, attrs ...attribute.KeyValue) float64 {
+	var total float64
+	for _, p := range s.points {
+		if p.Name == name && hasAttributes(p.Attributes, attrs) {
+			total += p.Value
+		}
+	}
+	return total
+}
 
 // Sum returns the total of the named metric over the points whose attributes include attrs:
 // delta points are added up; for cumulative points and gauges only the latest point of each

@@ -279,8 +279,14 @@ func startEnv(ctx context.Context, t *testing.T, c envConfig) *lambdaEnv {
 	t.Helper()
 	bins := built(t)
 	e := &lambdaEnv{t: t, stderr: newTail("")}
+	// Each environment gets receiver ports of its own (two environments
+	// run side by side); the example function exports its own spans there.
+	http, grpc := freePort(t), freePort(t)
 	env := append([]string{
 		"SLIPSTREAM_LISTENER_PORT=" + strconv.Itoa(freePort(t)),
+		"SLIPSTREAM_RECEIVER_HTTP_PORT=" + strconv.Itoa(http),
+		"SLIPSTREAM_RECEIVER_GRPC_PORT=" + strconv.Itoa(grpc),
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:" + strconv.Itoa(http),
 		"SLIPSTREAM_SPILL_DIR=" + filepath.Join(t.TempDir(), "spill"),
 		"SLIPSTREAM_LOG_LEVEL=info",
 	}, c.env...)
