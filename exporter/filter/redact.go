@@ -65,7 +65,7 @@ func findKeyValues(s string) [][]int {
 		}
 		// The key name, at most 64 more name bytes, quotes and spaces
 		// come before the ':' or '=': without one near, no attempt.
-		if !word || strings.IndexAny(s[i:min(i+keyReach, len(s))], ":=") < 0 {
+		if !word || !strings.ContainsAny(s[i:min(i+keyReach, len(s))], ":=") {
 			continue
 		}
 		m := keyValue.FindStringSubmatchIndex(s[i:])
