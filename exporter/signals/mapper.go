@@ -47,6 +47,9 @@ type MapperOptions struct {
 	// Arch is runtime.GOARCH of the function (default runtime.GOARCH: an
 	// extension runs on the function's architecture).
 	Arch string
+	// Sampler, when set, drops the spans of the invocations it does not
+	// keep (their metrics are recorded all the same).
+	Sampler Sampler
 }
 
 // Invocation is what the lifecycle's INVOKE event tells about an
@@ -75,6 +78,8 @@ type Mapper struct {
 	logs  sdklog.Processor
 	now   func() time.Time
 	rand  io.Reader
+	// sampler: MapperOptions.Sampler (may be nil).
+	sampler Sampler
 
 	ri       resourceInfo
 	res      *resource.Resource
@@ -204,14 +209,15 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 		return nil, errors.New("new mapper: Config is nil")
 	}
 	m := &Mapper{
-		cfg:   o.Config,
-		spans: o.Spans,
-		logs:  o.Logs,
-		now:   o.Now,
-		rand:  o.Rand,
-		open:  make(map[string]*invocation),
-		done:  make(map[string]doneTimes),
-		lmi:   o.Config.ManagedInstances,
+		cfg:     o.Config,
+		spans:   o.Spans,
+		logs:    o.Logs,
+		now:     o.Now,
+		rand:    o.Rand,
+		sampler: o.Sampler,
+		open:    make(map[string]*invocation),
+		done:    make(map[string]doneTimes),
+		lmi:     o.Config.ManagedInstances,
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -584,7 +590,8 @@ func (m *Mapper) assignSpanContext(inv *invocation, tr *telemetry.Tracing, heade
 	if h.Sampled == sampledNo {
 		flags = 0
 	}
-	inv.drop = h.Sampled == sampledNo && m.cfg.TracesRespectSampled
+	inv.drop = h.Sampled == sampledNo && m.cfg.TracesRespectSampled ||
+		m.sampler != nil && !m.sampler.KeepInvocation(h.TraceID, h.HasTrace, inv.id)
 	inv.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: sid, TraceFlags: flags})
 	inv.parent = trace.SpanContext{}
 	if h.HasTrace && h.HasParent {
