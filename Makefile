@@ -31,10 +31,11 @@ NODE_OTEL_PACKAGES  := @opentelemetry/api@1.10.0 @opentelemetry/sdk-trace@3.1.1 
 
 # Real backends of `make e2e` (see the e2e section below).
 # Pinned in the tools modules (tools/go.mod: Jaeger and the logs collector,
-# which share the collector's modules; tools/prometheus/go.mod: Prometheus),
-# never in the agent's go.mod. Built stripped, without VCS stamping, and
-# Prometheus without its service discovery plugins (remove_all_sd).
-BACKENDS := $(TOOLS)/jaeger $(TOOLS)/otelcol-logs $(TOOLS)/prometheus
+# which share the collector's modules; tools/prometheus/go.mod: Prometheus
+# and promtool), never in the agent's go.mod. Built stripped, without VCS
+# stamping, and Prometheus without its service discovery plugins
+# (remove_all_sd).
+BACKENDS := $(TOOLS)/jaeger $(TOOLS)/otelcol-logs $(TOOLS)/prometheus $(TOOLS)/promtool
 TOOLS_BUILD := $(GO) build -trimpath -buildvcs=false -ldflags "-s -w"
 
 # Stripped binary budgets in bytes: 16 MiB amd64, 15 MiB arm64.
@@ -52,7 +53,7 @@ ZIP        ?= $(DIST)/slipstream-$(ARCH).zip
 # Pinned versions of the CDK example's packages are in examples/cdk/package.json.
 CDK_DIR := $(TOOLS)/cdk
 
-.PHONY: help build test e2e lint tools fuzz layer release publish-layer examples demo bench size clean
+.PHONY: help build test e2e lint tools fuzz layer release publish-layer examples rules demo bench size clean
 
 help: ## List the targets
 	@echo "Usage: make <target> [FUZZTIME=5s]"
@@ -80,7 +81,7 @@ lint: $(TOOLS)/staticcheck ## Run go vet and staticcheck (e2e files included)
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-tools: $(BACKENDS) ## Install staticcheck, aws-lambda-rie, the test backends (Jaeger, Prometheus, a logs collector), the CDK example's and the Node.js example's packages (pinned) into ./.tools; the AWS CLI if missing
+tools: $(BACKENDS) ## Install staticcheck, aws-lambda-rie, the test backends (Jaeger, Prometheus and promtool, a logs collector), the CDK example's and the Node.js example's packages (pinned) into ./.tools; the AWS CLI if missing
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	GOBIN=$(TOOLS) $(GO) install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$(RIE_VERSION)
 	@if command -v $(AWS) >/dev/null 2>&1; then \
@@ -152,6 +153,14 @@ examples: ## Check the deployment examples offline: Terraform, Dockerfile, SAM a
 	fi
 	cd examples/validate && SLIPSTREAM_CDK_OUT=$$([ -d $(CDK_DIR)/cdk.out ] && echo $(CDK_DIR)/cdk.out) $(GO) test -v ./...
 
+rules: ## Check the Prometheus rules of examples/alerts and run their tests with promtool (from make tools; skipped without it)
+	@if [ ! -x $(TOOLS)/promtool ]; then \
+		echo "rules: SKIP: $(TOOLS)/promtool not found (make tools builds it)"; \
+	else \
+		cd examples/alerts && $(TOOLS)/promtool check rules slipstream.rules.yml && \
+		$(TOOLS)/promtool test rules slipstream.rules.test.yml; \
+	fi
+
 demo: ## Run the demo: an example function with Slipstream in a local Lambda emulator
 	$(GO) run ./cmd/slipstream-demo
 
@@ -179,6 +188,9 @@ $(TOOLS)/otelcol-logs: tools/go.mod tools/go.sum tools/otelcol-logs/main.go
 
 $(TOOLS)/prometheus: tools/prometheus/go.mod tools/prometheus/go.sum
 	cd tools/prometheus && $(TOOLS_BUILD) -tags remove_all_sd -o $@ github.com/prometheus/prometheus/cmd/prometheus
+
+$(TOOLS)/promtool: tools/prometheus/go.mod tools/prometheus/go.sum
+	cd tools/prometheus && $(TOOLS_BUILD) -tags remove_all_sd -o $@ github.com/prometheus/prometheus/cmd/promtool
 
 # ---------------------------------------------------------------------------
 

@@ -116,6 +116,35 @@ type Config struct {
 	PriceGBSecond float64
 	PriceRequest  float64
 
+	// What leaves the function (package exporter/filter, applied before
+	// anything is queued or spilled). An unusable value switches off the
+	// signals it applies to with a Problem: it never falls back to
+	// exporting more.
+	// LogsMinSeverity: SLIPSTREAM_LOGS_MIN_SEVERITY
+	// (trace|debug|info|warn|error|fatal, default "" = every log line):
+	// function and extension log lines below it are dropped; a line whose
+	// severity cannot be told is kept.
+	LogsMinSeverity string
+	// RedactDefaults: SLIPSTREAM_REDACT_DEFAULTS (bool, default true): the
+	// built-in redaction set (AWS keys, secrets after a key name,
+	// authorization values, URL passwords, private keys, JWTs) is applied.
+	RedactDefaults bool
+	// RedactPatterns: SLIPSTREAM_REDACT_PATTERNS (a Go regular expression,
+	// or a JSON array of up to 32; default none): matches are replaced by
+	// [REDACTED]; a group named value limits the replacement to that group.
+	RedactPatterns []string
+	// LogFieldsAllow and LogFieldsDeny: SLIPSTREAM_LOG_FIELDS_ALLOW and
+	// SLIPSTREAM_LOG_FIELDS_DENY (comma lists of JSON log field names, *
+	// and ? allowed; default none): only allowed fields are kept (when the
+	// allow list is set), then denied fields are removed.
+	LogFieldsAllow []string
+	LogFieldsDeny  []string
+	// TraceSampleRatio: SLIPSTREAM_TRACE_SAMPLE_RATIO (0..1, default nil =
+	// 1, everything): the share of invocations whose spans and logs are
+	// exported, decided from the trace ID as OpenTelemetry's
+	// TraceIdRatioBased sampler does. Metrics are never sampled.
+	TraceSampleRatio *float64
+
 	// Delivery.
 	// Durations are Go durations (time.ParseDuration: 500ms, 2s, 15m) or
 	// bare integers meaning milliseconds (500). Byte sizes are integers with an optional B, KiB, MiB or GiB suffix.
@@ -212,6 +241,16 @@ type OTLP struct {
 	Traces   Signal
 	Metrics  Signal
 	Logs     Signal
+	// HTTPSProxy: SLIPSTREAM_HTTPS_PROXY (an http://, https:// or
+	// socks5:// URL, or none; default "": the standard HTTPS_PROXY and
+	// HTTP_PROXY apply). Used for every exporter request instead of the
+	// standard variables the function shares; none disables proxying. May
+	// hold user info: never log it. Loopback and link-local destinations
+	// are never proxied.
+	HTTPSProxy string
+	// NoProxy: SLIPSTREAM_NO_PROXY (NO_PROXY syntax; default "": NO_PROXY
+	// applies): hosts reached without the proxy.
+	NoProxy string
 }
 
 // Signal is the exporter setting of one signal after applying the
@@ -263,6 +302,25 @@ type Signal struct {
 	Certificate       string
 	ClientCertificate string
 	ClientKey         string
+	// Auth: SLIPSTREAM_OTLP_AUTH and SLIPSTREAM_OTLP_<SIGNAL>_AUTH (none|
+	// sigv4, default none; a per-signal value wins). sigv4 signs every
+	// request with AWS Signature Version 4 for AWS's own OTLP endpoints;
+	// with the grpc protocol, or an unusable value, the signal is off.
+	Auth string
+	// HeadersFrom names the variable Headers came from (the per-signal
+	// one when set, else the base one) when a value is a secret reference,
+	// for the messages about it; empty otherwise.
+	// A SLIPSTREAM_* header value may be a secret reference,
+	// ${secretsmanager:<ARN or name>[#<JSON key>]} or ${ssm:<parameter>}:
+	// Headers then holds the reference, resolved by package secrets.
+	HeadersFrom string
+	// SigV4Service and SigV4Region: the signing scope when Auth is sigv4.
+	// SLIPSTREAM_OTLP_SIGV4_SERVICE and SLIPSTREAM_OTLP_<SIGNAL>_SIGV4_SERVICE
+	// (default: the endpoint host's first label, xray.<region>.amazonaws.com
+	// gives xray); SLIPSTREAM_OTLP_SIGV4_REGION (default: the host's
+	// region, else AWS_REGION).
+	SigV4Service string
+	SigV4Region  string
 }
 
 // Enabled reports whether the signal is exported: Off is empty.

@@ -57,6 +57,7 @@ func TestLoadDefaults(t *testing.T) {
 		FaaSTrigger:            "other",
 		ProactiveInitThreshold: 10 * time.Second,
 		Temporality:            "cumulative",
+		RedactDefaults:         true,
 		Flush:                  FlushAdaptive,
 		FlushTimeout:           500 * time.Millisecond,
 		MaxDataAge:             60 * time.Second,

@@ -152,6 +152,7 @@ func (l *loader) load() {
 
 	l.resource()
 	l.otlp()
+	l.control()
 	l.receiver()
 
 	c.TracesRespectSampled = l.boolean("SLIPSTREAM_TRACES_RESPECT_SAMPLED", false)

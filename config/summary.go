@@ -2,9 +2,11 @@ package config
 
 import (
 	"cmp"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -34,6 +36,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("service_name", c.ServiceName),
 		slog.Int("invalid_settings", len(c.Problems)),
 		slog.Int("warnings", len(c.Warnings)),
+		slog.String("filter", c.filterString()),
 	)
 	return slog.GroupValue(attrs...)
 }
@@ -56,11 +59,15 @@ func (s Signal) attr(name string) slog.Attr {
 		headers = append(headers, k)
 	}
 	slices.Sort(headers)
-	return slog.Group(name,
+	attrs := []any{
 		slog.String("endpoint", s.RedactedEndpoint()),
 		slog.String("protocol", s.Protocol),
 		slog.String("headers", strings.Join(headers, ",")),
-	)
+	}
+	if s.Auth != "" {
+		attrs = append(attrs, slog.String("auth", s.Auth+" "+s.SigV4Service+"/"+s.SigV4Region))
+	}
+	return slog.Group(name, attrs...)
 }
 
 // RedactedEndpoint is Endpoint safe to log: user info and query, which
@@ -78,4 +85,32 @@ func (s Signal) RedactedEndpoint() string {
 	}
 	u.Fragment, u.RawFragment = "", ""
 	return u.String()
+}
+
+// filterString says in one value what the pre-queue filter does (never
+// the patterns themselves).
+func (c *Config) filterString() string {
+	var parts []string
+	if c.RedactDefaults {
+		parts = append(parts, "redact=defaults")
+	}
+	if n := len(c.RedactPatterns); n > 0 {
+		parts = append(parts, fmt.Sprintf("patterns=%d", n))
+	}
+	if c.LogsMinSeverity != "" {
+		parts = append(parts, "min_severity="+c.LogsMinSeverity)
+	}
+	if len(c.LogFieldsAllow) > 0 {
+		parts = append(parts, "fields_allow="+strings.Join(c.LogFieldsAllow, " "))
+	}
+	if len(c.LogFieldsDeny) > 0 {
+		parts = append(parts, "fields_deny="+strings.Join(c.LogFieldsDeny, " "))
+	}
+	if c.TraceSampleRatio != nil {
+		parts = append(parts, "sample_ratio="+strconv.FormatFloat(*c.TraceSampleRatio, 'g', -1, 64))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ",")
 }

@@ -56,6 +56,9 @@ type metricQueue struct {
 	lastAt   time.Duration
 	lastWall time.Time
 	armed    bool
+	// starts moves the start of cumulative series that appear after the
+	// first collection to the collection before (see seriesStarts).
+	starts seriesStarts
 }
 
 // wantGen asks for a collection of generation g or later.
@@ -89,6 +92,9 @@ func (mq *metricQueue) collect(awake time.Duration, now time.Time, res *resource
 		return nil, err
 	}
 	rm.Resource = orEmpty(res)
+	if mq.cumulative {
+		mq.starts.apply(rm)
+	}
 	pm := &pendingMetrics{rm: rm, gen: mq.gen, n: metriccodec.DataPoints(rm), self: self}
 	if mq.cumulative {
 		// The new collection carries the totals: it supersedes this
@@ -209,6 +215,9 @@ func (mq *metricQueue) unsent(res *resource.Resource, on bool) (out, empty []*pe
 	rm := &metricdata.ResourceMetrics{}
 	if err := mq.reader.Collect(context.Background(), rm); err == nil && metriccodec.DataPoints(rm) > 0 {
 		rm.Resource = orEmpty(res)
+		if mq.cumulative {
+			mq.starts.apply(rm)
+		}
 		out = append(out, &pendingMetrics{rm: rm, n: metriccodec.DataPoints(rm)})
 	}
 	mq.dirty, mq.failed = false, false

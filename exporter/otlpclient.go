@@ -79,7 +79,7 @@ func newFnClients(o config.OTLP, base http.RoundTripper, exp *exporters) (*fnCli
 			continue
 		}
 		if proto == protoGRPC {
-			send, cc, err := grpcFnSender(s, sig)
+			send, cc, err := grpcFnSender(s, sig, exp.grpcOptions(o, s)...)
 			if err != nil {
 				return nil, fmt.Errorf("function %s client: %w", sig, err)
 			}
@@ -93,15 +93,17 @@ func newFnClients(o config.OTLP, base http.RoundTripper, exp *exporters) (*fnCli
 			if err != nil {
 				return nil, fmt.Errorf("function %s client: %w", sig, err)
 			}
+			t.Proxy = proxyFor(o, nil) // SLIPSTREAM_HTTPS_PROXY (proxy.go)
 			rt = t
 		}
 		if ci, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			exp.idle = append(exp.idle, ci)
 		}
-		var t http.RoundTripper = observingTransport{base: rt}
+		t := exp.signed(s, observingTransport{base: rt}) // secure.go
 		if s.Compression == "" || s.Compression == "gzip" {
 			t = &gzipTransport{base: t, z: z}
 		}
+		t = exp.withSecrets(s, t)
 		ct := "application/x-protobuf"
 		if proto == protoHTTPJSON && sig == sigTraces {
 			c.json[l] = true
@@ -141,7 +143,7 @@ func httpFnSender(hc *http.Client, endpoint string, headers map[string]string, c
 // grpcFnSender sends over the collector's gRPC stubs on a connection built
 // like the gRPC exporters' (plaintext for http:// or _INSECURE, TLS
 // otherwise; our observing interceptor; gzip).
-func grpcFnSender(s config.Signal, sig signal) (func(context.Context, []byte) error, *grpc.ClientConn, error) {
+func grpcFnSender(s config.Signal, sig signal, extra ...grpc.DialOption) (func(context.Context, []byte) error, *grpc.ClientConn, error) {
 	endpoint := endpointOr(s, protoGRPC, "")
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" {
@@ -158,7 +160,8 @@ func grpcFnSender(s config.Signal, sig signal) (func(context.Context, []byte) er
 		}
 		creds = credentials.NewTLS(tc)
 	}
-	cc, err := grpc.NewClient(u.Host, grpc.WithTransportCredentials(creds), grpc.WithUnaryInterceptor(grpcObserver))
+	dial := append([]grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithUnaryInterceptor(grpcObserver)}, extra...)
+	cc, err := grpc.NewClient(u.Host, dial...)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -73,6 +73,17 @@ type fnFront struct {
 // with rejected items and the reason for the receiver's partial_success.
 // It may keep msg.
 func (p *Pipeline) AcceptOTLP(msg proto.Message) (rejected int64, reason string) {
+	if p.ctl != nil {
+		// The pre-queue step, as for the Telemetry API's events: what it
+		// removes is never queued, spilled or sent (and not counted here).
+		reqID := ""
+		if !p.cfg.ManagedInstances {
+			p.h.invMu.Lock()
+			reqID = p.h.lastRequestID
+			p.h.invMu.Unlock()
+		}
+		p.ctl.Request(msg, reqID)
+	}
 	sig, n := countOTLP(msg)
 	if n == 0 {
 		return 0, ""

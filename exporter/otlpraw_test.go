@@ -384,7 +384,7 @@ func TestShutdownFlushWaitsForDrainWithLocalInputs(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- h.p.Shutdown(context.Background(), plan) }()
 		// The function's SIGTERM handler sends before Drain.
-		time.Sleep(plan.Drain.Sub(time.Now()) / 2)
+		time.Sleep(time.Until(plan.Drain) / 2)
 		if rej, _ := h.p.AcceptOTLP(fnTraces(3)); rej != 0 {
 			t.Fatal("rejected during Drain")
 		}

@@ -23,6 +23,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/exporter/filter"
 	"github.com/slipstream-otel/slipstream/exporter/signals"
 	"github.com/slipstream-otel/slipstream/extension"
 	"github.com/slipstream-otel/slipstream/telemetry"
@@ -54,7 +55,9 @@ type Options struct {
 	Version string
 	// Filter is the pre-queue step applied to every batch in Enqueue
 	// before it is queued (and therefore before anything is spilled).
-	// Default: identity. It must not block and must not keep the slice.
+	// Default: the configuration's filter.Filter (severity, redaction,
+	// field lists, sampling); it must not block and must not keep the
+	// slice.
 	Filter func([]telemetry.Event) []telemetry.Event
 	// LocalInputs: a local receiver feeds AcceptOTLP, so SHUTDOWN's final
 	// flush starts no earlier than the plan's Drain (the function's SIGTERM
@@ -105,6 +108,9 @@ type knobs struct {
 	// RetryInitial and RetryMax shape the backoff (defaults 100ms and 30s)
 	// used when the server gives no Retry-After.
 	RetryInitial, RetryMax time.Duration
+	// SecretsEndpoint, when set, replaces the Secrets Manager and SSM
+	// endpoints (tests only).
+	SecretsEndpoint func(service, region string) string
 	// BeforeSpillDelete, when set, runs before a delivered spill file is
 	// deleted; false skips the delete, as if the process were killed
 	// between the 2xx and the delete.
@@ -149,10 +155,13 @@ func orDefault(d, def time.Duration) time.Duration {
 // (Invoke, Shutdown), and hands both to its worker (Run), which maps,
 // buffers and exports. It is the package's front door; see doc.go.
 type Pipeline struct {
-	cfg      *config.Config
-	log      *slog.Logger
-	now      func() time.Time
-	filter   func([]telemetry.Event) []telemetry.Event
+	cfg    *config.Config
+	log    *slog.Logger
+	now    func() time.Time
+	filter func([]telemetry.Event) []telemetry.Event
+	// ctl is the default filter (nil when Options.Filter replaced it): it
+	// hears of INVOKEs and samples the mapper's spans.
+	ctl      *filter.Filter
 	mode     config.FlushMode
 	margin   time.Duration
 	disabled bool
@@ -196,11 +205,16 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		buf = 4 << 20
 	}
 	k.defaults(buf)
+	var ctl *filter.Filter
 	if opts.Filter == nil {
-		opts.Filter = func(evs []telemetry.Event) []telemetry.Event { return evs }
+		f, err := filter.New(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("exporter: %w", err)
+		}
+		ctl, opts.Filter = f, f.Events
 	}
 	p := &Pipeline{
-		cfg: cfg, log: log, now: k.Now, filter: opts.Filter, mode: cfg.Flush, margin: k.Margin,
+		cfg: cfg, log: log, now: k.Now, filter: opts.Filter, ctl: ctl, mode: cfg.Flush, margin: k.Margin,
 		disabled: !cfg.ExportEnabled,
 		h:        &handoff{wake: make(chan struct{}, 1), done: make(chan struct{})},
 		c:        &counters{},
@@ -229,7 +243,7 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 	p.exp = &exporters{}
 	p.fnc = &fnClients{}
 	if !p.disabled {
-		exp, err := newExporters(context.Background(), cfg.OTLP, base)
+		exp, err := newExporters(context.Background(), cfg.OTLP, base, exporterEnv{log: log, endpoint: k.SecretsEndpoint})
 		if err != nil {
 			return nil, fmt.Errorf("exporter: %w", err)
 		}
@@ -276,13 +290,16 @@ func newPipeline(cfg *config.Config, log *slog.Logger, opts Options, k knobs) (*
 		if cfg.OTLP.Metrics.Enabled() {
 			mo.Meter = mp
 		}
+		if ctl != nil {
+			mo.Sampler = ctl
+		}
 		return k.NewMapper(mo)
 	}
 	if w.m, err = w.newMapper(p.mp, w.live); err != nil {
 		return nil, fmt.Errorf("exporter: mapper: %w", err)
 	}
 	w.replayMapper = func(lin *lineage) (Mapper, error) { return w.newMapper(noop.NewMeterProvider(), lin) }
-	if cfg.SpillMaxBytes > 0 && cfg.SpillDir != "" {
+	if cfg.SpillMaxBytes > 0 && cfg.SpillDir != "" && !p.disabled && spillDirUsable(cfg.SpillDir, log) {
 		w.sp = &spill{
 			dir: cfg.SpillDir, max: cfg.SpillMaxBytes, ttl: cfg.SpillTTL,
 			env: cfg.Region + "/" + cfg.FunctionName + "/" + cfg.FunctionVersion,
@@ -400,6 +417,12 @@ func (p *Pipeline) Invoke(ctx context.Context, ev extension.Event) {
 	if ev.Tracing != nil {
 		inv.TraceHeader = ev.Tracing.Value
 	}
+	if p.ctl != nil {
+		p.ctl.Invoke(inv.RequestID, inv.TraceHeader)
+	}
+	// The first /event/next has been sent: secret references may now be
+	// fetched (on the resolver's goroutine; once).
+	p.exp.secrets.Start(context.WithoutCancel(ctx))
 	h := p.h
 	h.invMu.Lock()
 	first := h.invoked == 0
@@ -496,6 +519,7 @@ func (p *Pipeline) Shutdown(ctx context.Context, plan extension.ShutdownPlan) er
 	if p.disabled {
 		return nil
 	}
+	p.exp.secrets.Start(context.WithoutCancel(ctx)) // Managed Instances: the first event may be SHUTDOWN
 	req := &shutdownReq{ctx: ctx, plan: plan, reply: make(chan error, 1)}
 	h := p.h
 	h.mu.Lock()
@@ -585,6 +609,11 @@ func (p *Pipeline) Close(ctx context.Context) error {
 		p.closeErr = errors.Join(p.exp.shutdown(ctx), p.fnc.close(), p.mp.Shutdown(ctx))
 		if !p.disabled {
 			p.c.totals(p.log, incomplete)
+			if p.ctl != nil {
+				if t := p.ctl.Totals(); t != (filter.Totals{}) {
+					p.log.Info("filter totals", "below_severity", t.BelowSeverity, "unsampled", t.Unsampled, "redacted", t.Redacted)
+				}
+			}
 		}
 	})
 	errs = append(errs, p.closeErr)

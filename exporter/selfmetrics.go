@@ -1,7 +1,10 @@
 package exporter
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +24,8 @@ import (
 //	slipstream.queue.size                       gauge: estimated bytes queued or in flight
 //	slipstream.export.duration{signal, result}  histogram (s) per request
 //	slipstream.breaker.state                    gauge: 0 closed, 1 half-open, 2 open
+//	slipstream.agent.memory.peak                gauge (By): the agent's peak
+//	    resident memory (VmHWM), part of Lambda's maxMemoryUsed
 type selfMetrics struct {
 	itemsC metric.Int64Counter
 	durH   metric.Float64Histogram
@@ -106,7 +111,42 @@ func newSelfMetrics(mp metric.MeterProvider, queueBytes *atomic.Int64, br *break
 		})); err != nil {
 		return nil, err
 	}
+	if _, err = m.Int64ObservableGauge("slipstream.agent.memory.peak",
+		metric.WithDescription("Peak resident memory of the Slipstream process (VmHWM): its share of the environment's max memory used."),
+		metric.WithUnit("By"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			if b, err := os.ReadFile("/proc/self/status"); err == nil {
+				if n, ok := peakRSS(b); ok {
+					o.Observe(n)
+				}
+			}
+			return nil // no /proc (not Linux): nothing to observe
+		})); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// peakRSS reads the VmHWM line of /proc/self/status ("VmHWM:   12345 kB"),
+// the process's peak resident set size, in bytes
+// (https://man7.org/linux/man-pages/man5/proc_pid_status.5.html).
+func peakRSS(status []byte) (int64, bool) {
+	for line := range bytes.Lines(status) {
+		rest, ok := bytes.CutPrefix(line, []byte("VmHWM:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) != 2 || string(f[1]) != "kB" {
+			return 0, false
+		}
+		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
+		if err != nil || kb < 0 {
+			return 0, false
+		}
+		return kb << 10, true
+	}
+	return 0, false
 }
 
 // items records n items; every combination is built in newSelfMetrics.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/slipstream-otel/slipstream/exporter/internal/metriccodec"
+	"github.com/slipstream-otel/slipstream/internal/privdir"
 	"github.com/slipstream-otel/slipstream/telemetry"
 )
 
@@ -153,6 +154,11 @@ type spillEntry struct {
 
 // list returns the spill files, oldest first.
 func (s *spill) list() ([]spillEntry, error) {
+	if err := privdir.Check(s.dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("spill: %w", err)
+	}
 	des, err := os.ReadDir(s.dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -164,7 +170,7 @@ func (s *spill) list() ([]spillEntry, error) {
 	for _, de := range des {
 		name := de.Name()
 		ts, _, ok := strings.Cut(strings.TrimSuffix(name, ".json"), "-")
-		if de.IsDir() || !strings.HasSuffix(name, ".json") || !ok {
+		if !de.Type().IsRegular() || !strings.HasSuffix(name, ".json") || !ok {
 			continue
 		}
 		ns, err := strconv.ParseInt(ts, 10, 64)
@@ -212,8 +218,9 @@ func (s *spill) write(evs []telemetry.Event, metrics []json.RawMessage, sd *spil
 		return "", 0, fmt.Errorf("spill: batch of %d bytes exceeds SLIPSTREAM_SPILL_MAX_BYTES (%d)", len(b), s.max)
 	}
 	// A directory we create is 0700; an existing one (say SLIPSTREAM_SPILL_DIR=/tmp)
-	// keeps its mode: the files themselves are 0600.
-	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+	// keeps its mode: the files themselves are 0600. It is checked again
+	// before each write: a link put in its place is not followed.
+	if err := privdir.Prepare(s.dir); err != nil {
 		return "", 0, fmt.Errorf("spill: %w", err)
 	}
 	expired := 0
@@ -235,7 +242,7 @@ func (s *spill) write(evs []telemetry.Event, metrics []json.RawMessage, sd *spil
 	}
 	name := fmt.Sprintf("%020d-%s.json", created.UnixNano(), id)
 	tmp := filepath.Join(s.dir, ".tmp-"+name)
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := privdir.Create(tmp)
 	if err != nil {
 		return "", expired, fmt.Errorf("spill: %w", err)
 	}
@@ -252,7 +259,7 @@ func (s *spill) write(evs []telemetry.Event, metrics []json.RawMessage, sd *spil
 }
 
 func (s *spill) read(name string) (*spillDoc, error) {
-	b, err := os.ReadFile(filepath.Join(s.dir, name))
+	b, err := privdir.ReadFile(filepath.Join(s.dir, name))
 	if err != nil {
 		return nil, fmt.Errorf("spill: %w", err)
 	}

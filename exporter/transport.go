@@ -36,6 +36,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/slipstream-otel/slipstream/config"
+	"github.com/slipstream-otel/slipstream/internal/awsauth"
+	"github.com/slipstream-otel/slipstream/secrets"
 )
 
 // Protocols accepted in config.Signal.Protocol.
@@ -339,6 +341,11 @@ type exporters struct {
 	metrics sdkmetric.Exporter
 	// timeouts per signal: the awake time an attempt is given.
 	tracesTimeout, logsTimeout, metricsTimeout time.Duration
+	// creds are the function's AWS credentials, for SigV4 (sigv4.go).
+	creds *awsauth.Credentials
+	// secrets resolves the secret references in the headers (nil when
+	// there is none); started by the pipeline after the first INVOKE.
+	secrets *secrets.Resolver
 	// idle lists what CloseIdleConnections is called on after a failure,
 	// so that a retry uses a fresh connection.
 	idle []interface{ CloseIdleConnections() }
@@ -375,6 +382,7 @@ func (e *exporters) closeIdle() {
 }
 
 func (e *exporters) shutdown(ctx context.Context) error {
+	e.secrets.Stop()
 	var errs []error
 	if e.traces != nil {
 		errs = append(errs, e.traces.Shutdown(ctx))
@@ -459,7 +467,7 @@ func httpTransport(s config.Signal) (*http.Transport, error) {
 // options (explicit options win over the OTEL_EXPORTER_OTLP_* variables the
 // exporters would otherwise read by themselves). base, when not nil,
 // replaces our transports (tests, or a caller that manages TLS itself).
-func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*exporters, error) {
+func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper, env ...exporterEnv) (*exporters, error) {
 	e := &exporters{
 		tracesTimeout:  timeoutOf(o.Traces),
 		logsTimeout:    timeoutOf(o.Logs),
@@ -467,6 +475,15 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 	}
 	// One compressor for the three HTTP exporters (see gzipTransport).
 	z := &gzipper{}
+	// The function's AWS credentials, for SLIPSTREAM_OTLP_AUTH=sigv4 (sigv4.go).
+	creds := awsauth.NewCredentials(os.Getenv, time.Now)
+	e.creds = creds
+	// Secret references in SLIPSTREAM_* headers (secretheaders.go).
+	var xenv exporterEnv
+	if len(env) > 0 {
+		xenv = env[0]
+	}
+	e.secrets = newResolver(o, creds, xenv)
 	client := func(s config.Signal) (*http.Client, error) {
 		rt := base
 		if rt == nil {
@@ -474,15 +491,17 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			if err != nil {
 				return nil, err
 			}
+			t.Proxy = proxyFor(o, nil) // SLIPSTREAM_HTTPS_PROXY (proxy.go)
 			rt = t
 		}
 		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			e.idle = append(e.idle, c)
 		}
-		var t http.RoundTripper = observingTransport{base: rt}
+		t := e.signed(s, observingTransport{base: rt}) // secure.go
 		if s.Compression == "" || s.Compression == "gzip" {
 			t = &gzipTransport{base: t, z: z}
 		}
+		t = e.withSecrets(s, t)
 		return &http.Client{Transport: t}, nil
 	}
 	// grpcPlaintext: an http:// endpoint or _INSECURE=true means no TLS
@@ -536,6 +555,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlptracegrpc.WithTimeout(grpcNoTimeout),
 			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{Enabled: false}),
 			otlptracegrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+			otlptracegrpc.WithDialOption(e.grpcOptions(o, o.Traces)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlptracegrpc.WithCompressor("gzip"))
@@ -584,6 +604,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlpmetricgrpc.WithTimeout(grpcNoTimeout),
 			otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig{Enabled: false}),
 			otlpmetricgrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+			otlpmetricgrpc.WithDialOption(e.grpcOptions(o, o.Metrics)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlpmetricgrpc.WithCompressor("gzip"))
@@ -629,6 +650,7 @@ func newExporters(ctx context.Context, o config.OTLP, base http.RoundTripper) (*
 			otlploggrpc.WithTimeout(grpcNoTimeout),
 			otlploggrpc.WithRetry(otlploggrpc.RetryConfig{Enabled: false}),
 			otlploggrpc.WithDialOption(grpc.WithUnaryInterceptor(grpcObserver)),
+			otlploggrpc.WithDialOption(e.grpcOptions(o, o.Logs)...),
 		}
 		if gzip(s) {
 			opts = append(opts, otlploggrpc.WithCompressor("gzip"))

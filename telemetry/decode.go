@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Errors returned by DecodeBatch for bodies that are not a batch at all.
@@ -309,7 +310,14 @@ func parseLogObject(l *Log, obj []byte, owned bool) {
 		}
 		// v is a subslice of obj; take the same range of base.
 		off := it.i - len(v)
-		l.Fields[unescapeKey(k)] = json.RawMessage(base[off : off+len(v) : off+len(v)])
+		val := base[off : off+len(v) : off+len(v)]
+		if !utf8.Valid(val) {
+			// Invalid UTF-8 inside a string (json.Valid lets it pass)
+			// would make every OTLP request that carries the field fail
+			// to encode, and so hold back the records queued after it.
+			val = bytes.ToValidUTF8(val, []byte("\uFFFD"))
+		}
+		l.Fields[unescapeKey(k)] = json.RawMessage(val)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+
+	"github.com/slipstream-otel/slipstream/internal/privdir"
 )
 
 // spool is the handoff's overflow on disk: the handlers append the bodies
@@ -88,7 +90,9 @@ func (s *spool) write(body []byte, push func(seg *spoolSeg, off int64) bool) (wr
 // createSpoolFile creates a spool file in dir and unlinks it at once, so
 // that it never outlives the process.
 func createSpoolFile(dir string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// Not a link, ours, not open to others: the spool holds telemetry as
+	// received, before redaction.
+	if err := privdir.Prepare(dir); err != nil {
 		return nil, fmt.Errorf("create telemetry spool: %w", err)
 	}
 	f, err := os.CreateTemp(dir, "telemetry-spool-*") // mode 0600

@@ -46,6 +46,7 @@ type pendingLog struct {
 	sev     log.Severity
 	sevText string
 	reqID   string
+	tenant  string // the invocation's tenant ID, if any
 	ctx     context.Context
 	typ     telemetry.Type
 }
@@ -119,13 +120,14 @@ func (m *Mapper) consumeLog(ev telemetry.Event, r *telemetry.Log, src int) {
 		reqID = m.knownRequestID(line)
 	}
 	inv := m.invocationFor(reqID)
+	tenant := ""
 	if inv != nil {
-		reqID = inv.id
+		reqID, tenant = inv.id, inv.tenantID
 	}
 	*p = pendingLog{
 		active: true, first: line, buf: p.buf[:0], lines: 1,
 		goStack: sevText == "PANIC",
-		t:       ev.Time, sev: sev, sevText: sevText, reqID: reqID,
+		t:       ev.Time, sev: sev, sevText: sevText, reqID: reqID, tenant: tenant,
 		ctx: m.contextOf(inv), typ: ev.Type,
 	}
 }
@@ -193,6 +195,9 @@ func (m *Mapper) flushPending(p *pendingLog) {
 	r.AddAttributes(attribute.String(attrTelemetryType, string(p.typ)))
 	if p.reqID != "" {
 		r.AddAttributes(attribute.String(attrInvocationID, p.reqID))
+	}
+	if p.tenant != "" {
+		r.AddAttributes(attrTenantID.String(p.tenant))
 	}
 	exc.addTo(&r)
 	m.checkOOM(p.typ, p.reqID, sev, body, &exc)
@@ -313,6 +318,9 @@ func (m *Mapper) emitJSON(ev telemetry.Event, rec *telemetry.Log) {
 		r.AddAttributes(attribute.String(attrInvocationID, reqID))
 	} else if inv != nil {
 		r.AddAttributes(attribute.String(attrInvocationID, inv.id))
+	}
+	if inv != nil && inv.tenantID != "" {
+		r.AddAttributes(attrTenantID.String(inv.tenantID))
 	}
 	exc.addTo(&r)
 	if len(rec.Fields) > nskip {
@@ -530,6 +538,9 @@ func (m *Mapper) platformLog(ev telemetry.Event) {
 	if reqID != "" {
 		rec.AddAttributes(attribute.String(attrInvocationID, reqID))
 		inv = m.open[reqID]
+	}
+	if inv != nil && inv.tenantID != "" {
+		rec.AddAttributes(attrTenantID.String(inv.tenantID))
 	}
 	l.Emit(m.contextOf(inv), rec)
 }

@@ -47,6 +47,9 @@ type MapperOptions struct {
 	// Arch is runtime.GOARCH of the function (default runtime.GOARCH: an
 	// extension runs on the function's architecture).
 	Arch string
+	// Sampler, when set, drops the spans of the invocations it does not
+	// keep (their metrics are recorded all the same).
+	Sampler Sampler
 }
 
 // Invocation is what the lifecycle's INVOKE event tells about an
@@ -75,6 +78,8 @@ type Mapper struct {
 	logs  sdklog.Processor
 	now   func() time.Time
 	rand  io.Reader
+	// sampler: MapperOptions.Sampler (may be nil).
+	sampler Sampler
 
 	ri       resourceInfo
 	res      *resource.Resource
@@ -172,6 +177,7 @@ type invocation struct {
 	functionARN string
 	version     string
 	traceHeader string
+	tenantID    string // tenantId of its platform events (tenant isolation mode)
 
 	sc       trace.SpanContext
 	parent   trace.SpanContext
@@ -203,14 +209,15 @@ func NewMapper(o MapperOptions) (*Mapper, error) {
 		return nil, errors.New("new mapper: Config is nil")
 	}
 	m := &Mapper{
-		cfg:   o.Config,
-		spans: o.Spans,
-		logs:  o.Logs,
-		now:   o.Now,
-		rand:  o.Rand,
-		open:  make(map[string]*invocation),
-		done:  make(map[string]doneTimes),
-		lmi:   o.Config.ManagedInstances,
+		cfg:     o.Config,
+		spans:   o.Spans,
+		logs:    o.Logs,
+		now:     o.Now,
+		rand:    o.Rand,
+		sampler: o.Sampler,
+		open:    make(map[string]*invocation),
+		done:    make(map[string]doneTimes),
+		lmi:     o.Config.ManagedInstances,
 	}
 	if m.now == nil {
 		m.now = time.Now
@@ -454,6 +461,9 @@ func (m *Mapper) Shutdown(reason string, at time.Time) {
 	for _, inv := range invs {
 		m.closeAtShutdown(inv, reason, failure, at)
 	}
+	if len(invs) > 0 {
+		m.recordActive()
+	}
 	m.flushPhases(at)
 }
 
@@ -580,7 +590,8 @@ func (m *Mapper) assignSpanContext(inv *invocation, tr *telemetry.Tracing, heade
 	if h.Sampled == sampledNo {
 		flags = 0
 	}
-	inv.drop = h.Sampled == sampledNo && m.cfg.TracesRespectSampled
+	inv.drop = h.Sampled == sampledNo && m.cfg.TracesRespectSampled ||
+		m.sampler != nil && !m.sampler.KeepInvocation(h.TraceID, h.HasTrace, inv.id)
 	inv.sc = trace.NewSpanContext(trace.SpanContextConfig{TraceID: traceID, SpanID: sid, TraceFlags: flags})
 	inv.parent = trace.SpanContext{}
 	if h.HasTrace && h.HasParent {
@@ -601,6 +612,7 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	inv.start = ev.Time
 	inv.version = r.Version
 	inv.functionARN = r.FunctionARN
+	inv.setTenant(r.TenantID)
 	if r.Tracing != nil && r.Tracing.Value != "" {
 		m.assignSpanContext(inv, r.Tracing, "")
 		inv.scFrom = 2
@@ -622,6 +634,32 @@ func (m *Mapper) consumeStart(ev telemetry.Event, r *telemetry.Start) {
 	if !m.lmi {
 		m.current = inv
 	}
+	m.recordActive()
+}
+
+// recordActive records the invocations in flight under Lambda Managed
+// Instances, where they overlap: started and not yet reported (they have
+// no runtimeDone there). Elsewhere one runs at a time and nothing is
+// recorded.
+func (m *Mapper) recordActive() {
+	if !m.lmi {
+		return
+	}
+	n := int64(0)
+	for _, inv := range m.open {
+		if inv.started && inv.rd == nil && !inv.counted {
+			n++
+		}
+	}
+	m.inst.activeInvocations.Record(context.Background(), n)
+}
+
+// setTenant keeps the tenant ID of a platform event (empty outside tenant
+// isolation mode).
+func (inv *invocation) setTenant(id string) {
+	if id != "" {
+		inv.tenantID = id
+	}
 }
 
 func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone) {
@@ -635,6 +673,7 @@ func (m *Mapper) consumeRuntimeDone(ev telemetry.Event, r *telemetry.RuntimeDone
 	m.ensureSpanContext(inv)
 	inv.rd = r
 	inv.rdTime = ev.Time
+	inv.setTenant(r.TenantID)
 	m.recordOutcome(inv, r.Status, r.ErrorType)
 	if r.Metrics != nil {
 		m.inst.invokeDuration.Record(context.Background(), r.Metrics.DurationMs/1000)
@@ -663,6 +702,7 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	}
 	inv := m.get(r.RequestID)
 	m.ensureSpanContext(inv)
+	inv.setTenant(r.TenantID)
 	if !inv.counted {
 		// No runtimeDone (Lambda Managed Instances, or it was lost).
 		m.recordOutcome(inv, r.Status, r.ErrorType)
@@ -682,4 +722,5 @@ func (m *Mapper) consumeReport(ev telemetry.Event, r *telemetry.Report) {
 	}
 	inv.repTime = ev.Time
 	m.forget(inv)
+	m.recordActive()
 }

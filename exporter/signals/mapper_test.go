@@ -190,7 +190,7 @@ func TestResourceGainsInstanceAfterInitStart(t *testing.T) {
 	m := newTestMapper(t, testConfig(), &spans)
 	for _, k := range []attribute.Key{"faas.instance", "service.instance.id", "aws.log.stream.names"} {
 		if v, ok := m.Resource().Set().Value(k); ok {
-			t.Errorf("%s = %q before initStart, want none", k, v.Emit())
+			t.Errorf("%s = %q before initStart, want none", k, v.String())
 		}
 	}
 	m.Consume(telemetry.Event{Time: at(0), Type: telemetry.TypeInitStart, Record: &telemetry.InitStart{

@@ -21,8 +21,12 @@ var memoryBuckets = []float64{1 << 24, 1 << 25, 1 << 26, 1 << 27, 1 << 28, 1 << 
 // sizeBuckets are response sizes from 1 KiB to the 200 MiB streaming limit (bytes).
 var sizeBuckets = []float64{0, 1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20, 6 << 20, 1 << 25, 200 << 20}
 
-// ratioBuckets are for memory utilization (fraction of configured memory).
-var ratioBuckets = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1}
+// ratioBuckets are for the utilization histograms (memory used as a
+// fraction of the memory size, duration as a fraction of the time limit):
+// 0.1 steps up to 0.5, then 0.05 steps up to 1, so that a quantile near the
+// top (the p99 a right-sizing or a timeout alert reads) is known to within
+// 5 points of the limit. Above 1 is the overflow bucket.
+var ratioBuckets = []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1}
 
 // Values of attrPrewarm: why an init was not a cold start.
 const (
@@ -77,6 +81,16 @@ const (
 	metricResponseDuration = "slipstream.response_duration"
 	metricResponseSize     = "slipstream.response_size"
 	metricMemUtilization   = "slipstream.memory_utilization"
+	metricMemorySize       = "slipstream.memory_size"
+	// metricTimeoutUtilization is each invocation's invoke phase (report
+	// durationMs) as a fraction of its time limit, metricTimeLimit.
+	metricTimeoutUtilization = "slipstream.timeout_utilization"
+	// metricTimeLimit is the invocation's time limit: the INVOKE event's
+	// deadline minus platform.start's time.
+	metricTimeLimit = "slipstream.time_limit"
+	// metricActiveInvocations is the number of invocations started and not
+	// yet reported, under Lambda Managed Instances (where they overlap).
+	metricActiveInvocations = "slipstream.active_invocations"
 	// metricPrewarmInits counts inits that ran ahead of demand and are not
 	// cold starts, by attrPrewarm.
 	metricPrewarmInits = "slipstream.prewarm_inits"
@@ -134,8 +148,10 @@ type instruments struct {
 
 	billedDuration, postRuntime, restoreDuration metric.Float64Histogram
 	responseLatency, responseDuration            metric.Float64Histogram
-	memUtilization                               metric.Float64Histogram
+	memUtilization, timeoutUtilization           metric.Float64Histogram
 	producedBytes                                metric.Int64Histogram
+	memorySize, activeInvocations                metric.Int64Gauge
+	timeLimit                                    metric.Float64Gauge
 
 	// trigger is the faas.trigger value; errOpts caches the attribute
 	// option of each error.type seen, so counting an error does not
@@ -192,12 +208,31 @@ func (in *instruments) init(m metric.Meter, trigger string) error {
 	in.responseLatency = hist(metricResponseLatency, "s", "Time from the invoke to the start of the response.", durationBuckets)
 	in.responseDuration = hist(metricResponseDuration, "s", "Time to send the response.", durationBuckets)
 	in.memUtilization = hist(metricMemUtilization, "1", "Max memory used as a fraction of the configured memory.", ratioBuckets)
+	in.timeoutUtilization = hist(metricTimeoutUtilization, "1", "Duration of the invoke phase (report durationMs) as a fraction of the invocation's time limit.", ratioBuckets)
+	in.timeLimit, err = m.Float64Gauge(metricTimeLimit, metric.WithUnit("s"),
+		metric.WithDescription("Time limit of the latest invocation: its deadline minus its start (the function's timeout)."))
+	errs = append(errs, err)
+	in.memorySize, err = m.Int64Gauge(metricMemorySize, metric.WithUnit("By"),
+		metric.WithDescription("Memory size of the function, from the latest report."))
+	errs = append(errs, err)
+	in.activeInvocations, err = m.Int64Gauge(metricActiveInvocations, metric.WithUnit("{invocation}"),
+		metric.WithDescription("Invocations started and not yet reported, under Lambda Managed Instances."))
+	errs = append(errs, err)
 	in.memUsage = faasIntHistogram{ihist("faas.mem_usage", "By", "Max memory used per invocation.", memoryBuckets), trig}
 	in.producedBytes = ihist(metricResponseSize, "By", "Response size per invocation.", sizeBuckets)
 	for _, e := range errs {
 		if e != nil {
 			return fmt.Errorf("create instruments: %w", e)
 		}
+	}
+	// The outcome counters whose attributes are known in advance start at
+	// 0, so each is exported from the first collection on: its series
+	// begins before the first timeout (or the cold start) it counts, and a
+	// backend's rate() or increase() sees that first increment. A series
+	// that appears with its first increment shows no increase without a
+	// zero stored before it.
+	for _, c := range []faasCounter{in.invocations, in.timeouts, in.coldstarts} {
+		c.Add(context.Background(), 0)
 	}
 	in.errOpts = make(map[string]metric.AddOption)
 	in.dropOpts = make(map[string]metric.AddOption)

@@ -92,6 +92,13 @@ func (m *Mapper) recordReportFigures(r *telemetry.Report, inv *invocation) {
 			m.inst.memUtilization.Record(context.Background(), float64(*met.MaxMemoryUsedMB)/float64(*met.MemorySizeMB))
 		}
 	}
+	if met.MemorySizeMB != nil && *met.MemorySizeMB > 0 {
+		m.inst.memorySize.Record(context.Background(), *met.MemorySizeMB<<20)
+	}
+	if limit := timeLimit(inv); limit > 0 {
+		m.inst.timeLimit.Record(context.Background(), limit.Seconds())
+		m.inst.timeoutUtilization.Record(context.Background(), met.DurationMs/1000/limit.Seconds())
+	}
 	if inv != nil && inv.rd != nil && inv.rd.Metrics != nil {
 		if d := met.DurationMs - inv.rd.Metrics.DurationMs; d >= 0 {
 			m.inst.postRuntime.Record(context.Background(), d/1000)
@@ -106,6 +113,18 @@ func (m *Mapper) recordReportFigures(r *telemetry.Report, inv *invocation) {
 	if c, ok := m.estimatedCost(r); ok {
 		m.inst.estimatedCost.Add(context.Background(), c)
 	}
+}
+
+// timeLimit is the time an invocation was given: the INVOKE event's
+// deadline minus platform.start's time, the function's timeout (give or
+// take the few milliseconds between the two). Zero when either is unknown
+// (no INVOKE under Lambda Managed Instances, or an invocation the agent
+// saw no start of).
+func timeLimit(inv *invocation) time.Duration {
+	if inv == nil || !inv.started || inv.deadline.IsZero() {
+		return 0
+	}
+	return max(inv.deadline.Sub(inv.start), 0)
 }
 
 // isOOM applies the out-of-memory rule to a report: errorType names

@@ -112,6 +112,11 @@ func collectSeen(t *testing.T, ex exported, s *seen) {
 						for _, dp := range m.Histogram().DataPoints().All() {
 							keysOf(dp.Attributes(), s.metricAttrs[m.Name()])
 						}
+					case pmetric.MetricTypeGauge:
+						s.metrics[m.Name()] = "Gauge " + m.Unit()
+						for _, dp := range m.Gauge().DataPoints().All() {
+							keysOf(dp.Attributes(), s.metricAttrs[m.Name()])
+						}
 					default:
 						t.Errorf("%s: unexpected type %v", m.Name(), m.Type())
 					}

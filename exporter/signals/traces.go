@@ -41,7 +41,13 @@ const (
 	// attrPrewarm marks an init that was not a cold start (with
 	// faas.coldstart=false) and says why: prewarmProvisioned or
 	// prewarmProactive. Also the attribute of metricPrewarmInits.
-	attrPrewarm   = attribute.Key("slipstream.prewarm")
+	attrPrewarm = attribute.Key("slipstream.prewarm")
+	// attrTenantID is the tenantId of the invocation's platform events, on
+	// functions in tenant isolation mode
+	// (https://docs.aws.amazon.com/lambda/latest/dg/tenant-isolation.html);
+	// on the invocation and postRuntime spans and the invocation's log
+	// records. The semantic conventions define no tenant attribute.
+	attrTenantID  = attribute.Key("slipstream.tenant_id")
 	attrErrorType = attribute.Key("error.type")
 	attrColdstart = attribute.Key("faas.coldstart")
 )
@@ -195,6 +201,9 @@ func (m *Mapper) emitInvocation(inv *invocation, rep *telemetry.Report, reason s
 	if id := m.resourceID(inv); id != "" {
 		attrs = append(attrs, attribute.String("cloud.resource_id", id))
 	}
+	if inv.tenantID != "" {
+		attrs = append(attrs, attrTenantID.String(inv.tenantID))
+	}
 	if rep != nil {
 		attrs = reportAttrs(attrs, rep)
 	}
@@ -284,6 +293,9 @@ func (m *Mapper) emitPostRuntime(inv *invocation, rep *telemetry.Report) {
 	st, et := statusOf(rep.Status, rep.ErrorType)
 	attrs := make([]attribute.KeyValue, 0, 10)
 	attrs = append(attrs, attribute.String("faas.invocation_id", inv.id))
+	if inv.tenantID != "" {
+		attrs = append(attrs, attrTenantID.String(inv.tenantID))
+	}
 	attrs = reportAttrs(attrs, rep)
 	if et != "" {
 		attrs = append(attrs, attrErrorType.String(et))

@@ -31,9 +31,16 @@ type prometheus struct {
 // OTLP receiver and the given features.
 func startPrometheus(ctx context.Context, t *testing.T, features ...string) *prometheus {
 	t.Helper()
+	return startPrometheusConfig(ctx, t, "global:\n  evaluation_interval: 1m\n", features...)
+}
+
+// startPrometheusConfig is startPrometheus with the given configuration
+// file's content.
+func startPrometheusConfig(ctx context.Context, t *testing.T, config string, features ...string) *prometheus {
+	t.Helper()
 	bin := tool(t, "prometheus")
 	port := freePort(t)
-	cfg := writeFile(t, "prometheus.yml", "global:\n  evaluation_interval: 1m\n")
+	cfg := writeFile(t, "prometheus.yml", config)
 	args := []string{
 		"--config.file=" + cfg,
 		"--storage.tsdb.path=" + t.TempDir(),

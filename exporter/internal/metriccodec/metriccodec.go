@@ -24,7 +24,7 @@ import (
 //
 // Kind names the aggregation and its number type; it covers the
 // aggregations the agent's instruments make with the SDK's default
-// aggregation (counters: sums; observable gauges: int64 gauges; histograms
+// aggregation (counters: sums; gauges: int64 and float64 gauges; histograms
 // with explicit buckets), and the attribute types its resource and data
 // points carry. Temporality is a word, times are RFC 3339 with nanoseconds,
 // an undefined histogram min or max is absent, and the floats JSON cannot
@@ -39,6 +39,7 @@ const (
 	kindSumInt64         kind = "sum_int64"
 	kindSumFloat64       kind = "sum_float64"
 	kindGaugeInt64       kind = "gauge_int64"
+	kindGaugeFloat64     kind = "gauge_float64"
 	kindHistogramInt64   kind = "histogram_int64"
 	kindHistogramFloat64 kind = "histogram_float64"
 )
@@ -293,6 +294,8 @@ func DataPoints(rm *metricdata.ResourceMetrics) int64 {
 				n += int64(len(d.DataPoints))
 			case metricdata.Gauge[int64]:
 				n += int64(len(d.DataPoints))
+			case metricdata.Gauge[float64]:
+				n += int64(len(d.DataPoints))
 			case metricdata.Histogram[int64]:
 				n += int64(len(d.DataPoints))
 			case metricdata.Histogram[float64]:
@@ -322,6 +325,9 @@ func encodeData(m *metricDoc, data metricdata.Aggregation) error {
 	case metricdata.Gauge[int64]:
 		m.Kind = kindGaugeInt64
 		points = encodePoints(d.DataPoints, &err)
+	case metricdata.Gauge[float64]:
+		m.Kind = kindGaugeFloat64
+		points = encodePoints(d.DataPoints, &err)
 	case metricdata.Histogram[int64]:
 		m.Kind = kindHistogramInt64
 		m.Temporality, err = encodeTemporality(d.Temporality)
@@ -347,7 +353,9 @@ func decodeData(m metricDoc) (metricdata.Aggregation, error) {
 	case kindSumFloat64:
 		return decodeSum[float64](m)
 	case kindGaugeInt64:
-		return decodeGauge(m)
+		return decodeGauge[int64](m)
+	case kindGaugeFloat64:
+		return decodeGauge[float64](m)
 	case kindHistogramInt64:
 		return decodeHistogram[int64](m)
 	case kindHistogramFloat64:
@@ -498,12 +506,12 @@ func decodeSum[N int64 | float64](m metricDoc) (metricdata.Aggregation, error) {
 	return metricdata.Sum[N]{DataPoints: dps, Temporality: t, IsMonotonic: m.Monotonic}, nil
 }
 
-func decodeGauge(m metricDoc) (metricdata.Aggregation, error) {
-	dps, err := decodePoints(m, decodePoint[int64])
+func decodeGauge[N int64 | float64](m metricDoc) (metricdata.Aggregation, error) {
+	dps, err := decodePoints(m, decodePoint[N])
 	if err != nil {
 		return nil, err
 	}
-	return metricdata.Gauge[int64]{DataPoints: dps}, nil
+	return metricdata.Gauge[N]{DataPoints: dps}, nil
 }
 
 func decodeHistogram[N int64 | float64](m metricDoc) (metricdata.Aggregation, error) {

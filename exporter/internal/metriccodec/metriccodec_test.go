@@ -77,6 +77,12 @@ func fixture() *metricdata.ResourceMetrics {
 							{Attributes: b, StartTime: t0, Time: t1, Value: -3},
 						},
 					}},
+					{Name: "gauge.float64", Unit: "s", Data: metricdata.Gauge[float64]{
+						DataPoints: []metricdata.DataPoint[float64]{
+							{Attributes: a, StartTime: t0, Time: t1, Value: 2.998},
+							{Attributes: b, Time: t1, Value: 0.5},
+						},
+					}},
 				},
 			},
 			{
@@ -330,7 +336,6 @@ func TestEncodeRejects(t *testing.T) {
 		}), false},
 		{"a metric without data", one(nil), true},
 		{"an aggregation behind a pointer", one(&metricdata.Sum[int64]{Temporality: metricdata.DeltaTemporality}), true},
-		{"a float64 gauge, which the agent does not record", one(metricdata.Gauge[float64]{}), true},
 		{"an int64 exponential histogram, which the agent does not record",
 			one(metricdata.ExponentialHistogram[int64]{Temporality: metricdata.DeltaTemporality}), true},
 		{"a float64 exponential histogram, which the agent does not record",
@@ -435,7 +440,6 @@ var badInputs = []struct{ name, raw string }{
 	{"a time that is not RFC 3339", oneMetric(`{"name":"m","kind":"gauge_int64","points":[{"time":"yesterday","value":1}]}`)},
 	// Kinds and attribute types the encoding does not cover (the agent
 	// records none of them).
-	{"a float64 gauge", oneMetric(`{"name":"m","kind":"gauge_float64","points":[{"value":"NaN"},{"value":-0}]}`)},
 	{"an exponential histogram", oneMetric(`{"name":"m","kind":"exp_histogram_int64","temporality":"delta","points":[{"count":1,"sum":1,"min":null,` +
 		`"scale":-10,"zero_count":0,"zero_threshold":"+Inf","positive":{"offset":-2147483648,"counts":[1]},"negative":{"offset":0}}]}`)},
 	{"a summary", oneMetric(`{"name":"m","kind":"summary","points":[{"start":"0000-01-01T00:30:00+01:00","count":0,"sum":"-Inf"}]}`)},
