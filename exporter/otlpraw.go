@@ -221,10 +221,22 @@ func (w *worker) pushFn(it *item) {
 }
 
 // fnItems returns the number of items (spans, records, points) of items.
-func fnItems(items []*item) int64 {
+func fnItems(items []*item) int64 { return itemCount(items) }
+
+// weight is how many telemetry items it stands for: one span or log
+// record, or the spans, records or data points of a function request.
+func (it *item) weight() int64 {
+	if it.fn != nil {
+		return it.fn.n
+	}
+	return 1
+}
+
+// itemCount is the number of telemetry items in items.
+func itemCount(items []*item) int64 {
 	var n int64
 	for _, it := range items {
-		n += it.fn.n
+		n += it.weight()
 	}
 	return n
 }
@@ -310,52 +322,6 @@ func mergeFn(sig signal, items []*item) proto.Message {
 		out.ResourceMetrics = append(out.ResourceMetrics, it.fn.msg.(*colmetricpb.ExportMetricsServiceRequest).ResourceMetrics...)
 	}
 	return out
-}
-
-// settleFunction settles a request of function items by its verdict.
-func (w *worker) settleFunction(r sendResult) {
-	items := r.f.items
-	sig := r.f.sig
-	n := fnItems(items)
-	w.mq.selfDirty = true
-	switch r.v {
-	case verdictSent:
-		w.q.done(items)
-		w.noteQueue()
-		w.snd.succeeded()
-		w.c.countFn(sig, outSent, n)
-		var dups int64
-		for _, it := range items {
-			if it.maybeDup {
-				dups += it.fn.n
-			}
-			w.settle(it)
-		}
-		w.c.countFn(sig, outDup, dups)
-	case verdictRetry:
-		w.failed(r)
-		if r.res.netErr && r.res.sent {
-			for _, it := range items {
-				it.maybeDup = true
-			}
-		}
-		w.c.countFn(sig, outRetried, n)
-		w.sum.retried += n
-		w.putBackFn(items)
-	case verdictAuth:
-		w.q.done(items)
-		w.noteQueue()
-		w.failed(r)
-		w.logAuth(r.res)
-		w.dropFn(items, dropUnauthorized)
-	default:
-		w.q.done(items)
-		w.noteQueue()
-		w.snd.succeeded()
-		w.sum.rejected += n
-		w.sum.lastErr = errText(r.err)
-		w.dropFn(items, dropRejected)
-	}
 }
 
 // putBackFn returns the items of a failed or abandoned request to the

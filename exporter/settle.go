@@ -60,37 +60,46 @@ func (w *worker) onResult(r sendResult) {
 	if !w.snd.take(r) {
 		return // abandoned: its items were taken back
 	}
-	if r.f.fn {
-		w.settleFunction(r)
-		return
-	}
-	if r.f.sig == sigMetrics {
-		w.settleMetrics(r)
+	if r.f.sig == sigMetrics && !r.f.fn {
+		w.settleMetrics(r) // the platform's metrics: collections, not items
 		return
 	}
 	w.settleItems(r)
 }
 
-// settleItems settles a batch of spans or log records by its verdict:
+// settleItems settles a batch of spans or log records, or of the
+// function's own OTLP requests, by its verdict:
 // sent, put back for a retry, or dropped (unauthorized, rejected).
 func (w *worker) settleItems(r sendResult) {
 	sig, items := r.f.sig, r.f.items
-	n := int64(len(items))
+	fn := r.f.fn // the function's own data: counted and put back by lane
+	count := w.c.count
+	if fn {
+		count = w.c.countFn
+	}
+	drop := func(reason dropReason) {
+		if fn {
+			w.dropFn(items, reason)
+		} else {
+			w.dropItems(sig, reason, items)
+		}
+	}
+	n := itemCount(items)
 	w.mq.selfDirty = true
 	switch r.v {
 	case verdictSent:
 		w.q.done(items)
 		w.noteQueue()
 		w.snd.succeeded()
-		w.c.count(sig, outSent, n)
+		count(sig, outSent, n)
 		var dups int64
 		for _, it := range items {
 			if it.maybeDup {
-				dups++
+				dups += it.weight()
 			}
 			w.settle(it)
 		}
-		w.c.count(sig, outDup, dups)
+		count(sig, outDup, dups)
 	case verdictRetry:
 		w.failed(r)
 		if r.res.netErr && r.res.sent {
@@ -98,22 +107,26 @@ func (w *worker) settleItems(r sendResult) {
 				it.maybeDup = true
 			}
 		}
-		w.c.count(sig, outRetried, n)
+		count(sig, outRetried, n)
 		w.sum.retried += n
-		w.putBack(sig, items)
+		if fn {
+			w.putBackFn(items)
+		} else {
+			w.putBack(sig, items)
+		}
 	case verdictAuth:
 		w.q.done(items)
 		w.noteQueue()
 		w.failed(r)
 		w.logAuth(r.res)
-		w.dropItems(sig, dropUnauthorized, items)
+		drop(dropUnauthorized)
 	default:
 		w.q.done(items)
 		w.noteQueue()
 		w.snd.succeeded() // the backend answered: it is alive
 		w.sum.rejected += n
 		w.sum.lastErr = errText(r.err)
-		w.dropItems(sig, dropRejected, items)
+		drop(dropRejected)
 	}
 }
 
