@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // SandboxHost is the host name Lambda delivers telemetry to.
@@ -498,134 +495,6 @@ func (l *Listener) reject(w http.ResponseWriter, code int, msg string) {
 	l.stats.rejected.Add(1)
 	l.log.Debug("telemetry body rejected", "status", code, "reason", msg)
 	http.Error(w, msg, code)
-}
-
-// readBody reads at most limit bytes, in one allocation when the length is known.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	rd := http.MaxBytesReader(w, r.Body, limit)
-	if n := r.ContentLength; n >= 0 {
-		buf := make([]byte, n)
-		_, err := io.ReadFull(rd, buf)
-		return buf, err
-	}
-	return io.ReadAll(rd)
-}
-
-type bodyKind int
-
-const (
-	bodyArray    bodyKind = iota // '[' … ']': answered 200, decoded after
-	bodyFragment                 // cannot be JSON: answered 202, fragment logic after
-	bodyNotArray                 // empty, or valid JSON that is not an array: 400
-)
-
-// classify looks at a body's first and last non-space bytes, and runs
-// validJSON only on a body that could be a JSON value other than an
-// array. A '[' … ']' body is not validated here: if it is not JSON after
-// all (a split record's first half ending in ']'), the decode goroutine
-// treats it as a fragment.
-func classify(body []byte) bodyKind {
-	first := skipWS(body, 0)
-	if first == len(body) {
-		return bodyNotArray
-	}
-	last := len(body) - 1
-	for last > first && isSpace(body[last]) {
-		last--
-	}
-	switch c := body[first]; {
-	case c == '[':
-		if body[last] == ']' {
-			return bodyArray
-		}
-		return bodyFragment
-	case c == '{' || c == '"' || c == '-' || c == 't' || c == 'f' || c == 'n' || ('0' <= c && c <= '9'):
-		if validJSON(body) {
-			return bodyNotArray
-		}
-	}
-	return bodyFragment
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// item is one body handed to the decode goroutine.
-type item struct {
-	body    []byte
-	at      time.Time     // when it was received (fragment expiry)
-	refused bool          // answered 400: only drops a pending fragment
-	weight  int64         // room it holds in the handoff
-	recv    time.Duration // when it was received, since the listener's start (monotonic)
-	spooled bool          // the body is in the spool, size bytes at off in seg; body is nil
-	seg     *spoolSeg
-	off     int64
-	size    int64
-}
-
-// handoff is the FIFO between the handlers and the decode goroutine,
-// bounded by bytes: a handler takes room before pushing, the decode
-// goroutine gives it back once the body reached the sink.
-type handoff struct {
-	bound int64
-	room  *semaphore.Weighted // FIFO: waiting POSTs are served in order
-	wake  chan struct{}       // capacity 1: an item was pushed or the handoff closed
-
-	// mu guards items and closed.
-	mu     sync.Mutex
-	items  []item
-	closed bool
-}
-
-func newHandoff(bound int64) *handoff {
-	return &handoff{bound: bound, room: semaphore.NewWeighted(bound), wake: make(chan struct{}, 1)}
-}
-
-// push queues it; false once the handoff is closed.
-func (h *handoff) push(it item, weight int64) bool {
-	it.weight = weight
-	h.mu.Lock()
-	if h.closed {
-		h.mu.Unlock()
-		return false
-	}
-	h.items = append(h.items, it)
-	h.mu.Unlock()
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// pop waits for the next item; false once the handoff is closed and empty.
-func (h *handoff) pop() (item, bool) {
-	for {
-		h.mu.Lock()
-		if len(h.items) > 0 {
-			it := h.items[0]
-			h.items[0] = item{}
-			h.items = h.items[1:]
-			h.mu.Unlock()
-			return it, true
-		}
-		closed := h.closed
-		h.mu.Unlock()
-		if closed {
-			return item{}, false
-		}
-		<-h.wake
-	}
-}
-
-// close refuses further pushes; pop returns what is queued, then false.
-func (h *handoff) close() {
-	h.mu.Lock()
-	h.closed = true
-	h.mu.Unlock()
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
 }
 
 // decodeLoop is the decode goroutine: it decodes the handed-over bodies in
