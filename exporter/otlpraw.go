@@ -220,9 +220,6 @@ func (w *worker) pushFn(it *item) {
 	w.noteQueue()
 }
 
-// fnItems returns the number of items (spans, records, points) of items.
-func fnItems(items []*item) int64 { return itemCount(items) }
-
 // weight is how many telemetry items it stands for: one span or log
 // record, or the spans, records or data points of a function request.
 func (it *item) weight() int64 {
