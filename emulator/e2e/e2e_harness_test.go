@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipstream-otel/slipstream/emulator/e2e/e2ebuild"
+
 	"github.com/slipstream-otel/slipstream/emulator"
 	"github.com/slipstream-otel/slipstream/emulator/sink"
 )
@@ -73,21 +75,11 @@ func e2eRemoveBuilds() {
 }
 
 func e2eBuildAll() (*e2eBinaries, error) {
-	root, err := moduleRoot()
+	b, err := e2ebuild.AgentAndFunction("slipstream-e2e-")
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "slipstream-e2e-")
-	if err != nil {
-		return nil, err
-	}
-	b := &e2eBinaries{dir: dir, agent: filepath.Join(dir, "extensions", e2eAgentName), function: filepath.Join(dir, "bootstrap")}
-	for _, x := range []struct{ pkg, out string }{{"./cmd/slipstream", b.agent}, {"./examples/function", b.function}} {
-		if err := goBuild(root, x.out, x.pkg); err != nil {
-			return nil, errors.Join(err, os.RemoveAll(dir))
-		}
-	}
-	return b, nil
+	return &e2eBinaries{dir: b.Dir, agent: b.Agent, function: b.Function}, nil
 }
 
 // e2eTail keeps the last max bytes written to it (the children's stderr,

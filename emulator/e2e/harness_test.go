@@ -6,12 +6,10 @@ package e2e
 // and the RIE harness (rie_harness_test.go).
 
 import (
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/slipstream-otel/slipstream/emulator/e2e/e2ebuild"
 )
 
 // freePort returns a loopback TCP port that was free a moment ago, for a
@@ -28,26 +26,8 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// moduleRoot is the module root (this package is emulator/e2e).
-func moduleRoot() (string, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return "", fmt.Errorf("module root: %w", err)
-	}
-	return root, nil
-}
-
-// goBuild builds pkg of the module at root into out as the layer ships
-// the agent: static (CGO_ENABLED=0), trimmed, stripped.
-func goBuild(root, out, pkg string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", out, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
-	}
-	return nil
-}
+// moduleRoot and goBuild are e2ebuild's, under the names the harnesses use.
+var (
+	moduleRoot = e2ebuild.ModuleRoot
+	goBuild    = e2ebuild.Build
+)

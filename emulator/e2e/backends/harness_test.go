@@ -25,6 +25,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slipstream-otel/slipstream/emulator/e2e/e2ebuild"
+
 	"github.com/slipstream-otel/slipstream/emulator"
 	"github.com/slipstream-otel/slipstream/emulator/sink"
 )
@@ -54,16 +56,7 @@ func TestMain(m *testing.M) {
 }
 
 // moduleRoot is the agent module's directory.
-func moduleRoot() (string, error) {
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		return "", fmt.Errorf("module root: %w", err)
-	}
-	return root, nil
-}
+var moduleRoot = e2ebuild.ModuleRoot
 
 // tool returns the path of a backend program installed by `make tools`
 // (in $SLIPSTREAM_TOOLS, default ./.tools) and skips the test when it is
@@ -103,27 +96,12 @@ var build struct {
 func built(t *testing.T) *binaries {
 	t.Helper()
 	build.once.Do(func() {
-		root, err := moduleRoot()
+		b, err := e2ebuild.AgentAndFunction("slipstream-backends-")
 		if err != nil {
 			build.err = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "slipstream-backends-")
-		if err != nil {
-			build.err = err
-			return
-		}
-		b := &binaries{dir: dir, agent: filepath.Join(dir, "extensions", agentName), function: filepath.Join(dir, "bootstrap")}
-		for _, x := range []struct{ pkg, out string }{{"./cmd/slipstream", b.agent}, {"./examples/function", b.function}} {
-			cmd := exec.Command("go", "build", "-trimpath", "-tags", "grpcnotrace", "-ldflags", "-s -w", "-o", x.out, x.pkg)
-			cmd.Dir = root
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-			if out, err := cmd.CombinedOutput(); err != nil {
-				build.err = errors.Join(fmt.Errorf("go build %s: %w\n%s", x.pkg, err, out), os.RemoveAll(dir))
-				return
-			}
-		}
-		build.bins = b
+		build.bins = &binaries{dir: b.Dir, agent: b.Agent, function: b.Function}
 	})
 	if build.err != nil {
 		t.Fatalf("build the agent and the example function: %v", build.err)
